@@ -1,0 +1,60 @@
+"""Shared fixtures: run the project's pipelines for real in the ``test`` environment.
+
+The ``test`` environment (conf/test) shrinks every size and points
+``globals.data_root`` at ``data/test`` so the suite never touches a user's data.
+Pipelines are run once per session, in dependency order, and later tests read
+their outputs through the same Kedro catalog.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA_ROOT = PROJECT_ROOT / "data" / "test"
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+def run_pipeline(name: str, env: str = "test", **runtime_params) -> dict:
+    """Run one registered pipeline through a real KedroSession and return its outputs."""
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(
+        project_path=PROJECT_ROOT, env=env, runtime_params=runtime_params or None
+    ) as session:
+        return session.run(pipeline_names=[name])
+
+
+def load_catalog(env: str = "test"):
+    """The project's Kedro catalog for ``env`` (datasets load from ``data/test``)."""
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
+        return session.load_context().catalog
+
+
+_done: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def pipeline_runner() -> Callable[[str], None]:
+    """Runs a pipeline in the test environment at most once per test session."""
+
+    def _run(name: str) -> None:
+        if name not in _done:
+            run_pipeline(name)
+            _done.add(name)
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def test_catalog():
+    """The catalog of the ``test`` environment."""
+    return load_catalog()
