@@ -1,0 +1,125 @@
+"""The one canonical patient record: what a clinician sends and what the predictor reads.
+
+Training turns warehouse rows into the same per-encounter tables that
+:func:`records_to_tables` builds from these records, so feature building is shared
+by evaluation and serving.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+Sex = Literal["female", "male", "other", "unknown"]
+
+
+class Symptom(BaseModel):
+    """A sign or symptom, coded in HPO (``HP:0001945``) or SNOMED CT."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="HPO id (HP:nnnnnnn) or SNOMED CT concept id")
+    system: Literal["HPO", "SNOMEDCT"] = "HPO"
+    present: bool = Field(True, description="False: explicitly absent (excluded)")
+    severity: int | None = Field(None, ge=1, le=3, description="1 mild, 2 moderate, 3 severe")
+    onset_days: float | None = Field(None, ge=0, le=36500, description="days since onset")
+
+
+class Measurement(BaseModel):
+    """A vital sign or lab result, LOINC-coded, in any unit of the LOINC table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loinc: str
+    value: float
+    unit: str
+
+
+class PatientRecord(BaseModel):
+    """One patient at one encounter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: str | None = Field(None, description="pseudonymous id; never a raw identifier")
+    encounter_id: str | None = None
+    age: float = Field(ge=0, le=120, description="age in years (90 and over may be sent as 90)")
+    sex: Sex = "unknown"
+    encounter_date: datetime | None = None
+    symptoms: list[Symptom] = Field(default_factory=list)
+    vitals: list[Measurement] = Field(default_factory=list)
+    labs: list[Measurement] = Field(default_factory=list)
+    comorbidities: list[str] = Field(default_factory=list, description="ICD-10 codes")
+    note: str | None = None
+
+
+def records_to_tables(records: list[PatientRecord]) -> dict[str, pd.DataFrame]:
+    """Warehouse-shaped tables (``encounters``, ``symptoms``, ``vitals``, ``labs``,
+    ``diagnoses``) for a batch of records, in the columns of docs/data_contracts.md.
+
+    Codes and units are taken as given: callers validate and normalise them first.
+    """
+    encounters, symptoms, vitals, labs, diagnoses = [], [], [], [], []
+    for index, record in enumerate(records):
+        encounter_id = record.encounter_id or f"request-{index}"
+        encounters.append(
+            {
+                "encounter_id": encounter_id,
+                "patient_id": record.patient_id or encounter_id,
+                "source": "request",
+                "start": pd.Timestamp(record.encounter_date or datetime.now()),
+                "encounter_class": "AMB",
+                "age_years": float(record.age),
+                "age_90_plus": record.age >= 90,
+                "sex": record.sex,
+            }
+        )
+        symptoms += [
+            {
+                "encounter_id": encounter_id,
+                "hpo_id": s.code,
+                "present": s.present,
+                "severity": s.severity,
+                "onset_days": s.onset_days,
+                "source": "request",
+                "original_system": s.system,
+                "original_code": s.code,
+            }
+            for s in record.symptoms
+        ]
+        vitals += [
+            {"encounter_id": encounter_id, "loinc": m.loinc, "value": m.value, "unit": m.unit}
+            for m in record.vitals
+        ]
+        labs += [
+            {"encounter_id": encounter_id, "loinc": m.loinc, "value": m.value, "unit": m.unit}
+            for m in record.labs
+        ]
+        diagnoses += [
+            {"encounter_id": encounter_id, "code": code, "system": "ICD10", "role": "comorbidity"}
+            for code in record.comorbidities
+        ]
+    columns = {
+        "symptoms": [
+            "encounter_id",
+            "hpo_id",
+            "present",
+            "severity",
+            "onset_days",
+            "source",
+            "original_system",
+            "original_code",
+        ],
+        "vitals": ["encounter_id", "loinc", "value", "unit"],
+        "labs": ["encounter_id", "loinc", "value", "unit"],
+        "diagnoses": ["encounter_id", "code", "system", "role"],
+    }
+    return {
+        "encounters": pd.DataFrame(encounters),
+        "symptoms": pd.DataFrame(symptoms, columns=columns["symptoms"]),
+        "vitals": pd.DataFrame(vitals, columns=columns["vitals"]),
+        "labs": pd.DataFrame(labs, columns=columns["labs"]),
+        "diagnoses": pd.DataFrame(diagnoses, columns=columns["diagnoses"]),
+    }
