@@ -1,12 +1,17 @@
 """Project pipelines.
 
-Every folder under ``pipelines/`` is found by ``find_pipelines``. ``train`` chains
-the stages a data scientist runs, from raw records to a packaged, approved model.
+Every folder under ``pipelines/`` exposing ``create_pipeline`` is a pipeline of the
+same name. ``train`` chains the stages a data scientist runs, from raw records to a
+packaged, approved model. Discovery is explicit (not ``find_pipelines``) because
+Kedro 1.7 only imports the folders named on the command line, and ``train`` is a
+composition, not a folder.
 """
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
+import importlib
+import pkgutil
+
 from kedro.pipeline import Pipeline
 
 #: Stages of ``kedro run --pipeline=train``, in data-flow order.
@@ -21,7 +26,19 @@ TRAIN_STAGES = (
     "evaluation",
     "drift",
     "packaging",
+    "bento_packaging",
 )
+
+
+def discover_pipelines() -> dict[str, Pipeline]:
+    """``create_pipeline()`` of every sub-package of ``disease_pipeline.pipelines``."""
+    package = importlib.import_module("disease_pipeline.pipelines")
+    found: dict[str, Pipeline] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.ispkg:
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            found[info.name] = module.create_pipeline()
+    return found
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -30,7 +47,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
-    pipelines = find_pipelines(raise_errors=True)
+    pipelines = discover_pipelines()
     pipelines["train"] = sum(
         (pipelines[name] for name in TRAIN_STAGES if name in pipelines), Pipeline([])
     )

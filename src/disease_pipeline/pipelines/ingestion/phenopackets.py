@@ -1,0 +1,155 @@
+"""GA4GH Phenopacket v2 files → one patient, one encounter, symptoms and diagnoses each.
+
+Both ids are the phenopacket's ``id``. Phenotypic features keep their ``excluded``
+flag (``present`` False); ``onset_days`` is the time from the feature's onset age to
+``subject.timeAtLastEncounter`` when both are ISO 8601 ages. Diagnoses come from
+``interpretations[].diagnosis.disease`` and ``diseases[].term`` (OMIM/ORPHA, RARE);
+the registry names a disease that the annotation release does not know yet, so such
+ids are kept with the phenopacket's label. A file whose ``id`` was already seen is a
+duplicate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from disease_pipeline.pipelines.ingestion.ledger import (
+    Collector,
+    ParsedSource,
+    RecordResult,
+    attempt,
+)
+from disease_pipeline.pipelines.ingestion.vocabulary import Reject, Vocabulary
+
+SOURCE = "phenopacket"
+_DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?"
+                       r"(?:(\d+(?:\.\d+)?)D)?(?:T.*)?$")  # fmt: skip
+_DAYS = (365.25, 30.4375, 7.0, 1.0)
+
+
+def iso_age_days(value: Any) -> float | None:
+    """``P3Y6M`` → days; None when ``value`` is not an ISO 8601 duration."""
+    match = _DURATION.match(str(value or ""))
+    if match is None or not any(match.groups()) or str(value) == "P":
+        return None
+    return sum(float(part or 0) * days for part, days in zip(match.groups(), _DAYS, strict=True))
+
+
+def _age(element: Any) -> float | None:
+    if not isinstance(element, dict):
+        return None
+    return iso_age_days((element.get("age") or {}).get("iso8601duration"))
+
+
+def _diseases(packet: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """``(field, id, label)`` of every diagnosed disease, first mention kept."""
+    found: dict[str, tuple[str, str, str | None]] = {}
+    for i, interpretation in enumerate(packet.get("interpretations") or []):
+        disease = ((interpretation or {}).get("diagnosis") or {}).get("disease") or {}
+        if disease.get("id"):
+            field = f"interpretations[{i}].diagnosis.disease.id"
+            found.setdefault(disease["id"], (field, disease["id"], disease.get("label")))
+    for i, disease in enumerate(packet.get("diseases") or []):
+        term = (disease or {}).get("term") or {}
+        if term.get("id") and not (disease or {}).get("excluded"):
+            field = f"diseases[{i}].term.id"
+            found.setdefault(term["id"], (field, term["id"], term.get("label")))
+    return list(found.values())
+
+
+def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
+    """One phenopacket → patient, encounter, symptom and diagnosis rows and issues."""
+    out = RecordResult()
+    packet_id = str(packet["id"])
+    subject = packet.get("subject") or {}
+    sex = subject.get("sex")
+    out.add(
+        "patients",
+        {
+            "patient_id": packet_id,
+            "source": SOURCE,
+            **dict.fromkeys(["mrn", "given_name", "family_name", "birth_date"]),
+            "sex": attempt(out, vocab.sex, "subject.sex", sex, default="unknown")
+            if sex
+            else "unknown",
+            **dict.fromkeys(["address_line", "city", "state", "postal_code", "phone", "email"]),
+        },
+    )
+    row = {"encounter_id": packet_id, "patient_id": packet_id, "source": SOURCE}
+    out.add("encounters", {**row, "start": None, "encounter_class": None})
+    last_age = _age(subject.get("timeAtLastEncounter"))
+    for i, feature in enumerate(packet.get("phenotypicFeatures") or []):
+        code = ((feature or {}).get("type") or {}).get("id")
+        hpo = attempt(out, vocab.hpo, f"phenotypicFeatures[{i}].type.id", code)
+        if hpo is None:
+            continue
+        onset_age = _age(feature.get("onset"))
+        onset = None
+        if last_age is not None and onset_age is not None and last_age >= onset_age:
+            onset = last_age - onset_age
+        out.add(
+            "symptoms",
+            {
+                "encounter_id": packet_id,
+                "hpo_id": hpo,
+                "present": not bool(feature.get("excluded", False)),
+                "severity": None,
+                "onset_days": onset,
+                "source": SOURCE,
+                "original_system": "HPO",
+                "original_code": str(code),
+            },
+        )
+    diseases = _diseases(packet)
+    if not diseases:
+        out.issues.append(Reject("interpretations", None, "missing_field", "no diagnosis"))
+    for field, disease_id, label in diseases:
+        system = disease_id.split(":", 1)[0].upper().replace("ORPHANET", "ORPHA")
+        diagnosis = attempt(out, vocab.diagnosis, field, system, disease_id, True, label)
+        if diagnosis is not None:
+            row = {"encounter_id": packet_id, **diagnosis, "role": "primary", "severity": None}
+            out.add("diagnoses", row)
+    return out
+
+
+def parse_phenopackets(
+    partitions: Mapping[str, Callable[[], str]] | None, vocab: Vocabulary, folder: str
+) -> ParsedSource:
+    """Every phenopacket of the partitioned folder (sorted by path) → canonical rows.
+
+    ``partitions`` maps a relative path (without ``.json``) to its loader, or is None
+    when the folder holds no phenopacket (the source is then empty, not an error).
+    """
+    collector = Collector(SOURCE, folder)
+    seen: set[str] = set()
+    for partition in sorted(partitions or {}):
+        file = f"{folder.rstrip('/')}/{partition}.json"
+        collector.file = file
+        collector.count_read()
+        try:
+            text = partitions[partition]()
+        except Exception as exc:  # any read failure quarantines the file
+            issue = Reject("file", file, "unreadable_file", f"{type(exc).__name__}: {exc}")
+            collector.reject(0, -1, None, issue)
+            continue
+        try:
+            packet = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            collector.reject(0, -1, None, Reject("file", text, "malformed_json", str(exc)))
+            continue
+        if not isinstance(packet, dict) or not packet.get("id"):
+            issue = Reject("id", None, "missing_field", "not a phenopacket with an id")
+            collector.reject(0, -1, None, issue)
+            continue
+        packet_id = str(packet["id"])
+        if packet_id in seen:
+            collector.record(0, -1, packet_id, RecordResult(), duplicate=True)
+            continue
+        seen.add(packet_id)
+        collector.record(0, -1, packet_id, packet_result(packet, vocab))
+    collector.file = folder
+    return collector.result()

@@ -1,0 +1,148 @@
+"""Statistical properties of the simulated cohort, within tolerance of the parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
+from disease_pipeline.knowledge.hpo import load_ontology
+from disease_pipeline.pipelines.simulate.common import SEVERITY_LEVELS
+
+
+def test_rare_share_diseases_and_cases_per_disease(cohort):
+    cfg, rare, enc = cohort["cfg"], cohort["rare"], cohort["encounters"]
+    is_rare = enc["category"] == "RARE"
+    assert is_rare.sum() == round(cfg["rare"]["share"] * cfg["n_encounters"])
+    assert enc.loc[is_rare, "code"].nunique() == len(rare) == cfg["rare"]["n_diseases"]
+    cases = enc[is_rare].groupby(["system", "code"]).size()
+    assert cases.between(cfg["rare"]["cases_min"], cfg["rare"]["cases_max"]).all()
+    assert cases.max() > cases.min()  # heavy-tailed, not uniform
+    # each rare case is a different patient (registry-like cases, patient-grouped splits)
+    assert enc.loc[is_rare, "patient"].is_unique
+    assert set(rare["database"]) <= {"OMIM", "ORPHA"}
+    assert (rare["n_terms"] >= cfg["rare"]["min_present_terms"]).all()
+
+
+def test_common_diseases_follow_prevalence_with_heavy_imbalance(cohort):
+    enc = cohort["encounters"]
+    catalogue = load_common_diseases()
+    counts = enc[enc["category"] == "COMMON"]["code"].value_counts()
+    counts = counts.reindex(catalogue["icd10"], fill_value=0)
+    rho = spearmanr(counts.to_numpy(), catalogue["prevalence_per_10k"].to_numpy()).statistic
+    assert rho > 0.8
+    top = counts.max() / len(enc)
+    assert top > 0.05 and counts.min() / len(enc) < 0.002  # heavy imbalance
+    assert enc["patient"].value_counts().max() > 1  # patients come back
+
+
+def test_influenza_peaks_in_winter(cohort):
+    enc = cohort["encounters"]
+    flu = enc[enc["code"] == "J11.1"]
+    winter = flu["month"].isin([12, 1, 2]).sum()
+    summer = flu["month"].isin([6, 7, 8]).sum()
+    assert winter > 4 * max(summer, 1)
+
+
+def test_disease_age_and_sex_patterns(cohort):
+    enc = cohort["encounters"]
+    bronchiolitis = enc.loc[enc["code"] == "J21", "age_years"]
+    assert len(bronchiolitis) and bronchiolitis.max() <= 3
+    copd = enc.loc[enc["code"] == "J44.1", "age_years"]
+    assert copd.median() > 55
+    uti = enc.loc[enc["code"] == "N39.0", "sex"]
+    assert (uti == "female").mean() > 0.7
+
+
+def test_lab_missingness_follows_the_lab_table(cohort):
+    labs, n = cohort["labs"], len(cohort["encounters"])
+    table = load_lab_table().set_index("loinc")
+    missing = 1 - labs.groupby("loinc").size() / n
+    expected = table.loc[missing.index, "missing_rate"]
+    assert (missing - expected).abs().max() < 0.03
+    assert 0.3 <= 1 - len(labs) / (n * len(missing)) <= 0.6
+
+
+def test_acuity_drives_severity_vitals_and_labs_without_being_a_formula(cohort):
+    enc, vitals = cohort["encounters"], cohort["vitals"]
+    thresholds = cohort["cfg"]["acuity"]["thresholds"]
+    rank = enc["severity"].map({s: i for i, s in enumerate(SEVERITY_LEVELS)})
+    exact = np.digitize(enc["acuity"], thresholds)
+    agree = (rank == exact).mean()
+    assert 0.85 < agree < 0.995  # thresholds with noise: mostly, not always
+    assert set(enc["severity"]) == set(SEVERITY_LEVELS)
+    hr = vitals[vitals["loinc"] == "8867-4"].join(enc[["acuity", "age_years"]], on="encounter")
+    adults = hr[hr["age_years"] > 16]
+    assert np.corrcoef(adults["canonical"], adults["acuity"])[0, 1] > 0.2
+    lactate = cohort["labs"].query("loinc == '2524-7'").join(enc["acuity"], on="encounter")
+    assert np.corrcoef(lactate["canonical"], lactate["acuity"])[0, 1] > 0.2
+    by_class = enc.groupby("encounter_class")["acuity"].mean()
+    assert by_class["AMB"] < by_class["EMER"] < by_class["IMP"]
+
+
+def test_symptoms_follow_frequencies_with_noise_omissions_and_exclusions(cohort):
+    cfg, enc, sym = cohort["cfg"], cohort["encounters"], cohort["symptoms"]
+    catalogue = load_common_diseases().set_index("icd10")
+    code = enc[enc["category"] == "COMMON"]["code"].value_counts().index[0]
+    rows = enc.index[enc["code"] == code]
+    gain, omission = cfg["symptoms"]["acuity_gain"], cfg["symptoms"]["omission_rate"]
+    factor = (1 - gain / 2 + gain * enc.loc[rows, "acuity"].mean()) * (1 - omission)
+    present = sym[sym["encounter"].isin(rows) & sym["present"]]
+    observed = present["hpo_id"].value_counts() / len(rows)
+    background = set(cfg["symptoms"]["background_terms"])
+    items = catalogue.loc[code, "symptoms"]
+    forced = max(items, key=lambda item: item["frequency"])  # recorded when nothing else is
+    for item in items:
+        if item["hpo"] not in background and item is not forced:
+            expected = min(item["frequency"] * factor, 1.0)
+            assert abs(observed.get(item["hpo"], 0.0) - expected) < 0.08, item
+    assert (sym["origin"] == "background").any() and (~sym["present"]).any()
+    assert not sym.duplicated(["encounter", "hpo_id"]).any()
+    # explicitly absent terms are never also present in the same encounter
+    assert sym.groupby("encounter")["hpo_id"].apply(lambda s: s.is_unique).all()
+    # rare cases show terms of their own disease annotations
+    rare_rows = enc.index[enc["category"] == "RARE"]
+    assert sym[sym["encounter"].isin(rare_rows)].groupby("encounter").size().median() >= 4
+
+
+def test_snomed_codings_are_real_xrefs_of_the_hpo_term(cohort):
+    sym = cohort["symptoms"]
+    share = (sym["system"] == "SNOMEDCT").mean()
+    assert abs(share - cohort["cfg"]["symptoms"]["snomed_share"]) < 0.03
+    xref = load_ontology().snomed_to_hpo
+    snomed = sym[sym["system"] == "SNOMEDCT"]
+    assert (snomed["code"].map(xref) == snomed["hpo_id"]).all()
+    assert (
+        sym.loc[sym["system"] == "HPO", "code"] == sym.loc[sym["system"] == "HPO", "hpo_id"]
+    ).all()
+
+
+def test_measurements_stay_plausible_and_use_unit_variants(cohort):
+    table = load_lab_table().set_index("loinc")
+    for frame in (cohort["vitals"], cohort["labs"]):
+        bounds = table.loc[frame["loinc"], "plausible"]
+        low = np.array([b["min"] for b in bounds])
+        high = np.array([b["max"] for b in bounds])
+        assert (
+            (frame["canonical"].to_numpy() >= low) & (frame["canonical"].to_numpy() <= high)
+        ).all()
+    glucose = cohort["labs"].query("loinc == '2345-7'")["unit"].value_counts(normalize=True)
+    assert {"mg/dL", "mmol/L"} <= set(glucose.index)
+    alt = (
+        1
+        - (
+            cohort["labs"]["unit"]
+            == table.loc[cohort["labs"]["loinc"], "canonical_unit"].to_numpy()
+        ).mean()
+    )
+    assert 0.15 < alt < 0.45
+
+
+def test_comorbidities_rise_with_age(cohort):
+    enc, com = cohort["encounters"], cohort["comorbidities"]
+    hypertension = pd.Series(False, index=enc.index)
+    hypertension[com.loc[com["code"] == "I10", "encounter"]] = True
+    old = hypertension[enc["age_years"] > 70].mean()
+    young = hypertension[enc["age_years"] < 30].mean()
+    assert old > 3 * young and old > 0.3
