@@ -4,7 +4,21 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the def
 kedro-mlflow registers its hooks through its plugin entry point.
 """
 
+from pathlib import Path
+
 from kedro.config import OmegaConfigLoader
+
+from disease_pipeline.hooks import MlflowDataVersionHook, MlflowRunCleanupHook
+from disease_pipeline.pipelines.anonymization.hooks import AnonymizationKeyHook
+
+#: The project root (where ``pyproject.toml`` lives), for config values that must be
+#: absolute whatever the working directory, e.g. ``sqlite:///${project_root:}/mlflow.db``.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project_root() -> str:
+    return PROJECT_ROOT.as_posix()
+
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -13,4 +27,11 @@ CONFIG_LOADER_ARGS = {
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
+    "custom_resolvers": {"project_root": _project_root},
 }
+
+#: Project hooks. ``AnonymizationKeyHook`` gives the anonymisation pipeline its HMAC key
+#: (``anonymization_key`` dataset) and refuses a run without a real key outside the
+#: ``local`` and ``test`` environments. ``MlflowDataVersionHook`` tags every MLflow run
+#: with the data version; ``MlflowRunCleanupHook`` closes the run kedro-mlflow leaves open.
+HOOKS = (AnonymizationKeyHook(), MlflowDataVersionHook(), MlflowRunCleanupHook())

@@ -1,0 +1,269 @@
+"""Speed of the clinician service over HTTP on this machine.
+
+Starts ``bentoml serve`` on loopback with a throw-away configuration (audit trail,
+warehouse, key and a generated token in a temporary folder), then measures:
+
+- cold start: process start until ``/readyz`` answers 200 (model loaded);
+- ``/predict`` (one patient, with explanation): p50/p95/p99 of sequential requests;
+- ``/predict_batch``: patients per second over several batches;
+- memory: resident set size of the serving processes after the load.
+
+Figures go to ``data/08_reporting/benchmark_service.json``::
+
+    BENTOML_HOME=data/test/bentoml python scripts/benchmark_service.py --requests 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import yaml
+from tqdm import tqdm
+
+from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {
+    "predict_p95_ms": 50.0,
+    "seed_predict_p95_ms": 500.0,
+    "batch_patients_per_s": 1000.0,
+    "seed_batch_patients_per_s": 100.0,
+}
+
+
+def synthetic_patients(count: int, seed: int) -> list[dict]:
+    """Plausible records drawn from the common-disease catalogue (symptoms by their
+    frequencies, vitals and labs around their normal values in varied units)."""
+    rng = random.Random(seed)
+    diseases = load_common_diseases().to_dict("records")
+    labs = {row["loinc"]: row for row in load_lab_table().to_dict("records")}
+    patients = []
+    for index in range(count):
+        disease = rng.choice(diseases)
+        symptoms = [
+            {"code": s["hpo"], "severity": rng.randint(1, 3), "onset_days": rng.randint(0, 14)}
+            for s in disease["symptoms"]
+            if rng.random() < float(s["frequency"])
+        ] or [{"code": disease["symptoms"][0]["hpo"]}]
+        measured = [row for row in labs.values() if rng.random() > float(row["missing_rate"])]
+        vitals, lab_values = [], []
+        for row in measured:
+            value = rng.gauss(row["normal"]["mean"], row["normal"]["sd"])
+            value = min(max(value, row["plausible"]["min"]), row["plausible"]["max"])
+            target = vitals if row["kind"] == "vital" else lab_values
+            target.append(
+                {
+                    "loinc": row["loinc"],
+                    "value": float(f"{value:.4g}"),
+                    "unit": row["canonical_unit"],
+                }
+            )
+        patients.append(
+            {
+                "patient_id": f"bench-{index}",
+                "age": rng.randint(1, 95),
+                "sex": rng.choice(["female", "male"]),
+                "symptoms": symptoms,
+                "vitals": vitals,
+                "labs": lab_values,
+            }
+        )
+    return patients
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_config(folder: Path, tokens: dict[str, str]) -> Path:
+    document = yaml.safe_load((ROOT / "conf/base/serving.yml").read_text())
+    document["serving"].update(
+        audit_log=str(folder / "audit_log.jsonl"),
+        feedback_warehouse=str(folder / "warehouse.duckdb"),
+        key_file=str(folder / "key.txt"),
+        tokens_file=None,
+        tokens=[
+            {
+                "user": f"bench_{role}",
+                "role": role,
+                "sha256": hashlib.sha256(token.encode()).hexdigest(),
+            }
+            for role, token in tokens.items()
+        ],
+    )
+    path = folder / "serving.yml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def start(config: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
+    """``bentoml serve`` in its own process group; seconds until ``/readyz`` is 200."""
+    env = {
+        **os.environ,
+        "DISEASE_PIPELINE_SERVING_CONFIG": str(config),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "disease_pipeline.serving.service:DiseaseService",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    while time.perf_counter() - began < 300:
+        if process.poll() is not None:
+            raise SystemExit(f"bentoml serve exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return process, time.perf_counter() - began
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGTERM)
+    raise SystemExit("the service was not ready within 300 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM the server's process group; kill any worker still running after 30 s."""
+    tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    os.killpg(process.pid, signal.SIGTERM)
+    _, alive = psutil.wait_procs(tree, timeout=30)
+    for leftover in alive:
+        leftover.kill()
+    process.wait(30)
+
+
+def tree_rss_mb(pid: int) -> dict[str, float]:
+    """Resident memory of the server process and its children (MB)."""
+    root = psutil.Process(pid)
+    processes = [root, *root.children(recursive=True)]
+    rss = {p.pid: p.memory_info().rss / 2**20 for p in processes if p.is_running()}
+    return {
+        "total_mb": round(sum(rss.values()), 1),
+        "largest_process_mb": round(max(rss.values()), 1),
+        "processes": len(rss),
+    }
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    values = np.asarray(samples_ms)
+    return {
+        "n": len(values),
+        "mean_ms": round(float(values.mean()), 2),
+        **{f"p{q}_ms": round(float(np.percentile(values, q)), 2) for q in (50, 95, 99)},
+        "max_ms": round(float(values.max()), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="single /predict calls")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "data/08_reporting/benchmark_service.json"
+    )
+    args = parser.parse_args()
+
+    tokens = {"clinician": secrets.token_urlsafe(24), "admin": secrets.token_urlsafe(24)}
+    patients = synthetic_patients(max(args.requests, args.batch_size), args.seed)
+    with tempfile.TemporaryDirectory(prefix="benchmark-service-") as folder:
+        config = write_config(Path(folder), tokens)
+        port = free_port()
+        process, cold_start_s = start(config, port, Path(folder) / "serve.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(
+                base_url=url,
+                timeout=120,
+                headers={"Authorization": f"Bearer {tokens['clinician']}"},
+            ) as http:
+                for record in patients[:20]:  # warm-up
+                    http.post("/predict", json={"patient": record}).raise_for_status()
+                single = []
+                for record in tqdm(patients[: args.requests], desc="/predict", unit="req"):
+                    began = time.perf_counter()
+                    http.post("/predict", json={"patient": record}).raise_for_status()
+                    single.append((time.perf_counter() - began) * 1000)
+                batch_times = []
+                for _ in tqdm(range(args.batches), desc="/predict_batch", unit="batch"):
+                    body = {"patients": patients[: args.batch_size]}
+                    began = time.perf_counter()
+                    http.post("/predict_batch", json=body).raise_for_status()
+                    batch_times.append(time.perf_counter() - began)
+                memory = tree_rss_mb(process.pid)
+            info = httpx.get(
+                f"{url}/model_info",
+                timeout=30,
+                headers={"Authorization": f"Bearer {tokens['admin']}"},
+            ).json()
+        finally:
+            stop(process)
+
+    latency = percentiles(single)
+    throughput = args.batch_size * len(batch_times) / sum(batch_times)
+    report = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "model": info.get("model"),
+        "cold_start_s": round(cold_start_s, 2),
+        "predict": latency,
+        "predict_batch": {
+            "batch_size": args.batch_size,
+            "batches": len(batch_times),
+            "seconds_per_batch": [round(t, 3) for t in batch_times],
+            "patients_per_s": round(throughput, 1),
+        },
+        "memory": memory,
+        "targets": TARGETS,
+        "meets": {
+            "predict_p95": latency["p95_ms"] <= TARGETS["predict_p95_ms"],
+            "seed_predict_p95": latency["p95_ms"] <= TARGETS["seed_predict_p95_ms"],
+            "batch_throughput": throughput >= TARGETS["batch_patients_per_s"],
+            "seed_batch_throughput": throughput >= TARGETS["seed_batch_patients_per_s"],
+        },
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""``kedro run --pipeline=common_model``: common-disease model, gate model, selection report."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from disease_pipeline.pipelines.common_model.nodes import (
+    compare_imbalance_strategies,
+    evaluate_baseline,
+    fit_common_model,
+    fit_gate_model,
+    report_common_model_selection,
+    split_common_rows,
+    tune_common_model,
+)
+
+PARAMS = "params:common_model"
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Selection on the latest part of train, refit on all of it; the gate beside it."""
+    return Pipeline(
+        [
+            Node(
+                split_common_rows,
+                ["model_input_train", PARAMS],
+                ["model_input_common_fit", "model_input_common_validation"],
+                name="split_common_rows",
+            ),
+            Node(
+                compare_imbalance_strategies,
+                ["model_input_common_fit", "model_input_common_validation", PARAMS],
+                "common_model_imbalance",
+                name="compare_imbalance_strategies",
+            ),
+            Node(
+                tune_common_model,
+                [
+                    "model_input_common_fit",
+                    "model_input_common_validation",
+                    "common_model_imbalance",
+                    PARAMS,
+                ],
+                "common_model_tuning",
+                name="tune_common_model",
+            ),
+            Node(
+                evaluate_baseline,
+                ["model_input_common_fit", "model_input_common_validation", PARAMS],
+                "common_model_baseline",
+                name="evaluate_common_baseline",
+            ),
+            Node(
+                fit_common_model,
+                ["model_input_train", "common_model_imbalance", "common_model_tuning", PARAMS],
+                "common_model",
+                name="fit_common_model",
+            ),
+            Node(
+                report_common_model_selection,
+                ["common_model_imbalance", "common_model_tuning", "common_model_baseline"],
+                "reporting_common_model_selection",
+                name="report_common_model_selection",
+            ),
+            Node(
+                fit_gate_model,
+                ["model_input_train", PARAMS],
+                ["gate_model", "reporting_gate_model_metrics"],
+                name="fit_gate_model",
+            ),
+        ]
+    )

@@ -1,0 +1,133 @@
+"""``kedro run --pipeline=evaluation``: metrics, plots, model card and the acceptance gate."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .diagnostics import evaluate_robustness, explain_common_model, measure_serving_costs
+from .gate import apply_acceptance_gate, verdict_markdown
+from .nodes import evaluate_predictions, evaluate_subgroups, evaluate_temporal
+from .report import collect_metrics, plot_evaluation, write_model_card
+from .scoring import score_calibration_split, score_test_split
+from .validation import cross_validate_common
+
+PARAMS = "params:evaluation"
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Scores the calibration and test splits with the predictor, computes every figure of
+    issue 4, then lets the gate decide (``reporting_gate_verdict``)."""
+    nodes = [
+        Node(
+            score_test_split,
+            ["predictor", "model_input_test", "feature_builder", PARAMS],
+            "model_output_test_predictions",
+            name="score_test_split",
+        ),
+        Node(
+            score_calibration_split,
+            ["predictor", "model_input_calibration", "feature_builder", PARAMS],
+            "model_output_calibration_predictions",
+            name="score_calibration_split",
+        ),
+        Node(
+            evaluate_predictions,
+            ["model_output_test_predictions", "model_output_calibration_predictions", PARAMS],
+            [
+                "reporting_metrics_test",
+                "reporting_per_class_metrics",
+                "reporting_operating_thresholds",
+            ],
+            name="evaluate_predictions",
+        ),
+        Node(
+            evaluate_temporal,
+            ["model_output_test_predictions", PARAMS],
+            ["reporting_metrics_temporal", "reporting_temporal_metrics"],
+            name="evaluate_temporal",
+        ),
+        Node(
+            evaluate_subgroups,
+            ["model_output_test_predictions", PARAMS],
+            ["reporting_metrics_subgroups", "reporting_subgroup_metrics"],
+            name="evaluate_subgroups",
+        ),
+        Node(
+            cross_validate_common,
+            ["model_input_train", "feature_builder", "model_input_cv_folds", PARAMS],
+            ["reporting_metrics_cv", "reporting_cv_metrics"],
+            name="cross_validate_common",
+        ),
+        Node(
+            evaluate_robustness,
+            [
+                "predictor",
+                "model_input_test",
+                "feature_builder",
+                "model_output_test_predictions",
+                PARAMS,
+            ],
+            "reporting_metrics_robustness",
+            name="evaluate_robustness",
+        ),
+        Node(
+            explain_common_model,
+            ["predictor", "model_input_test", "feature_builder", PARAMS],
+            ["reporting_shap_importance", "reporting_shap_plot", "reporting_metrics_explain"],
+            name="explain_common_model",
+        ),
+        Node(
+            measure_serving_costs,
+            ["predictor", PARAMS],
+            "reporting_metrics_serving",
+            name="measure_serving_costs",
+        ),
+        Node(
+            plot_evaluation,
+            ["model_output_test_predictions", PARAMS],
+            [
+                "reporting_confusion_matrix",
+                "reporting_roc_curves",
+                "reporting_pr_curves",
+                "reporting_calibration_plot",
+            ],
+            name="plot_evaluation",
+        ),
+        Node(
+            collect_metrics,
+            [
+                "reporting_metrics_test",
+                "reporting_metrics_temporal",
+                "reporting_metrics_subgroups",
+                "reporting_metrics_cv",
+                "reporting_metrics_robustness",
+                "reporting_metrics_explain",
+                "reporting_metrics_serving",
+            ],
+            ["reporting_metrics", "reporting_mlflow_metrics"],
+            name="collect_metrics",
+        ),
+        Node(
+            apply_acceptance_gate,
+            ["reporting_metrics", "params:evaluation.gate"],
+            "reporting_gate_verdict",
+            name="apply_acceptance_gate",
+        ),
+        Node(
+            verdict_markdown,
+            "reporting_gate_verdict",
+            "reporting_gate_verdict_markdown",
+            name="render_gate_verdict",
+        ),
+        Node(
+            write_model_card,
+            [
+                "reporting_metrics",
+                "reporting_gate_verdict",
+                "reporting_data_version",
+                "reporting_split_report",
+                PARAMS,
+            ],
+            "reporting_model_card",
+            name="write_model_card",
+        ),
+    ]
+    return Pipeline(nodes, tags="evaluation")

@@ -1,0 +1,154 @@
+"""Score a split with the predictor: one row per encounter with labels and probabilities.
+
+This module is the only place that reads the predictor's output format. The table it
+builds (``model_output_*_predictions``) has the label columns of the split, ``sex`` and
+``age_years`` for subgroups, ``ranked_codes`` (the differential, best first), ``p_rare``,
+``severity_pred``, ``p_severity__<level>`` and ``p_common__<code>`` for every common
+class of the predictor: P(d | common) from ``predictor.predict_arrays`` when the predictor
+has it (``DiseasePredictor`` does), otherwise the differential's probability (0 when the
+class is not in the returned list).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
+SEVERE_LEVELS = ("high", "critical")
+LABEL_COLUMNS = (
+    "encounter_id",
+    "patient_id",
+    "start",
+    "label_disease",
+    "label_category",
+    "label_severity",
+)
+_PREFIX = {"common": "p_common__", "severity": "p_severity__"}
+
+
+def class_columns(frame: pd.DataFrame, kind: str) -> list[str]:
+    """Class names of the ``common`` or ``severity`` probability columns, in column order."""
+    prefix = _PREFIX[kind]
+    return [c.removeprefix(prefix) for c in frame.columns if c.startswith(prefix)]
+
+
+def probabilities(frame: pd.DataFrame, kind: str) -> np.ndarray:
+    """(n, k) probability matrix of the ``common`` or ``severity`` columns."""
+    prefix = _PREFIX[kind]
+    return frame[[c for c in frame.columns if c.startswith(prefix)]].to_numpy(float)
+
+
+def common_classes(predictor: Any) -> list[str]:
+    """The common diseases the predictor can rank (its common model's ``classes_``)."""
+    return [str(c) for c in predictor.common_model.classes_]
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    return item.model_dump() if hasattr(item, "model_dump") else dict(item)
+
+
+def predictions_to_frame(outputs: list[Any], index: pd.Index, classes: list[str]) -> pd.DataFrame:
+    """Flatten the predictor's per-encounter outputs into the scored-table columns."""
+    rows = []
+    for raw in outputs:
+        item = _as_dict(raw)
+        differential = [_as_dict(d) for d in item["differential"]]
+        severity = _as_dict(item["severity"])
+        level_proba = dict(severity["probabilities"])
+        known = {d["code"]: float(d["probability"]) for d in differential}
+        row = {
+            "ranked_codes": [str(d["code"]) for d in differential],
+            "p_rare": float(item["p_rare"]),
+            "severity_pred": str(severity["level"]),
+        }
+        row |= {
+            f"p_severity__{level}": float(level_proba.get(level, 0.0)) for level in SEVERITY_LEVELS
+        }
+        row |= {f"p_common__{code}": known.get(code, 0.0) for code in classes}
+        rows.append(row)
+    return pd.DataFrame(rows, index=index)
+
+
+def score_features(
+    predictor: Any, features: pd.DataFrame, top_k: int, batch_size: int, desc: str
+) -> pd.DataFrame:
+    """Predictor outputs for a feature matrix (index = encounter id), scored in batches."""
+    classes = common_classes(predictor)
+    parts = []
+    starts = range(0, len(features), batch_size)
+    for start in tqdm(starts, desc=desc, leave=False, disable=len(starts) < 2):
+        batch = features.iloc[start : start + batch_size]
+        outputs = predictor.predict_features(batch, top_k=top_k)
+        frame = predictions_to_frame(list(outputs), batch.index, classes)
+        if hasattr(predictor, "predict_arrays"):
+            # P(d | common) of the calibrated common model, not truncated by top_k
+            arrays = predictor.predict_arrays(batch)
+            columns = [f"p_common__{c}" for c in arrays["common_classes"]]
+            frame[columns] = np.asarray(arrays["common"], dtype=float)
+        parts.append(frame)
+    if not parts:
+        return predictions_to_frame([], features.index, classes)
+    return pd.concat(parts)
+
+
+def feature_matrix(split: pd.DataFrame, feature_names: list[str], name: str) -> pd.DataFrame:
+    """The split's model features (float, index = encounter id); clear error if some lack."""
+    missing = [c for c in feature_names if c not in split.columns]
+    if missing:
+        raise ValueError(f"{name}: missing {len(missing)} feature column(s), e.g. {missing[:5]}")
+    return split.set_index("encounter_id")[list(feature_names)].astype(float)
+
+
+def demographics(split: pd.DataFrame, subgroups: dict[str, Any]) -> pd.DataFrame:
+    """``sex`` and ``age_years`` of each encounter from the feature columns named in
+    ``subgroups`` (``age_column``; ``sex_columns``: sex → 0/1 column); neither flag → other."""
+    columns = [subgroups["age_column"], *subgroups["sex_columns"].values()]
+    missing = [c for c in columns if c not in split.columns]
+    if missing:
+        raise ValueError(f"evaluation.subgroups: feature column(s) {missing} not in the split")
+    sex = pd.Series("other/unknown", index=split.index)
+    for value, column in subgroups["sex_columns"].items():
+        sex = sex.mask(split[column] == 1, value)
+    return pd.DataFrame({"sex": sex, "age_years": split[subgroups["age_column"]].astype(float)})
+
+
+def score_split(
+    predictor: Any,
+    split: pd.DataFrame,
+    feature_builder: Any,
+    params: dict[str, Any],
+    name: str = "split",
+) -> pd.DataFrame:
+    """The scored table of one split (see the module docstring)."""
+    features = feature_matrix(split, list(feature_builder.feature_names), name)
+    scored = score_features(
+        predictor,
+        features,
+        int(params["scoring_top_k"]),
+        int(params["batch_size"]),
+        f"evaluation: scoring {name}",
+    )
+    labels = split[list(LABEL_COLUMNS)].reset_index(drop=True)
+    extra = demographics(split, params["subgroups"]).reset_index(drop=True)
+    return pd.concat([labels, extra, scored.reset_index(drop=True)], axis=1)
+
+
+def score_test_split(
+    predictor: Any, model_input_test: pd.DataFrame, feature_builder: Any, params: dict[str, Any]
+) -> pd.DataFrame:
+    """Scored test split (``model_output_test_predictions``)."""
+    return score_split(predictor, model_input_test, feature_builder, params, "test")
+
+
+def score_calibration_split(
+    predictor: Any,
+    model_input_calibration: pd.DataFrame,
+    feature_builder: Any,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Scored calibration split: where the operating thresholds are chosen."""
+    return score_split(predictor, model_input_calibration, feature_builder, params, "calibration")

@@ -1,0 +1,179 @@
+"""Nodes of the ``features`` pipeline: labels, registry cases, feature matrix.
+
+The time/patient splits live in :mod:`disease_pipeline.pipelines.features.splits`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from disease_pipeline.predictor.features import FeatureBuilder
+
+logger = logging.getLogger(__name__)
+
+LABEL_COLUMNS = ["label_disease", "label_category", "label_severity"]
+KEY_COLUMNS = ["encounter_id", "patient_id", "start"]
+RARE_SYSTEMS = ("OMIM", "ORPHA")
+
+
+def assemble_feature_tables(
+    *,
+    patients: pd.DataFrame,
+    encounters: pd.DataFrame,
+    symptoms: pd.DataFrame,
+    vitals: pd.DataFrame,
+    labs: pd.DataFrame,
+    diagnoses: pd.DataFrame,
+) -> dict[str, pd.DataFrame]:
+    """The warehouse tables as the ``tables`` dict of :class:`FeatureBuilder`.
+
+    ``encounters`` gains the patient's ``sex`` (``unknown`` when the patient is missing)
+    and ``start`` is parsed as a UTC date-time.
+    """
+    for name, frame, column in (
+        ("prm_patients", patients, "sex"),
+        ("prm_encounters", encounters, "start"),
+    ):
+        if column not in frame.columns:
+            raise ValueError(f"{name}: missing column {column!r}")
+    sex = patients.drop_duplicates("patient_id").set_index("patient_id")["sex"]
+    enc = encounters.copy()
+    enc["sex"] = enc["patient_id"].map(sex).fillna("unknown")
+    enc["start"] = pd.to_datetime(enc["start"], utc=True, format="mixed")
+    return {
+        "encounters": enc,
+        "symptoms": symptoms,
+        "vitals": vitals,
+        "labs": labs,
+        "diagnoses": diagnoses,
+    }
+
+
+def disease_code(code: pd.Series, system: pd.Series) -> pd.Series:
+    """``J18.9`` stays; OMIM/ORPHA codes get their prefix (``123456`` → ``OMIM:123456``)."""
+    code = code.astype(str).str.strip()
+    system = system.astype(str).str.upper()
+    rare = system.isin(RARE_SYSTEMS) & ~code.str.contains(":", regex=False)
+    return code.where(~rare, system + ":" + code)
+
+
+def build_labels(tables: dict[str, pd.DataFrame], registry_sources: list[str]) -> pd.DataFrame:
+    """One row per labelled, non-registry encounter: keys and the three labels.
+
+    The label is the encounter's primary diagnosis; an encounter with several primary
+    diagnoses keeps the first by code (logged), one without any is left out.
+    """
+    enc = tables["encounters"]
+    primary = _primary_diagnoses(tables["diagnoses"])
+    labelled = enc.loc[~enc["source"].isin(registry_sources), KEY_COLUMNS].merge(
+        primary, on="encounter_id", how="inner"
+    )
+    unlabelled = int((~enc["source"].isin(registry_sources)).sum()) - len(labelled)
+    if unlabelled:
+        logger.warning("%d encounters have no primary diagnosis and are not labelled", unlabelled)
+    if labelled.empty:
+        raise ValueError("features: no labelled encounter (no primary diagnosis in prm_diagnoses)")
+    return labelled.sort_values(["start", "encounter_id"]).reset_index(drop=True)
+
+
+def _primary_diagnoses(diagnoses: pd.DataFrame) -> pd.DataFrame:
+    primary = diagnoses[diagnoses["role"] == "primary"].copy()
+    primary["label_disease"] = disease_code(primary["code"], primary["system"])
+    primary = primary.sort_values(["encounter_id", "label_disease"])
+    extra = int(primary["encounter_id"].duplicated().sum())
+    if extra:
+        logger.warning("%d extra primary diagnoses ignored (first code kept)", extra)
+    primary = primary.drop_duplicates("encounter_id")
+    primary = primary.rename(columns={"category": "label_category", "severity": "label_severity"})
+    return primary[["encounter_id", *LABEL_COLUMNS]]
+
+
+def build_registry_cases(
+    tables: dict[str, pd.DataFrame], registry_sources: list[str]
+) -> pd.DataFrame:
+    """Registry cases (phenopackets) for the rare model: terms as lists, no vitals or labs.
+
+    Columns: ``encounter_id, label_disease, present_terms, excluded_terms, age, sex``.
+    """
+    enc = tables["encounters"]
+    enc = enc[enc["source"].isin(registry_sources)]
+    symptoms = tables["symptoms"]
+    symptoms = symptoms[symptoms["encounter_id"].isin(enc["encounter_id"])]
+    present = symptoms["present"].astype(bool)
+    terms = {
+        column: symptoms[mask].groupby("encounter_id")["hpo_id"].agg(lambda s: sorted(set(s)))
+        for column, mask in (("present_terms", present), ("excluded_terms", ~present))
+    }
+    primary = _primary_diagnoses(tables["diagnoses"])
+    cases = enc[["encounter_id", "age_years", "sex"]].merge(
+        primary[["encounter_id", "label_disease"]], on="encounter_id", how="inner"
+    )
+    for column, series in terms.items():
+        cases[column] = cases["encounter_id"].map(series)
+        cases[column] = cases[column].map(lambda v: v if isinstance(v, list) else [])
+    cases = cases.rename(columns={"age_years": "age"})
+    columns = ["encounter_id", "label_disease", "present_terms", "excluded_terms", "age", "sex"]
+    return cases[columns].sort_values("encounter_id").reset_index(drop=True)
+
+
+def subset_tables(tables: dict[str, pd.DataFrame], encounter_ids) -> dict[str, pd.DataFrame]:
+    """The rows of every table that belong to ``encounter_ids``."""
+    wanted = pd.Index(encounter_ids)
+    return {name: frame[frame["encounter_id"].isin(wanted)] for name, frame in tables.items()}
+
+
+def fit_feature_builder(
+    tables: dict[str, pd.DataFrame], assignment: pd.DataFrame, builder_params: dict
+) -> FeatureBuilder:
+    """Fit a :class:`FeatureBuilder` on the encounters of the training split only."""
+    train_ids = assignment.loc[assignment["split"] == "train", "encounter_id"]
+    return FeatureBuilder(**builder_params).fit(subset_tables(tables, train_ids))
+
+
+def build_feature_matrix(
+    *,
+    builder: FeatureBuilder,
+    tables: dict[str, pd.DataFrame],
+    labels: pd.DataFrame,
+    chunk_size: int,
+    parity_sample: int,
+    seed: int,
+) -> pd.DataFrame:
+    """``feat_encounters``: keys, labels and the vectorised features of every labelled encounter.
+
+    A random sample of ``parity_sample`` encounters is also computed with featuretools;
+    any difference stops the run.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"features.chunk_size must be >= 1, got {chunk_size}")
+    ids = labels["encounter_id"].to_numpy()
+    parts = [
+        builder.transform(subset_tables(tables, ids[i : i + chunk_size]))
+        for i in tqdm(range(0, len(ids), chunk_size), desc="features", unit="chunk")
+    ]
+    features = pd.concat(parts)
+    if parity_sample > 0:
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(ids, size=min(parity_sample, len(ids)), replace=False)
+        check_parity(builder, subset_tables(tables, sample))
+    matrix = labels.set_index("encounter_id").join(features, how="left")
+    return matrix.reset_index()[[*KEY_COLUMNS, *LABEL_COLUMNS, *builder.feature_names]]
+
+
+def check_parity(builder: FeatureBuilder, tables: dict[str, pd.DataFrame]) -> None:
+    """Raise when ``transform`` and ``transform_featuretools`` disagree on ``tables``."""
+    fast = builder.transform(tables)
+    reference = builder.transform_featuretools(tables)
+    try:
+        np.testing.assert_allclose(fast.to_numpy(), reference.to_numpy(), rtol=1e-9, equal_nan=True)
+    except AssertionError as error:
+        diff = ~np.isclose(fast.to_numpy(), reference.to_numpy(), rtol=1e-9, equal_nan=True)
+        columns = sorted(set(fast.columns[np.where(diff)[1]]))
+        raise RuntimeError(
+            f"vectorised features differ from featuretools in columns {columns}"
+        ) from error
+    logger.info("featuretools parity checked on %d encounters", len(fast))

@@ -1,0 +1,39 @@
+"""Packaging nodes: decide what the registry receives; the catalog's
+``ChampionModelDataset`` does the MLflow logging, registration and aliasing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from disease_pipeline.predictor.mlflow_model import pinned_requirements
+
+
+def prepare_champion_candidate(
+    predictor: Any,
+    reporting_gate_verdict: dict[str, Any],
+    reporting_metrics: dict[str, float],
+    reporting_data_version: dict[str, Any],
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The registry candidate: the predictor, the gate's decision and the model-version tags.
+
+    Saving it through ``models_champion`` registers and promotes the predictor only when
+    ``approved`` is True; the reason is logged to the MLflow run either way.
+    """
+    if "approved" not in reporting_gate_verdict:
+        raise ValueError("reporting_gate_verdict has no 'approved' field: rerun evaluation")
+    tags = {
+        "data_version": reporting_data_version.get("data_version", "unknown"),
+        "gate.approved": str(bool(reporting_gate_verdict["approved"])).lower(),
+    }
+    for key in params["tag_metrics"]:
+        if key in reporting_metrics:
+            tags[f"metric.{key}"] = f"{float(reporting_metrics[key]):.4f}"
+    return {
+        "approved": bool(reporting_gate_verdict["approved"]),
+        "reason": reporting_gate_verdict["reason"],
+        "predictor": predictor,
+        "tags": tags,
+        "top_k": int(params["top_k"]),
+        "pip_requirements": pinned_requirements(list(params["pip_requirements"])),
+    }

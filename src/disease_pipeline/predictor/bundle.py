@@ -1,0 +1,251 @@
+"""``DiseasePredictor``: the one fitted bundle called by evaluation and serving.
+
+It holds the feature builder, the common-disease, gate and severity models, their
+calibrators and (optionally) a rare-disease ranker, and turns feature rows, warehouse
+tables or patient records into one prediction per encounter:
+
+- ``differential``: ranked ``{code, name, category, probability, interval}``. For a
+  common disease d, P(d) = (1 − P(rare)) · P(d | common); the rare share P(rare) is one
+  candidate ``RARE`` ("Rare disease (unspecified)") or, with a ``rare_model``, split
+  among its candidates in proportion to their scores. Over all candidates the
+  probabilities sum to 1 (``top_k`` only truncates the list).
+- ``interval``: from the calibrators' evidence counts (see ``calibrators``); a common
+  disease's bounds combine those of P(d | common) and P(rare):
+  [(1 − hi_rare) · lo_d, (1 − lo_rare) · hi_d].
+- ``p_rare``, ``severity`` ``{level, probabilities}``, and ``explanation``: the features
+  that moved the top candidate most (XGBoost TreeSHAP contributions, ``pred_contribs``),
+  in clinical words, each ``increases`` or ``decreases``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from disease_pipeline.predictor.explanations import top_contributions
+from disease_pipeline.predictor.records_check import normalise_records
+from disease_pipeline.records import PatientRecord, records_to_tables
+
+RARE_SLOT_CODE = "RARE"
+RARE_SLOT_NAME = "Rare disease (unspecified)"
+SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
+#: rows per block when computing explanations (bounds the contribution tensor's memory)
+EXPLAIN_BLOCK = 256
+
+
+class RareRanker(Protocol):
+    """What a rare-disease model must offer to plug into the predictor."""
+
+    def rank(
+        self, tables: dict[str, pd.DataFrame] | None, features: pd.DataFrame
+    ) -> list[list[tuple[str, str, float]]]:
+        """One list per row of ``features`` of ``(disease_id, name, score)``, score >= 0;
+        ``tables`` are the warehouse-shaped tables when available (None for bare rows)."""
+        ...
+
+
+@dataclass
+class DiseasePredictor:
+    """Feature builder + models + calibrators (+ optional rare ranker); see module docstring."""
+
+    feature_builder: Any
+    common_model: Any
+    gate_model: Any
+    severity_model: Any
+    calibrators: dict[str, Any] = field(default_factory=dict)
+    disease_names: dict[str, str] = field(default_factory=dict)
+    feature_labels: dict[str, str] = field(default_factory=dict)
+    rare_model: RareRanker | None = None
+    interval_level: float = 0.95
+    explain_top_n: int = 5
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def feature_names(self) -> list[str]:
+        """Columns the builder produces (the models read a subset by name)."""
+        return list(self.feature_builder.feature_names)
+
+    @property
+    def common_classes(self) -> list[str]:
+        """ICD-10 codes of the common diseases, in model column order."""
+        return [str(c) for c in self.common_model.classes_]
+
+    def supported_diseases(self) -> dict[str, str]:
+        """Code → category of every disease the predictor can rank."""
+        codes = dict.fromkeys(self.common_classes, "COMMON")
+        rare_codes = getattr(self.rare_model, "disease_ids", None)
+        codes |= dict.fromkeys(rare_codes or [RARE_SLOT_CODE], "RARE")
+        return codes
+
+    # ------------------------------------------------------------ probabilities
+    def _calibrated(self, name: str, proba: np.ndarray) -> np.ndarray:
+        calibrator = self.calibrators.get(name)
+        return proba if calibrator is None else calibrator.transform(proba)
+
+    def _interval(self, name: str, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        calibrator = self.calibrators.get(name)
+        if calibrator is None:
+            return p, p
+        return calibrator.interval(p, self.interval_level)
+
+    def predict_arrays(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Calibrated probabilities as arrays: ``common`` (n, K) = P(d | common) in
+        ``common_classes`` order, ``p_rare`` (n,), ``differential`` (n, K + 1) = the common
+        diseases then the rare slot (rows sum to 1), ``severity`` (n, 4)."""
+        common = self._calibrated("common", self.common_model.predict_proba(X))
+        gate = self._calibrated("gate", self.gate_model.predict_proba(X))
+        p_rare = gate[:, list(self.gate_model.classes_).index("RARE")]
+        severity = self._calibrated("severity", self.severity_model.predict_proba(X))
+        levels = [str(c) for c in self.severity_model.classes_]
+        severity = np.column_stack([severity[:, levels.index(level)] for level in SEVERITY_LEVELS])
+        return {
+            "common_classes": np.asarray(self.common_classes),
+            "common": common,
+            "p_rare": p_rare,
+            "differential": np.column_stack([common * (1.0 - p_rare)[:, None], p_rare]),
+            "severity_levels": np.asarray(SEVERITY_LEVELS),
+            "severity": severity,
+        }
+
+    # ------------------------------------------------------------------ outputs
+    def predict_features(
+        self,
+        X: pd.DataFrame,
+        top_k: int = 10,
+        explain: bool = False,
+        tables: dict[str, pd.DataFrame] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One prediction dict per row of ``X`` (index = encounter id); see the module
+        docstring. ``explain`` adds the explanation of the top candidate."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        arrays = self.predict_arrays(X)
+        common, p_rare = arrays["common"], arrays["p_rare"]
+        classes = self.common_classes
+        order = np.argsort(-common, axis=1, kind="stable")[:, : min(top_k, common.shape[1])]
+        p_given = np.take_along_axis(common, order, axis=1)
+        lo_given, hi_given = self._interval("common", p_given)
+        lo_rare, hi_rare = self._interval("gate", p_rare)
+        p_common = (1.0 - p_rare)[:, None] * p_given
+        lo_common = (1.0 - hi_rare)[:, None] * lo_given
+        hi_common = (1.0 - lo_rare)[:, None] * hi_given
+        ranked = self.rare_model.rank(tables, X) if self.rare_model is not None else None
+        outputs = []
+        for i in range(len(X)):
+            entries = [
+                _entry(
+                    classes[j],
+                    self.disease_names.get(classes[j], classes[j]),
+                    "COMMON",
+                    p_common[i, m],
+                    (lo_common[i, m], hi_common[i, m]),
+                )
+                for m, j in enumerate(order[i])
+            ]
+            entries += _rare_entries(
+                ranked[i] if ranked else None, p_rare[i], lo_rare[i], hi_rare[i]
+            )
+            entries.sort(key=lambda e: -e["probability"])
+            severity = arrays["severity"][i]
+            outputs.append(
+                {
+                    "encounter_id": str(X.index[i]),
+                    "differential": entries[:top_k],
+                    "p_rare": float(p_rare[i]),
+                    "severity": {
+                        "level": SEVERITY_LEVELS[int(np.argmax(severity))],
+                        "probabilities": dict(
+                            zip(SEVERITY_LEVELS, map(float, severity), strict=True)
+                        ),
+                    },
+                    "explanation": None,
+                }
+            )
+        if explain:
+            self._explain(X, outputs)
+        return outputs
+
+    def predict_tables(
+        self, tables: dict[str, pd.DataFrame], top_k: int = 10, explain: bool = True
+    ) -> list[dict[str, Any]]:
+        """Predictions for warehouse-shaped ``tables`` (docs/data_contracts.md), one per
+        row of ``tables["encounters"]``, in that order."""
+        X = self.feature_builder.transform(tables)
+        X = X.reindex(pd.Index(tables["encounters"]["encounter_id"].astype(str)))
+        return self.predict_features(X, top_k=top_k, explain=explain, tables=tables)
+
+    def predict_records(
+        self, records: list[PatientRecord | dict[str, Any]], top_k: int = 10, explain: bool = True
+    ) -> list[dict[str, Any]]:
+        """Predictions for API records: validated and normalised first (SNOMED CT → HPO,
+        canonical units, ICD-10 spelling); a bad field raises a ValueError naming it."""
+        clean = normalise_records(records)
+        if not clean:
+            return []
+        return self.predict_tables(records_to_tables(clean), top_k=top_k, explain=explain)
+
+    # -------------------------------------------------------------- explanation
+    def _explain(self, X: pd.DataFrame, outputs: list[dict[str, Any]]) -> None:
+        """Fill ``explanation`` of each output for its top candidate."""
+        classes = {c: j for j, c in enumerate(self.common_classes)}
+        rare_index = list(self.gate_model.classes_).index("RARE")
+        names = list(getattr(self.common_model, "feature_names", self.feature_names))
+        gate_names = list(getattr(self.gate_model, "feature_names", self.feature_names))
+        common_positions = X.columns.get_indexer(names)
+        gate_positions = X.columns.get_indexer(gate_names)
+        for start in range(0, len(X), EXPLAIN_BLOCK):
+            block = X.iloc[start : start + EXPLAIN_BLOCK]
+            matrix = block.to_numpy(dtype=float)
+            tops = [outputs[start + i]["differential"][0] for i in range(len(block))]
+            is_common = np.asarray([t["category"] == "COMMON" for t in tops])
+            common_values = gate_values = None
+            if is_common.any():
+                common_values = self.common_model.contributions(block[is_common])
+            if (~is_common).any():
+                gate_values = self.gate_model.contributions(block[~is_common])
+            c_row = g_row = 0
+            for i, top in enumerate(tops):
+                if is_common[i]:
+                    values = common_values[c_row, classes[top["code"]], :-1]
+                    row, used, model = matrix[i, common_positions], names, "common"
+                    c_row += 1
+                else:
+                    values = gate_values[g_row, rare_index, :-1]
+                    row, used, model = matrix[i, gate_positions], gate_names, "gate"
+                    g_row += 1
+                outputs[start + i]["explanation"] = {
+                    "target": f"{top['name']} ({top['code']})",
+                    "model": model,
+                    "features": top_contributions(
+                        values, row, used, self.feature_labels, self.explain_top_n
+                    ),
+                }
+
+
+def _entry(code: str, name: str, category: str, p: float, bounds: tuple[float, float]) -> dict:
+    lo, hi = bounds
+    return {
+        "code": code,
+        "name": name,
+        "category": category,
+        "probability": float(p),
+        "interval": [float(min(lo, p)), float(max(hi, p))],
+    }
+
+
+def _rare_entries(
+    candidates: list[tuple[str, str, float]] | None, p_rare: float, lo: float, hi: float
+) -> list[dict]:
+    """The rare slot, or P(rare) split among ``candidates`` in proportion to their scores."""
+    if not candidates:
+        return [_entry(RARE_SLOT_CODE, RARE_SLOT_NAME, "RARE", p_rare, (lo, hi))]
+    scores = np.clip(np.asarray([float(c[2]) for c in candidates]), 0.0, None)
+    shares = scores / scores.sum() if scores.sum() > 0 else np.full(len(scores), 1 / len(scores))
+    return [
+        _entry(str(code), str(name), "RARE", p_rare * s, (lo * s, hi * s))
+        for (code, name, _), s in zip(candidates, shares, strict=True)
+    ]

@@ -1,0 +1,168 @@
+"""Fitted classifiers saved in ``06_models``: named feature columns in, string classes out.
+
+Every model has ``feature_names``, ``classes_`` (codes or levels, not integers) and
+``predict_proba(X)`` over a DataFrame holding (at least) the ``feature_names`` columns,
+as docs/data_contracts.md asks. :class:`TreeClassifier` wraps one XGBoost model (its
+``model`` attribute, so SHAP's ``TreeExplainer`` finds it) and, when it was trained on
+SMOTE-resampled data, the medians that fill the gaps SMOTE cannot take.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+
+@dataclass
+class NamedFeatureModel:
+    """Base: turns a DataFrame (or an array in ``feature_names`` order) into a float matrix."""
+
+    feature_names: list[str]
+    classes_: np.ndarray
+
+    def matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Float32 matrix of the model's feature columns, in training order.
+
+        Raises:
+            ValueError: a feature column is missing, or an array has the wrong width.
+        """
+        if isinstance(X, pd.DataFrame):
+            if list(X.columns) == self.feature_names:
+                values = X.to_numpy(dtype=np.float32)
+            else:
+                positions = X.columns.get_indexer(self.feature_names)
+                if (positions < 0).any():
+                    missing = [
+                        c for c, p in zip(self.feature_names, positions, strict=True) if p < 0
+                    ]
+                    raise ValueError(
+                        f"feature matrix lacks {len(missing)} model feature column(s), "
+                        f"e.g. {missing[:5]}"
+                    )
+                values = X.iloc[:, positions].to_numpy(dtype=np.float32)
+        else:
+            values = np.asarray(X, dtype=np.float32)
+        if values.ndim != 2 or values.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"feature matrix has shape {values.shape}; expected (n, {len(self.feature_names)})"
+            )
+        return values
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Most probable class of each row."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass
+class TreeClassifier(NamedFeatureModel):
+    """An XGBoost classifier with string classes (binary or multiclass)."""
+
+    model: xgb.XGBClassifier = field(repr=False, default=None)
+    #: per-feature fill values (medians) when the trees were trained on SMOTE output
+    fill_values: np.ndarray | None = field(repr=False, default=None)
+    #: per-output factors undoing the class weights / resampling of training (or None)
+    prior_factor: np.ndarray | None = field(repr=False, default=None)
+    #: positions in ``classes_`` of the model's outputs when some classes had no training
+    #: row (those get probability 0); None: one output per class, in order
+    output_columns: np.ndarray | None = field(repr=False, default=None)
+
+    def inputs(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The matrix the trees see (gaps filled when the model was trained with SMOTE)."""
+        values = self.matrix(X)
+        if self.fill_values is not None:
+            values = np.where(np.isnan(values), self.fill_values, values).astype(np.float32)
+        return values
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """(n, n_classes) class probabilities, columns in ``classes_`` order, corrected
+        back to the training class balance when the model was fitted re-weighted."""
+        proba = self.model.predict_proba(self.inputs(X))
+        if self.prior_factor is not None:
+            proba = proba * self.prior_factor
+            proba = proba / proba.sum(axis=1, keepdims=True)
+        return self._expand(proba)
+
+    def _expand(self, values: np.ndarray) -> np.ndarray:
+        """Place the model's output columns (axis 1) at their ``classes_`` positions."""
+        if self.output_columns is None:
+            return values
+        full = np.zeros((values.shape[0], len(self.classes_), *values.shape[2:]))
+        full[:, self.output_columns] = values
+        return full
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP contributions in log-odds, shape (n, n_classes, n_features + 1);
+        the last column is the bias. A binary model's class 0 gets the negated values."""
+        booster = self.model.get_booster()
+        matrix = xgb.DMatrix(self.inputs(X), nthread=int(self.model.n_jobs or 1))
+        values = booster.predict(matrix, pred_contribs=True)
+        if values.ndim == 2:
+            values = np.stack([-values, values], axis=1)
+        return self._expand(values)
+
+    def set_threads(self, n_jobs: int) -> None:
+        """Threads used at prediction time (1 is fastest for a single patient)."""
+        self.model.set_params(n_jobs=n_jobs)
+
+
+@dataclass
+class ConstantClassifier(NamedFeatureModel):
+    """Predicts fixed class probabilities (a prior); used when a class is absent in training."""
+
+    prior: np.ndarray = field(default=None)
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The prior, repeated for every row."""
+        n = len(self.matrix(X))
+        return np.tile(self.prior, (n, 1))
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """All-zero contributions (the bias carries everything)."""
+        n = len(self.matrix(X))
+        out = np.zeros((n, len(self.classes_), len(self.feature_names) + 1))
+        out[:, :, -1] = np.log(np.clip(self.prior, 1e-12, None))
+        return out
+
+    def set_threads(self, n_jobs: int) -> None:
+        """Nothing to set."""
+
+
+@dataclass
+class CumulativeOrdinalClassifier(NamedFeatureModel):
+    """Ordinal classifier (Frank & Hall, 2001): one binary XGBoost model per threshold
+    estimates P(y > level k); class probabilities are the differences of these
+    (made monotone first), so the order low < moderate < high < critical is used."""
+
+    #: one model per threshold, or a constant P(y > k) when training had one side only
+    models: list[xgb.XGBClassifier | float] = field(repr=False, default_factory=list)
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """(n, n_levels) level probabilities."""
+        values = self.matrix(X)
+        above = np.column_stack(
+            [
+                np.full(len(values), m) if isinstance(m, float) else m.predict_proba(values)[:, 1]
+                for m in self.models
+            ]
+        )
+        above = np.minimum.accumulate(above, axis=1)
+        n_levels = len(self.classes_)
+        proba = np.empty((len(values), n_levels))
+        proba[:, 0] = 1.0 - above[:, 0]
+        for k in range(1, n_levels - 1):
+            proba[:, k] = above[:, k - 1] - above[:, k]
+        proba[:, -1] = above[:, -1]
+        proba = np.clip(proba, 0.0, None)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def set_threads(self, n_jobs: int) -> None:
+        """Threads used at prediction time."""
+        for model in self.models:
+            if not isinstance(model, float):
+                model.set_params(n_jobs=n_jobs)

@@ -1,0 +1,298 @@
+"""Fitting the rare-disease hybrid from knowledge and known cases.
+
+1. Candidates: annotated diseases, the common catalogue, diseases known only from cases.
+2. Known cases are split into *support* cases and *validation* cases. Validation takes
+   some diseases whole (no case of them left as support: the unseen-disease situation)
+   and one case from others (the few-shot situation).
+3. The encoder is pre-trained on common diseases and fine-tuned episodically on rare
+   ones, with support cases as queries and prototypes.
+4. On validation cases (scored against support cases only), the combination weights
+   are fitted on one half and the temperature on the other.
+5. The final model uses every known case as support.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from disease_pipeline.knowledge.annotations import load_annotations
+from disease_pipeline.knowledge.catalogue import load_common_diseases
+from disease_pipeline.knowledge.hpo import Ontology, load_ontology
+from disease_pipeline.rare.cases import Case, group_by_disease
+from disease_pipeline.rare.encoder import EncoderParams, Featuriser, PhenotypeEncoder
+from disease_pipeline.rare.explanation import (
+    Explainer,
+    ExplanationParams,
+    annotated_frequencies,
+)
+from disease_pipeline.rare.hybrid import (
+    FEATURES,
+    PRIOR_WEIGHTS,
+    HybridParams,
+    fit_temperature,
+    fit_weights,
+)
+from disease_pipeline.rare.hybrid import shortlist as make_shortlist
+from disease_pipeline.rare.model import Components, RareDiseaseModel, patient_input
+from disease_pipeline.rare.profiles import (
+    Candidates,
+    Profiles,
+    build_candidates,
+    knowledge_profiles,
+)
+from disease_pipeline.rare.scorer import LRParams, information_content
+from disease_pipeline.rare.synth import CaseSampler, SynthParams
+from disease_pipeline.rare.terms import TermSpace, build_term_space
+from disease_pipeline.rare.training import TrainingData, train_encoder
+
+logger = logging.getLogger(__name__)
+
+_SECTIONS = {
+    "knowledge": LRParams,
+    "synthetic": SynthParams,
+    "encoder": EncoderParams,
+    "hybrid": HybridParams,
+    "explanation": ExplanationParams,
+}
+
+
+def _section(cls: type, name: str, values: dict[str, Any] | None) -> Any:
+    allowed = {f.name for f in fields(cls)}
+    unknown = set(values or {}) - allowed
+    if unknown:
+        raise ValueError(f"parameters rare_model.{name}: unknown keys {sorted(unknown)}")
+    return cls(**(values or {}))
+
+
+@dataclass(frozen=True)
+class RareModelParams:
+    """All knobs of the rare model (the ``rare_model`` parameters, minus ``validation``)."""
+
+    knowledge: LRParams
+    synthetic: SynthParams
+    encoder: EncoderParams
+    hybrid: HybridParams
+    explanation: ExplanationParams
+    unknown_frequency: float = 1.0
+    annotation_pseudocount: float = 3.0
+    include_common: bool = True
+    validation_share: float = 0.3
+    unseen_share: float = 0.5
+    max_validation_cases: int = 1500
+    serving_top_k: int = 20
+    seed: int = 11
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> RareModelParams:
+        """Build from the parameters dict; unknown keys raise ``ValueError`` naming them."""
+        params = dict(params)
+        sections = {
+            name: _section(c, name, params.pop(name, None)) for name, c in _SECTIONS.items()
+        }
+        for section in ("cases", "validation", "benchmark"):  # used by the pipeline nodes
+            params.pop(section, None)
+        scalars = {f.name for f in fields(cls)} - set(_SECTIONS)
+        unknown = set(params) - scalars
+        if unknown:
+            raise ValueError(f"parameters rare_model: unknown keys {sorted(unknown)}")
+        out = cls(**sections, **params)
+        for name in ("validation_share", "unseen_share"):
+            if not 0 <= getattr(out, name) <= 1:
+                raise ValueError(f"parameter rare_model.{name} must be in [0, 1]")
+        return out
+
+
+@dataclass
+class Knowledge:
+    """The knowledge the model is built from (loaded once, shared by fits)."""
+
+    ontology: Ontology
+    space: TermSpace
+    annotations: pd.DataFrame
+    catalogue: pd.DataFrame | None
+
+
+@cache
+def load_knowledge() -> Knowledge:
+    """The shipped HPO, its disease annotations and the common-disease catalogue (parsed
+    once per process; callers must not mutate it)."""
+    ontology = load_ontology()
+    return Knowledge(
+        ontology=ontology,
+        space=build_term_space(ontology),
+        annotations=load_annotations(),
+        catalogue=load_common_diseases(),
+    )
+
+
+def split_support_validation(
+    cases: list[Case], params: RareModelParams, rng: np.random.Generator
+) -> tuple[list[Case], list[Case], list[Case]]:
+    """Support cases, and two validation halves (weights, temperature) — see module doc."""
+    groups = group_by_disease(cases)
+    diseases = sorted(groups)
+    rng.shuffle(diseases)
+    n_validation = round(params.validation_share * len(diseases))
+    support: list[Case] = []
+    validation: list[list[Case]] = []
+    budget = params.max_validation_cases
+    for i, disease in enumerate(diseases):
+        group = groups[disease]
+        if i >= n_validation or budget <= 0:
+            support += group
+        elif rng.random() < params.unseen_share or len(group) == 1:
+            taken = group[:budget]
+            validation.append(taken)
+            budget -= len(taken)
+        else:
+            pick = int(rng.integers(len(group)))
+            validation.append([group[pick]])
+            support += [c for j, c in enumerate(group) if j != pick]
+            budget -= 1
+    halves: tuple[list[Case], list[Case]] = ([], [])
+    for i, group in enumerate(validation):
+        halves[i % 2].extend(group)
+    return support, halves[0], halves[1]
+
+
+def _encoder_data(
+    knowledge: Profiles,
+    space: TermSpace,
+    candidates: Candidates,
+    cases: list[Case],
+    params: RareModelParams,
+) -> TrainingData:
+    """Episode material: profiles, the sampler, common/rare rows and known cases by row."""
+    index = candidates.index
+    category = candidates.table["category"].to_numpy()
+    case_rows: dict[int, list] = {}
+    for case in cases:
+        if case.disease_id in index:
+            case_rows.setdefault(index[case.disease_id], []).append(patient_input(space, case))
+    rare = np.where(category == "RARE")[0]
+    has_cases = np.zeros(len(category), dtype=bool)
+    has_cases[list(case_rows)] = True
+    return TrainingData(
+        profiles=knowledge,
+        sampler=CaseSampler(knowledge.direct, space, params.synthetic, params.seed),
+        common_rows=np.where((category == "COMMON") & knowledge.has_profile)[0],
+        rare_rows=rare[knowledge.has_profile[rare] | has_cases[rare]],
+        cases=case_rows,
+    )
+
+
+def _knowledge(
+    base: Knowledge, cases: list[Case], params: RareModelParams
+) -> tuple[Candidates, Profiles, Featuriser]:
+    catalogue = base.catalogue if params.include_common else None
+    candidates = build_candidates(base.annotations, catalogue, cases)
+    knowledge = knowledge_profiles(
+        base.annotations, catalogue, candidates, base.space, params.unknown_frequency
+    )
+    return candidates, knowledge, Featuriser(base.space, information_content(knowledge))
+
+
+def pretrain_encoder(
+    base: Knowledge, common_cases: list[Case], params: RareModelParams
+) -> tuple[PhenotypeEncoder, dict[str, Any]]:
+    """Encoder stages that use no rare case (common cases, annotation samples), for
+    ``fit_rare_model(..., warm_start=...)`` in fits that differ only in their cases."""
+    candidates, knowledge, featuriser = _knowledge(base, [], params)
+    data = _encoder_data(knowledge, base.space, candidates, common_cases, params)
+    return train_encoder(data, featuriser, replace(params.encoder, finetune_steps=0))
+
+
+def fit_rare_model(
+    base: Knowledge,
+    cases: list[Case],
+    common_cases: list[Case],
+    params: RareModelParams,
+    warm_start: PhenotypeEncoder | None = None,
+) -> tuple[RareDiseaseModel, dict[str, Any]]:
+    """Fit the hybrid on known rare ``cases`` (+ ``common_cases`` for pre-training).
+
+    ``warm_start`` (from :func:`pretrain_encoder`) skips the encoder's pre-training.
+    Returns the model and a report (sizes, encoder history, weights, temperature, times).
+    """
+    started = time.monotonic()
+    rng = np.random.default_rng(params.seed)
+    space = base.space
+    candidates, knowledge, featuriser = _knowledge(base, cases, params)
+    support, fit_cases, calibration_cases = split_support_validation(cases, params, rng)
+    data = _encoder_data(knowledge, space, candidates, [*support, *common_cases], params)
+    encoder, history = train_encoder(data, featuriser, params.encoder, warm_start)
+
+    def _components(known: list[Case]) -> Components:
+        return Components(
+            space,
+            candidates,
+            knowledge,
+            known,
+            lr_params=params.knowledge,
+            pseudocount=params.annotation_pseudocount,
+            encoder=(encoder, featuriser),
+        )
+
+    validating = _components(support)
+    reachable = knowledge.has_profile.copy()
+    reachable[validating.case_profiles.n_cases > 0] = True
+    groups, logits_features, truths = [], [], []
+    for half, collect in ((fit_cases, "fit"), (calibration_cases, "calibration")):
+        for case in half:
+            row = candidates.index[case.disease_id]
+            if not reachable[row]:
+                continue
+            x = validating.features(patient_input(space, case))
+            if collect == "fit":
+                groups.append(x[make_shortlist(x, row, params.hybrid.shortlist)])
+            else:
+                logits_features.append(x.astype(np.float32))
+                truths.append(row)
+    if groups:
+        weights, _ = fit_weights(groups, params.hybrid.prior_strength)
+    else:
+        logger.warning("rare_model: no validation case to fit the hybrid; prior weights used")
+        weights = PRIOR_WEIGHTS.copy()
+    temperature = fit_temperature([x @ weights for x in logits_features], truths)
+    final = _components(cases)
+    catalogue = base.catalogue if params.include_common else None
+    explainer = Explainer(
+        annotated_frequencies(base.annotations, catalogue, candidates, space),
+        knowledge,
+        final.case_profiles,
+        final.background,
+        space,
+        params=params.explanation,
+    )
+    report = {
+        "candidates": len(candidates),
+        "candidates_by_database": candidates.table["database"].value_counts().to_dict(),
+        "cases": len(cases),
+        "diseases_with_cases": len(group_by_disease(cases)),
+        "support_cases": len(support),
+        "validation_cases": {"weights": len(groups), "temperature": len(truths)},
+        "common_cases": len(common_cases),
+        "encoder": history,
+        "weights": dict(zip(FEATURES, map(float, weights), strict=True)),
+        "temperature": temperature,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    model = RareDiseaseModel(
+        ontology=base.ontology,
+        space=space,
+        candidates=candidates,
+        components=final,
+        explainer=explainer,
+        weights=weights,
+        temperature=temperature,
+        serving_top_k=params.serving_top_k,
+        metadata={"training": report, "hpo_version": base.ontology.version},
+    )
+    return model, report

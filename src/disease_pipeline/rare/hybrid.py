@@ -1,0 +1,113 @@
+"""The learned combination of the components, and its temperature calibration.
+
+For one patient, every candidate ``d`` has a feature vector ``x_d`` (see
+:data:`FEATURES`); the hybrid logit is ``w · x_d`` and the probability of ``d`` is
+``softmax_d(w · x_d / T)`` over ALL candidates. ``w`` is fitted by conditional
+(multinomial) logistic regression of the true disease on validation patients, over a
+shortlist of each patient's strongest candidates; ``T`` is then fitted on separate
+validation patients by minimising the negative log-likelihood of the true disease
+over all candidates (temperature scaling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import logsumexp
+
+#: Per-candidate hybrid features, in column order.
+FEATURES = ("knowledge_present", "knowledge_excluded", "encoder")
+#: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
+PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0])
+
+
+@dataclass(frozen=True)
+class HybridParams:
+    """Knobs of the combination (``rare_model.hybrid`` parameters)."""
+
+    shortlist: int = 100  # strongest candidates per component kept for fitting w
+    prior_strength: float = 20.0  # pseudo-patients pulling w towards PRIOR_WEIGHTS
+
+    def __post_init__(self) -> None:
+        if self.shortlist < 1 or self.prior_strength < 0:
+            raise ValueError("parameters rare_model.hybrid: shortlist >= 1, prior_strength >= 0")
+
+
+def shortlist(features: np.ndarray, truth: int, size: int) -> np.ndarray:
+    """Candidate rows: the top ``size`` of every feature column, plus the truth first."""
+    rows = [np.array([truth])]
+    for j in range(features.shape[1]):
+        column = features[:, j]
+        k = min(size, len(column) - 1)
+        rows.append(np.argpartition(-column, k)[:k])
+    merged = np.concatenate(rows)
+    _, first = np.unique(merged, return_index=True)
+    return merged[np.sort(first)]
+
+
+def _padded(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(g) for g in groups)
+    n_features = groups[0].shape[1]
+    x = np.zeros((len(groups), width, n_features))
+    mask = np.zeros((len(groups), width), dtype=bool)
+    for i, group in enumerate(groups):
+        x[i, : len(group)] = group
+        mask[i, : len(group)] = True
+    return x, mask
+
+
+def fit_weights(
+    groups: list[np.ndarray], prior_strength: float, prior: np.ndarray = PRIOR_WEIGHTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional-logit weights from shortlists whose first row is the true disease.
+
+    Features are scaled by their sd over all shortlisted rows before fitting; a ridge
+    penalty worth ``prior_strength`` patients pulls the weights towards ``prior`` (so
+    that little validation data gives the case-informed likelihood ratio). The
+    returned weights apply to raw features. Returns ``(weights, feature_sd)``.
+    """
+    if not groups:
+        raise ValueError("rare_model.hybrid: no validation patient to fit the weights on")
+    stacked = np.concatenate(groups)
+    sd = stacked.std(axis=0)
+    sd[sd == 0] = 1.0
+    x, mask = _padded([g / sd for g in groups])
+    anchor = prior * sd
+    l2 = prior_strength / len(groups)
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        logits = np.where(mask, x @ w, -np.inf)
+        lse = logsumexp(logits, axis=1)
+        p = np.exp(logits - lse[:, None])
+        gap = w - anchor
+        nll = float(np.sum(lse - logits[:, 0])) / len(groups) + l2 * float(gap @ gap)
+        expected = np.einsum("nk,nkf->nf", p, x)
+        grad = (expected - x[:, 0, :]).sum(axis=0) / len(groups) + 2 * l2 * gap
+        return nll, grad
+
+    start = anchor.copy()
+    result = minimize(objective, start, jac=True, method="L-BFGS-B")
+    return result.x / sd, sd
+
+
+def fit_temperature(logits: list[np.ndarray], truths: list[int]) -> float:
+    """Temperature T minimising the NLL of the truths under softmax(logits / T)."""
+    if not logits:
+        return 1.0
+
+    def nll(log_t: np.ndarray) -> float:
+        t = float(np.exp(log_t[0]))
+        return float(
+            np.mean([logsumexp(z / t) - z[i] / t for z, i in zip(logits, truths, strict=True)])
+        )
+
+    result = minimize(nll, np.zeros(1), method="L-BFGS-B", bounds=[(-4.0, 4.0)])
+    return float(np.exp(result.x[0]))
+
+
+def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities over all candidates."""
+    z = logits / temperature
+    return np.exp(z - logsumexp(z))

@@ -1,0 +1,251 @@
+"""``RareDiseaseModel``: the fitted hybrid used by evaluation and serving.
+
+``rank_patient(present_terms, excluded_terms, age, sex, top_k)`` returns the ranked
+candidates with calibrated probabilities and explanations; ``rank(tables, features)``
+is the :class:`disease_pipeline.predictor.bundle.RareRanker` protocol the
+``DiseasePredictor`` calls (rare candidates only, score = probability among them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from disease_pipeline.knowledge.hpo import Ontology
+from disease_pipeline.rare.cases import Case
+from disease_pipeline.rare.encoder import EncoderIndex, Featuriser, PatientInput, PhenotypeEncoder
+from disease_pipeline.rare.explanation import Explainer
+from disease_pipeline.rare.hybrid import softmax
+from disease_pipeline.rare.profiles import (
+    Candidates,
+    Profiles,
+    case_profiles,
+    merge_profiles,
+)
+from disease_pipeline.rare.scorer import LikelihoodRatioScorer, LRParams, background_frequency
+from disease_pipeline.rare.terms import CleanedTerms, TermSpace, clean_terms, most_specific
+
+NO_TERMS_REASON = "no usable HPO phenotype term: a rare-disease ranking needs at least one"
+
+
+def patient_input(space: TermSpace, case: Case) -> PatientInput:
+    """Encoder/scorer input of a cleaned case."""
+    return PatientInput(
+        present=np.asarray(space.indices(case.present), dtype=np.int64),
+        excluded=np.asarray(space.indices(case.excluded), dtype=np.int64),
+        age=case.age,
+        sex=case.sex,
+    )
+
+
+class Components:
+    """Per-candidate component scores for one patient.
+
+    ``knowledge``: likelihood ratio against the annotations alone. ``case_knowledge``:
+    the same against profiles updated with known cases (split into present- and
+    excluded-term parts). ``encoder``: cosine similarity to the candidate prototypes.
+    """
+
+    def __init__(
+        self,
+        space: TermSpace,
+        candidates: Candidates,
+        knowledge: Profiles,
+        cases: list[Case],
+        *,
+        lr_params: LRParams,
+        pseudocount: float,
+        encoder: tuple[PhenotypeEncoder, Featuriser] | None,
+    ) -> None:
+        self.space = space
+        self.background = background_frequency(knowledge)
+        self.knowledge = LikelihoodRatioScorer(knowledge, self.background, space, lr_params)
+        known = [c for c in cases if c.disease_id in candidates.index]
+        self.case_profiles = case_profiles(known, candidates, space)
+        merged = merge_profiles(knowledge, self.case_profiles, pseudocount)
+        self.case_knowledge = LikelihoodRatioScorer(merged, self.background, space, lr_params)
+        self.encoder = None
+        if encoder is not None:
+            rows = np.array([candidates.index[c.disease_id] for c in known], dtype=np.int64)
+            inputs = [patient_input(space, c) for c in known]
+            self.encoder = EncoderIndex(encoder[0], encoder[1], knowledge, rows, inputs)
+
+    def features(self, patient: PatientInput) -> np.ndarray:
+        """Candidate × :data:`disease_pipeline.rare.hybrid.FEATURES` matrix."""
+        present, excluded = self.case_knowledge.score_parts(patient.present, patient.excluded)
+        encoder = (
+            self.encoder.similarity(patient) if self.encoder is not None else np.zeros_like(present)
+        )
+        return np.column_stack([present, excluded, encoder])
+
+    def knowledge_score(self, patient: PatientInput) -> np.ndarray:
+        """Annotation-only likelihood-ratio score (the knowledge scorer alone)."""
+        return self.knowledge.score(patient.present, patient.excluded)
+
+
+@dataclass
+class RareDiseaseModel:
+    """The fitted rare-disease hybrid (see module docstring)."""
+
+    ontology: Ontology
+    space: TermSpace
+    candidates: Candidates
+    components: Components
+    explainer: Explainer
+    weights: np.ndarray
+    temperature: float
+    serving_top_k: int = 20
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def disease_ids(self) -> list[str]:
+        """Ids of the RARE candidates the model can rank."""
+        table = self.candidates.table
+        return table.loc[table["category"] == "RARE", "disease_id"].tolist()
+
+    # ------------------------------------------------------------------ scoring
+    def clean(
+        self, present_terms: list[str], excluded_terms: list[str] | None = None
+    ) -> CleanedTerms:
+        """Resolve, map and validate a patient's terms (see :func:`clean_terms`)."""
+        return clean_terms(self.ontology, self.space, list(present_terms), excluded_terms)
+
+    def hybrid_logits(self, patient: PatientInput) -> np.ndarray:
+        """``w · x_d`` for every candidate."""
+        return self.components.features(patient) @ self.weights
+
+    def probabilities(self, patient: PatientInput) -> np.ndarray:
+        """Calibrated probability of every candidate (sums to 1)."""
+        return softmax(self.hybrid_logits(patient), self.temperature)
+
+    def rank_patient_report(
+        self,
+        present_terms: list[str],
+        excluded_terms: list[str] | None = None,
+        age: float | None = None,
+        sex: str = "unknown",
+        top_k: int = 10,
+        *,
+        category: str | None = None,
+        explain: bool = True,
+    ) -> dict[str, Any]:
+        """Ranked candidates plus what happened to the input terms.
+
+        Returns ``{"candidates": [...], "reason": str | None, "terms": {...}}``; with
+        no usable present term, ``candidates`` is empty and ``reason`` says why.
+        ``category`` (``RARE``/``COMMON``) restricts and renormalises the ranking;
+        ``explain=False`` leaves ``explanation`` None (faster).
+        """
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        cleaned = self.clean(present_terms, excluded_terms)
+        report = cleaned.report()
+        if not cleaned.present:
+            return {"candidates": [], "reason": NO_TERMS_REASON, "terms": report}
+        patient = PatientInput(
+            present=np.asarray(self.space.indices(cleaned.present), dtype=np.int64),
+            excluded=np.asarray(self.space.indices(cleaned.excluded), dtype=np.int64),
+            age=age,
+            sex=sex,
+        )
+        logits = self.hybrid_logits(patient)
+        table = self.candidates.table
+        if category is not None:
+            keep = (table["category"] == category).to_numpy()
+            logits = np.where(keep, logits, -np.inf)
+        probability = softmax(logits, self.temperature)
+        order = np.argsort(-logits, kind="stable")[:top_k]
+        ranked = []
+        for row in order:
+            info = table.iloc[row]
+            ranked.append(
+                {
+                    "disease_id": str(info["disease_id"]),
+                    "name": str(info["name"]),
+                    "category": str(info["category"]),
+                    "icd10": info["icd10"],
+                    "score": float(logits[row]),
+                    "probability": float(probability[row]),
+                    "explanation": self.explainer.explain(
+                        int(row), patient.present.tolist(), patient.excluded.tolist()
+                    )
+                    if explain
+                    else None,
+                }
+            )
+        return {"candidates": ranked, "reason": None, "terms": report}
+
+    def rank_patient(
+        self,
+        present_terms: list[str],
+        excluded_terms: list[str] | None = None,
+        age: float | None = None,
+        sex: str = "unknown",
+        top_k: int = 10,
+    ) -> list[dict[str, Any]]:
+        """Top ``top_k`` candidates ``{disease_id, name, category, icd10, score,
+        probability, explanation}``; empty when no usable term (see the report method)."""
+        report = self.rank_patient_report(present_terms, excluded_terms, age, sex, top_k)
+        return report["candidates"]
+
+    # --------------------------------------------------------- predictor protocol
+    def rank(
+        self, tables: dict[str, pd.DataFrame] | None, features: pd.DataFrame
+    ) -> list[list[tuple[str, str, float]]]:
+        """``RareRanker`` protocol: per row of ``features`` (index = encounter id), the
+        top ``serving_top_k`` RARE candidates as ``(disease_id, name, probability)``;
+        an empty list when the encounter has no usable HPO term."""
+        patients = encounter_terms(tables, features, self.space)
+        out = []
+        for encounter_id in features.index.astype(str):
+            present, excluded, age, sex = patients.get(encounter_id, ([], [], None, "unknown"))
+            ranked = self.rank_patient_report(
+                present, excluded, age, sex, self.serving_top_k, category="RARE", explain=False
+            )["candidates"]
+            out.append([(r["disease_id"], r["name"], r["probability"]) for r in ranked])
+        return out
+
+
+def encounter_terms(
+    tables: dict[str, pd.DataFrame] | None, features: pd.DataFrame, space: TermSpace
+) -> dict[str, tuple[list[str], list[str], float | None, str]]:
+    """Encounter id → (present, excluded, age, sex), from warehouse-shaped tables when
+    given, else from the feature matrix's ``hpo_<id>``/``hpo_not_<id>`` columns (the
+    most specific present columns only, as they are propagated to ancestors)."""
+    out: dict[str, tuple[list[str], list[str], float | None, str]] = {}
+    if tables is not None and "symptoms" in tables:
+        symptoms = tables["symptoms"]
+        encounters = tables.get("encounters", pd.DataFrame(columns=["encounter_id"]))
+        demo = encounters.set_index(encounters["encounter_id"].astype(str))
+        for encounter_id, group in symptoms.groupby(symptoms["encounter_id"].astype(str)):
+            present = group["present"].astype(bool)
+            age = demo["age_years"].get(encounter_id) if "age_years" in demo else None
+            sex = demo["sex"].get(encounter_id) if "sex" in demo else None
+            out[encounter_id] = (
+                group.loc[present, "hpo_id"].astype(str).tolist(),
+                group.loc[~present, "hpo_id"].astype(str).tolist(),
+                None if age is None or pd.isna(age) else float(age),
+                str(sex) if isinstance(sex, str) else "unknown",
+            )
+        return out
+    present_cols = [
+        c for c in features.columns if c.startswith("hpo_") and not c.startswith("hpo_not_")
+    ]
+    excluded_cols = [c for c in features.columns if c.startswith("hpo_not_")]
+    present_ids = np.array([c[len("hpo_") :].replace("_", ":", 1) for c in present_cols])
+    excluded_ids = np.array([c[len("hpo_not_") :].replace("_", ":", 1) for c in excluded_cols])
+    present_on = features[present_cols].to_numpy(dtype=float) > 0
+    excluded_on = features[excluded_cols].to_numpy(dtype=float) > 0
+    ages = features.get("age_years")
+    for i, encounter_id in enumerate(features.index.astype(str)):
+        age = None if ages is None or pd.isna(ages.iloc[i]) else float(ages.iloc[i])
+        out[encounter_id] = (
+            most_specific(space, present_ids[present_on[i]].tolist()),
+            excluded_ids[excluded_on[i]].tolist(),
+            age,
+            "unknown",
+        )
+    return out

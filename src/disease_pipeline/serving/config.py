@@ -1,0 +1,134 @@
+"""The service's configuration: ``conf/base/serving.yml`` (or ``$DISEASE_PIPELINE_SERVING_CONFIG``).
+
+Kedro does not read this file: the BentoML process loads it once at start-up. Relative
+paths are resolved against the working directory of ``bentoml serve``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Environment variable naming the configuration file.
+CONFIG_ENV_VAR = "DISEASE_PIPELINE_SERVING_CONFIG"
+#: Default configuration file, relative to the working directory.
+DEFAULT_CONFIG = Path("conf/base/serving.yml")
+#: Shortest accepted service key, in characters.
+MIN_KEY_LENGTH = 32
+#: Every permission a role may hold.
+PERMISSIONS = frozenset(
+    {"predict", "predict_batch", "feedback", "hpo_search", "model_info", "audit_export"}
+)
+
+
+class ServingConfigError(ValueError):
+    """The serving configuration is missing a field or has a bad value."""
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Validated settings of the clinician service."""
+
+    model_tag: str
+    top_k: int
+    max_top_k: int
+    max_batch_size: int
+    audit_log: Path
+    feedback_warehouse: Path
+    feedback_table: str
+    key_env: str
+    key_file: Path
+    tokens_file: Path | None
+    tokens: tuple[dict[str, str], ...]
+    roles: dict[str, frozenset[str]]
+    hpo_search_limit: int
+    source: Path | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: Path | None = None) -> ServingConfig:
+        """Validate the ``serving:`` mapping; errors name the offending key."""
+        if not isinstance(raw, dict):
+            raise ServingConfigError(f"{source}: expected a mapping under 'serving:'")
+
+        def need(key: str) -> Any:
+            if key not in raw or raw[key] is None:
+                raise ServingConfigError(f"{source}: serving.{key} is required")
+            return raw[key]
+
+        def positive(key: str) -> int:
+            value = need(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ServingConfigError(f"{source}: serving.{key} must be a positive integer")
+            return value
+
+        roles_raw = need("roles")
+        if not isinstance(roles_raw, dict) or not roles_raw:
+            raise ServingConfigError(f"{source}: serving.roles must map role names to lists")
+        roles: dict[str, frozenset[str]] = {}
+        for role, permissions in roles_raw.items():
+            unknown = set(permissions or []) - PERMISSIONS
+            if unknown:
+                raise ServingConfigError(
+                    f"{source}: serving.roles.{role}: unknown permissions {sorted(unknown)} "
+                    f"(known: {sorted(PERMISSIONS)})"
+                )
+            roles[str(role)] = frozenset(permissions or [])
+        top_k, max_top_k = positive("top_k"), positive("max_top_k")
+        if top_k > max_top_k:
+            raise ServingConfigError(f"{source}: serving.top_k ({top_k}) exceeds max_top_k")
+        tokens_file = raw.get("tokens_file")
+        return cls(
+            model_tag=str(need("model_tag")),
+            top_k=top_k,
+            max_top_k=max_top_k,
+            max_batch_size=positive("max_batch_size"),
+            audit_log=Path(need("audit_log")),
+            feedback_warehouse=Path(need("feedback_warehouse")),
+            feedback_table=str(need("feedback_table")),
+            key_env=str(raw.get("key_env") or "DISEASE_PIPELINE_SERVING_KEY"),
+            key_file=Path(need("key_file")),
+            tokens_file=Path(tokens_file) if tokens_file else None,
+            tokens=tuple(raw.get("tokens") or ()),
+            roles=roles,
+            hpo_search_limit=positive("hpo_search_limit"),
+            source=source,
+        )
+
+
+def load_config(path: str | Path | None = None) -> ServingConfig:
+    """Read the configuration from ``path``, ``$DISEASE_PIPELINE_SERVING_CONFIG`` or
+    ``conf/base/serving.yml``."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+    if not chosen.is_file():
+        raise ServingConfigError(
+            f"serving configuration {chosen} not found: run from the repository root or set "
+            f"{CONFIG_ENV_VAR}"
+        )
+    document = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
+    return ServingConfig.from_dict(document.get("serving"), source=chosen)
+
+
+def service_key(config: ServingConfig) -> bytes:
+    """The key of the service's pseudonyms: ``$<key_env>``, else ``key_file`` (created
+    with a random 64-hex-character key, mode 0600, when missing)."""
+    value = os.environ.get(config.key_env)
+    origin = f"environment variable {config.key_env}"
+    if not value:
+        path = config.key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+        value = path.read_text(encoding="utf-8").strip()
+        origin = f"key file {path}"
+    if len(value) < MIN_KEY_LENGTH:
+        raise ServingConfigError(
+            f"service key from {origin} is too short: need at least {MIN_KEY_LENGTH} characters"
+        )
+    return value.encode("utf-8")

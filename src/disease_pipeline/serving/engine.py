@@ -1,0 +1,157 @@
+"""The predictor inside the service: loading it from the BentoML model store, running
+it on checked records, and the summaries the audit trail keeps.
+
+The BentoML model is the MLflow pyfunc model registered as ``@champion`` (imported by
+the ``bento_packaging`` pipeline). Its ``artifacts/predictor.pkl`` is the pickled
+``DiseasePredictor``, loaded here with the package the service runs from, so
+serving and evaluation call the same object (``predict_tables`` on the tables of the
+checked records).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from disease_pipeline.records import PatientRecord, records_to_tables
+from disease_pipeline.serving.inputs import FieldError, InputError, RecordNormaliser
+
+logger = logging.getLogger(__name__)
+
+#: Folder of the MLflow model inside a BentoML model imported with ``bentoml.mlflow``.
+MLFLOW_MODEL_FOLDER = "mlflow_model"
+#: Differential entries kept in the audit trail's output summary.
+AUDIT_TOP = 3
+
+
+def predictor_path(model_dir: Path, artifact: str = "predictor") -> Path:
+    """Path of the pickled predictor inside a BentoML model directory (read from the
+    MLflow ``MLmodel`` file, so a renamed artifact file is still found)."""
+    mlflow_dir = model_dir / MLFLOW_MODEL_FOLDER
+    mlmodel = mlflow_dir / "MLmodel"
+    if not mlmodel.is_file():
+        raise FileNotFoundError(
+            f"{model_dir}: no {MLFLOW_MODEL_FOLDER}/MLmodel (not an MLflow model)"
+        )
+    spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
+    artifacts = spec.get("flavors", {}).get("python_function", {}).get("artifacts", {})
+    if artifact not in artifacts:
+        raise FileNotFoundError(f"{mlmodel}: the pyfunc model has no artifact {artifact!r}")
+    return mlflow_dir / artifacts[artifact]["path"]
+
+
+def load_predictor(model_dir: Path) -> Any:
+    """Unpickle the ``DiseasePredictor`` of a BentoML model directory."""
+    with predictor_path(model_dir).open("rb") as handle:
+        return pickle.load(handle)  # noqa: S301 - our own registered artifact
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types for a predictor output (pydantic models, numpy scalars, NaN)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if hasattr(value, "model_dump"):
+        return jsonable(value.model_dump(mode="json"))
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return jsonable(value.tolist())
+    return value
+
+
+def output_summary(prediction: dict[str, Any]) -> dict[str, Any]:
+    """What the audit trail keeps of a prediction: top codes, category, P(rare), severity."""
+    differential = prediction.get("differential") or []
+    top = [
+        [item.get("code"), round(float(item.get("probability") or 0.0), 4)]
+        for item in differential[:AUDIT_TOP]
+    ]
+    return {
+        "top": top,
+        "category": differential[0].get("category") if differential else None,
+        "p_rare": round(float(prediction.get("p_rare") or 0.0), 4),
+        "severity": (prediction.get("severity") or {}).get("level"),
+    }
+
+
+class PredictionEngine:
+    """Checks records, calls the predictor once per request, shapes the responses."""
+
+    def __init__(self, predictor: Any, model: dict[str, Any], normaliser: RecordNormaliser):
+        self.predictor = predictor
+        self.model = model
+        self.normaliser = normaliser
+
+    def check(self, records: list[PatientRecord], where: str) -> tuple[list, list[list[str]]]:
+        """Normalised records and their notes; one ``InputError`` listing every bad field
+        of every record (``where`` is ``patient`` or ``patients``)."""
+        clean, notes, errors = [], [], []
+        for index, record in enumerate(records):
+            prefix = where if len(records) == 1 and where == "patient" else f"{where}[{index}]"
+            try:
+                normalised, record_notes = self.normaliser.normalise(record, prefix)
+            except InputError as error:
+                errors += error.errors
+                continue
+            # request-local ids: the client's encounter ids are neither trusted nor logged
+            clean.append(normalised.model_copy(update={"encounter_id": f"r{index}"}))
+            notes.append(record_notes)
+        if errors:
+            raise InputError(errors)
+        return clean, notes
+
+    def predict(
+        self, records: list[PatientRecord], top_k: int, where: str = "patient"
+    ) -> tuple[list[dict[str, Any]], float]:
+        """One response dict per record and the predictor's own time in ms.
+
+        Raises:
+            InputError: bad input fields, or a ``ValueError`` of the predictor.
+        """
+        clean, notes = self.check(records, where)
+        started = time.perf_counter()
+        try:
+            # the records are already in the predictor's vocabulary (checked above), so the
+            # tables go straight to predict_tables (what predict_records does after its own,
+            # here redundant, normalisation)
+            raw = self.predictor.predict_tables(records_to_tables(clean), top_k=top_k)
+        except ValueError as error:  # the predictor's own input checks
+            raise InputError([FieldError(where, str(error))]) from error
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        outputs = jsonable(list(raw))
+        if len(outputs) != len(records):
+            raise RuntimeError(
+                f"predictor returned {len(outputs)} outputs for {len(records)} records"
+            )
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        responses = []
+        for record, output, record_notes in zip(records, outputs, notes, strict=True):
+            output.pop("encounter_id", None)
+            differential = [
+                {"rank": rank, **item}
+                for rank, item in enumerate(output.pop("differential", []), 1)
+            ]
+            responses.append(
+                {
+                    "request_id": uuid.uuid4().hex,
+                    "patient_id": record.patient_id,
+                    "timestamp": stamp,
+                    "model": {"name": self.model["name"], "version": self.model["version"]},
+                    "differential": differential,
+                    **output,
+                    "input_notes": record_notes,
+                }
+            )
+        return responses, elapsed_ms

@@ -1,0 +1,42 @@
+"""Fixtures of the features tests: synthetic warehouse tables and a fitted FeatureBuilder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from disease_pipeline.pipelines.features.nodes import assemble_feature_tables
+from disease_pipeline.predictor.features import FeatureBuilder
+from tests.pipelines.features.synthetic import warehouse_tables
+
+PARAMS_FILE = Path(__file__).resolve().parents[3] / "conf" / "test" / "parameters_features.yml"
+PRM = ("patients", "encounters", "symptoms", "vitals", "labs", "diagnoses")
+
+
+@pytest.fixture(scope="session")
+def feature_params() -> dict:
+    """``features`` parameters of the test environment."""
+    return yaml.safe_load(PARAMS_FILE.read_text())["features"]
+
+
+@pytest.fixture(scope="session")
+def warehouse() -> dict:
+    """Synthetic ``prm_*`` tables."""
+    return warehouse_tables(n_patients=80, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tables(warehouse) -> dict:
+    """The warehouse as FeatureBuilder tables (sex joined onto encounters)."""
+    return assemble_feature_tables(**{name: warehouse[name] for name in PRM})
+
+
+@pytest.fixture(scope="session")
+def builder(tables, feature_params) -> FeatureBuilder:
+    """A FeatureBuilder fitted on every non-registry encounter of the synthetic warehouse."""
+    enc = tables["encounters"]
+    ids = enc.loc[enc["source"] != "phenopacket", "encounter_id"]
+    fit_tables = {k: v[v["encounter_id"].isin(ids)] for k, v in tables.items()}
+    return FeatureBuilder(**feature_params["builder"]).fit(fit_tables)

@@ -1,0 +1,171 @@
+"""DiseasePredictor on patient records: differential, intervals, severity, explanation,
+record validation and the rare-model plug."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import numpy as np
+import pytest
+
+from disease_pipeline.predictor import DiseasePredictor
+from disease_pipeline.predictor.bundle import RARE_SLOT_CODE
+from disease_pipeline.records import Measurement, PatientRecord, Symptom
+
+LEVELS = ["low", "moderate", "high", "critical"]
+
+
+def febrile_record(**changes) -> PatientRecord:
+    record = PatientRecord(
+        patient_id="pseudo-1",
+        encounter_id="enc-1",
+        age=54,
+        sex="female",
+        symptoms=[
+            Symptom(code="HP:0001945", severity=2, onset_days=3),
+            Symptom(code="49727002", system="SNOMEDCT"),  # cough
+            Symptom(code="HP:0002315", present=False),
+        ],
+        vitals=[
+            Measurement(loinc="8867-4", value=104, unit="/min"),
+            Measurement(loinc="9279-1", value=24, unit="/min"),
+            Measurement(loinc="8310-5", value=38.6, unit="Cel"),
+        ],
+        labs=[Measurement(loinc="2345-7", value=112, unit="mg/dL")],
+        comorbidities=["i10"],
+    )
+    return record.model_copy(update=changes)
+
+
+def test_predict_records_returns_a_full_prediction(predictor):
+    assert isinstance(predictor, DiseasePredictor)
+    [output] = predictor.predict_records([febrile_record()], top_k=3)
+    assert output["encounter_id"] == "enc-1"
+    differential = output["differential"]
+    assert len(differential) == 3
+    probabilities = [d["probability"] for d in differential]
+    assert probabilities == sorted(probabilities, reverse=True)
+    for item in differential:
+        assert set(item) == {"code", "name", "category", "probability", "interval"}
+        low, high = item["interval"]
+        assert 0 <= low <= item["probability"] <= high <= 1
+    assert set(output["severity"]["probabilities"]) == set(LEVELS)
+    assert output["severity"]["level"] in LEVELS
+    assert abs(sum(output["severity"]["probabilities"].values()) - 1) < 1e-9
+    assert 0 < output["p_rare"] < 1
+
+
+def test_probabilities_sum_to_one_over_the_differential(predictor, predictor_tables):
+    outputs = predictor.predict_tables(predictor_tables, top_k=1000, explain=False)
+    assert len(outputs) == len(predictor_tables["encounters"])
+    for output in outputs:
+        codes = [d["code"] for d in output["differential"]]
+        assert len(codes) == len(predictor.common_classes) + 1
+        assert RARE_SLOT_CODE in codes
+        assert abs(sum(d["probability"] for d in output["differential"]) - 1) < 1e-9
+        rare = next(d for d in output["differential"] if d["code"] == RARE_SLOT_CODE)
+        assert rare["probability"] == pytest.approx(output["p_rare"])
+
+
+def test_explanation_speaks_clinical_words(predictor):
+    [output] = predictor.predict_records([febrile_record()], top_k=5)
+    explanation = output["explanation"]
+    top = output["differential"][0]
+    assert explanation["target"] == f"{top['name']} ({top['code']})"
+    assert explanation["features"], "no contributing feature"
+    for item in explanation["features"]:
+        assert item["direction"] in {"increases", "decreases"}
+        assert not item["label"].startswith(("hpo_", "vitals_", "labs_"))
+    labels = " ".join(predictor.feature_labels.values())
+    assert "Fever" in labels
+
+
+def test_units_are_converted_before_features(predictor):
+    mg = predictor.predict_records([febrile_record()], explain=False)[0]
+    mmol = febrile_record(labs=[Measurement(loinc="2345-7", value=112 / 18.016, unit="mmol/L")])
+    converted = predictor.predict_records([mmol], explain=False)[0]
+    assert converted["p_rare"] == pytest.approx(mg["p_rare"])
+    assert [d["code"] for d in converted["differential"]] == [d["code"] for d in mg["differential"]]
+
+
+def test_snomed_symptoms_equal_their_hpo_term(predictor):
+    snomed = febrile_record()
+    hpo = febrile_record(
+        symptoms=[
+            Symptom(code="HP:0001945", severity=2, onset_days=3),
+            Symptom(code="HP:0012735"),
+            Symptom(code="HP:0002315", present=False),
+        ]
+    )
+    a, b = predictor.predict_records([snomed, hpo.model_copy(update={"encounter_id": "enc-2"})])
+    assert a["differential"] == b["differential"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (
+            {"labs": [Measurement(loinc="2345-7", value=5, unit="furlong")]},
+            r"records\[0\]\.labs\[0\]\.unit",
+        ),
+        (
+            {"vitals": [Measurement(loinc="0000-0", value=5, unit="/min")]},
+            r"records\[0\]\.vitals\[0\]\.loinc",
+        ),
+        ({"symptoms": [Symptom(code="HP:9999999")]}, r"records\[0\]\.symptoms\[0\]\.code"),
+        (
+            {"symptoms": [Symptom(code="1", system="SNOMEDCT")]},
+            r"records\[0\]\.symptoms\[0\]\.code",
+        ),
+        ({"comorbidities": ["hypertension"]}, r"records\[0\]\.comorbidities\[0\]"),
+    ],
+)
+def test_bad_input_names_the_field(predictor, changes, field):
+    with pytest.raises(ValueError, match=field):
+        predictor.predict_records([febrile_record(**changes)])
+
+
+def test_dict_records_and_duplicate_ids(predictor):
+    record = febrile_record().model_dump()
+    assert len(predictor.predict_records([record], explain=False)) == 1
+    with pytest.raises(ValueError, match=r"records\[1\]\.encounter_id"):
+        predictor.predict_records([record, record])
+    with pytest.raises(ValueError, match=r"records\[0\]"):
+        predictor.predict_records([{"age": 300}])
+
+
+class FixedRanker:
+    """A rare model stand-in: three candidates with scores 3, 1, 0."""
+
+    disease_ids = ["OMIM:154700", "ORPHA:558", "OMIM:219700"]
+
+    def rank(self, tables, features):
+        names = ["Marfan syndrome", "Marfan syndrome (Orphanet)", "Cystic fibrosis"]
+        return [
+            list(zip(self.disease_ids, names, [3.0, 1.0, 0.0], strict=True))
+            for _ in range(len(features))
+        ]
+
+
+def test_rare_model_splits_p_rare_among_its_candidates(predictor):
+    bundle = pickle.loads(pickle.dumps(predictor))
+    bundle.rare_model = FixedRanker()
+    [output] = bundle.predict_records([febrile_record()], top_k=1000, explain=False)
+    rare = {d["code"]: d for d in output["differential"] if d["category"] == "RARE"}
+    assert set(rare) == set(FixedRanker.disease_ids)
+    assert rare["OMIM:154700"]["probability"] == pytest.approx(0.75 * output["p_rare"])
+    assert abs(sum(d["probability"] for d in output["differential"]) - 1) < 1e-9
+    assert set(bundle.supported_diseases().values()) == {"COMMON", "RARE"}
+
+
+def test_one_patient_is_fast_and_the_bundle_pickles(predictor):
+    bundle = pickle.loads(pickle.dumps(predictor))
+    record = febrile_record()
+    bundle.predict_records([record])
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        bundle.predict_records([record])
+        timings.append(time.perf_counter() - started)
+    assert np.median(timings) < 0.25

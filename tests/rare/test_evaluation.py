@@ -1,0 +1,85 @@
+"""Validation protocols: ranks, metrics, and no leakage of evaluated diseases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from disease_pipeline.rare import evaluation
+from disease_pipeline.rare.evaluation import rank_of, summarise, unseen_folds
+
+
+def test_rank_counts_ties_as_mean_rank_and_missing_truth_as_inf():
+    scores = np.array([3.0, 1.0, 3.0, 0.5])
+    assert rank_of(scores, 1) == 3.0
+    assert rank_of(scores, 0) == 1.5
+    assert math.isinf(rank_of(scores, None))
+    assert math.isinf(rank_of(np.array([-np.inf, 0.0]), 0))
+
+
+def test_summary_metrics():
+    summary = summarise([1.0, 2.0, 5.0, float("inf")])
+    assert summary == {
+        "n": 4,
+        "top1": 0.25,
+        "top3": 0.5,
+        "top10": 0.75,
+        "mrr": pytest.approx((1 + 0.5 + 0.2) / 4, abs=1e-4),
+    }
+
+
+def test_folds_partition_the_diseases(cases):
+    folds = unseen_folds(cases, 3, seed=0)
+    diseases = [d for fold in folds for d in fold]
+    assert sorted(diseases) == sorted({c.disease_id for c in cases})
+    sizes = [sum(c.disease_id in set(f) for c in cases) for f in folds]
+    assert max(sizes) - min(sizes) <= 5  # balanced by case count
+
+
+def _spy(monkeypatch):
+    seen = []
+
+    def fake_fit(base, train, common, params, warm_start=None):
+        seen.append({c.disease_id for c in train})
+        raise _Stop
+
+    monkeypatch.setattr(evaluation, "fit_rare_model", fake_fit)
+    return seen
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_unseen_protocol_never_trains_on_an_evaluated_disease(
+    monkeypatch, base, cases, test_params
+):
+    seen = _spy(monkeypatch)
+    folds = unseen_folds(cases, 3, test_params.seed)
+    with pytest.raises(_Stop):
+        evaluation.protocol_unseen(base, cases, [], test_params, n_folds=3)
+    assert seen and not seen[0] & set(folds[0])
+
+
+def test_few_shot_protocol_trains_on_exactly_k_cases_of_tested_diseases(
+    monkeypatch, base, cases, test_params
+):
+    captured = {}
+
+    def fake_fit(base, train, common, params, warm_start=None):
+        captured["train"] = train
+        raise _Stop
+
+    monkeypatch.setattr(evaluation, "fit_rare_model", fake_fit)
+    with pytest.raises(_Stop):
+        evaluation.protocol_few_shot(base, cases, [], test_params, k=3)
+    counts = {}
+    for case in captured["train"]:
+        counts[case.disease_id] = counts.get(case.disease_id, 0) + 1
+    totals = {}
+    for case in cases:
+        totals[case.disease_id] = totals.get(case.disease_id, 0) + 1
+    for disease, total in totals.items():
+        assert counts.get(disease, 0) == min(total, 3)

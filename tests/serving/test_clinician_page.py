@@ -1,0 +1,113 @@
+"""The clinician page end to end in headless Chromium (Debian's /usr/bin/chromium)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.serving.conftest import client
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LEVELS = {"low", "moderate", "high", "critical"}
+
+
+@pytest.fixture(scope="module")
+def page(service):
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(f"{service.url}/ui/")
+        page.wait_for_selector("body[data-ready='true']")
+        yield page
+        browser.close()
+
+
+def add_symptom(page, query: str, hpo_id: str) -> None:
+    page.fill("#symptom-search", query)
+    page.click(f"#suggestions li[data-id='{hpo_id}']")
+
+
+def add_measurement(page, kind: str, loinc: str, value: str, unit: str) -> None:
+    page.click(f"#add-{kind}")
+    row = page.locator(f"#{kind}s tbody tr").last
+    row.locator(".loinc").select_option(loinc)
+    row.locator(".unit").select_option(unit)
+    row.locator(".value").fill(value)
+
+
+def test_a_clinician_predicts_reads_the_result_and_sends_feedback(page, service, tokens):
+    from playwright.sync_api import expect
+
+    page.fill("#token", tokens["clinician"])
+    page.click("#save-token")
+    page.fill("#age", "34")
+    page.select_option("#sex", "female")
+    add_symptom(page, "fever", "HP:0001945")
+    add_symptom(page, "cough", "HP:0012735")
+    expect(page.locator("#symptoms tbody tr")).to_have_count(2)
+    add_measurement(page, "vital", "8310-5", "101.5", "[degF]")
+    add_measurement(page, "lab", "2345-7", "6.2", "mmol/L")
+    page.click("#predict-btn")
+
+    rows = page.locator("#differential tbody tr")
+    expect(rows.first).to_be_visible()
+    assert 1 <= rows.count() <= 10
+    assert page.text_content("#severity") in LEVELS
+    expect(page.locator("#explanation li").first).to_be_visible()
+    expect(page.locator("#input-notes")).to_contain_text("converted")
+    shown_top = rows.first.locator("td").nth(2).text_content()
+
+    record = {
+        "age": 34,
+        "sex": "female",
+        "symptoms": [
+            {"code": "HP:0001945", "present": True},
+            {"code": "HP:0012735", "present": True},
+        ],
+        "vitals": [{"loinc": "8310-5", "value": 101.5, "unit": "[degF]"}],
+        "labs": [{"loinc": "2345-7", "value": 6.2, "unit": "mmol/L"}],
+    }
+    with client(service, tokens["clinician"]) as http:
+        api_top = http.post("/predict", json={"patient": record}).json()["differential"][0]["code"]
+    assert shown_top == api_top
+
+    page.fill("#feedback-code", shown_top)
+    page.fill("#feedback-notes", "confirmed on imaging")
+    page.click("#feedback-btn")
+    expect(page.locator("#feedback-status")).to_contain_text("Feedback stored")
+    expect(page.locator("#feedback-status")).to_contain_text("rank 1")
+
+
+def test_the_page_shows_refusals_with_their_fields(page, tokens):
+    from playwright.sync_api import expect
+
+    page.fill("#token", tokens["clinician"])
+    page.click("#save-token")
+    remove = page.locator("#symptoms tbody button")
+    while remove.count():
+        remove.first.click()
+    page.click("#predict-btn")
+    expect(page.locator("#errors")).to_be_visible()
+    expect(page.locator("#errors .field-error")).to_contain_text("patient.symptoms")
+
+    add_symptom(page, "fever", "HP:0001945")
+    page.fill("#token", "wrong-token")
+    page.click("#save-token")
+    page.click("#predict-btn")
+    expect(page.locator("#errors")).to_contain_text("401")

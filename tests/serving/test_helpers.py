@@ -1,0 +1,190 @@
+"""Pure helpers of the service: response shaping, audit summaries, HPO search, feedback.
+
+The predictor here is a tiny fake with the ``predict_records`` contract; the real
+model is exercised over HTTP in test_service_http.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from disease_pipeline.knowledge.hpo import load_ontology
+from disease_pipeline.records import PatientRecord, records_to_tables
+from disease_pipeline.serving.audit import AuditLog
+from disease_pipeline.serving.engine import PredictionEngine, jsonable, output_summary
+from disease_pipeline.serving.feedback import FeedbackStore, PredictionIndex, feedback_row
+from disease_pipeline.serving.hpo_search import HpoSearch
+from disease_pipeline.serving.inputs import InputError, RecordNormaliser
+
+
+class FakePredictor:
+    """The ``predict_tables`` contract on warehouse-shaped tables; raises like the real
+    predictor on age 0."""
+
+    def __init__(self):
+        self.seen = []
+
+    def predict_tables(self, tables, top_k=10):
+        encounters = tables["encounters"]
+        self.seen = list(encounters["encounter_id"])
+        if (encounters["age_years"] == 0).any():
+            raise ValueError("encounters.age_years: newborns are not supported")
+        return [
+            {
+                "encounter_id": encounter_id,
+                "differential": [
+                    {
+                        "code": "J18.9",
+                        "name": "Pneumonia",
+                        "category": "COMMON",
+                        "probability": np.float32(0.7),
+                        "interval": [0.6, 0.8],
+                    },
+                    {
+                        "code": "ORPHA:558",
+                        "name": "Marfan",
+                        "category": "RARE",
+                        "probability": 0.2,
+                        "interval": [0.1, 0.3],
+                    },
+                ][:top_k],
+                "p_rare": np.float64(0.2),
+                "severity": {"level": "high", "probabilities": {"high": math.nan}},
+                "explanation": [{"feature": "Fever", "direction": "increases"}],
+            }
+            for encounter_id in self.seen
+        ]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return PredictionEngine(FakePredictor(), {"name": "m", "version": "7"}, RecordNormaliser())
+
+
+def test_engine_shapes_responses_and_hides_client_encounter_ids(engine):
+    records = [
+        PatientRecord(
+            age=30, encounter_id="MRN-12345", patient_id="p1", symptoms=[{"code": "HP:0001945"}]
+        ),
+        PatientRecord(age=50, symptoms=[{"code": "HP:0002094"}]),
+    ]
+    responses, _ = engine.predict(records, top_k=2, where="patients")
+    assert engine.predictor.seen == ["r0", "r1"]
+    first = responses[0]
+    assert first["model"] == {"name": "m", "version": "7"}
+    assert first["patient_id"] == "p1" and "encounter_id" not in first
+    assert [d["rank"] for d in first["differential"]] == [1, 2]
+    assert isinstance(first["differential"][0]["probability"], float)
+    assert first["severity"]["probabilities"]["high"] is None  # NaN is not JSON
+    assert len({r["request_id"] for r in responses}) == 2
+    json.dumps(responses)
+
+
+def test_engine_reports_bad_fields_of_every_record_and_predictor_errors(engine):
+    records = [
+        PatientRecord(age=30, symptoms=[{"code": "HP:0001945"}]),
+        PatientRecord(age=30, symptoms=[]),
+        PatientRecord(age=30, symptoms=[{"code": "HP:0000000"}]),
+    ]
+    with pytest.raises(InputError) as caught:
+        engine.predict(records, top_k=2, where="patients")
+    assert [e.field for e in caught.value.errors] == [
+        "patients[1].symptoms",
+        "patients[2].symptoms[0].code",
+    ]
+    with pytest.raises(InputError, match="newborns"):
+        engine.predict([PatientRecord(age=0, symptoms=[{"code": "HP:0001945"}])], top_k=2)
+
+
+def test_output_summary_keeps_codes_not_identifiers():
+    tables = records_to_tables([PatientRecord(age=1, note="Ana Ruiz, 555-1234", symptoms=[])])
+    summary = output_summary(jsonable(FakePredictor().predict_tables(tables)[0]))
+    assert summary == {
+        "top": [["J18.9", 0.7], ["ORPHA:558", 0.2]],
+        "category": "COMMON",
+        "p_rare": 0.2,
+        "severity": "high",
+    }
+
+
+def test_hpo_search_ranks_prefix_matches_first():
+    search = HpoSearch(load_ontology())
+    results = search.search("fever", 5)
+    assert results[0] == {"id": "HP:0001945", "name": "Fever"}
+    assert all("fever" in r["name"].lower() for r in results)
+
+    def kind(name: str) -> int:  # 0 prefix, 1 word start, 2 inside a word
+        lower = name.lower()
+        return 0 if lower.startswith("pain") else 1 if " pain" in f" {lower}" else 2
+
+    kinds = [kind(r["name"]) for r in search.search("pain", 40)]
+    assert kinds == sorted(kinds) and kinds[0] == 0 and 1 in kinds
+    assert search.search("hp:0001945") == [{"id": "HP:0001945", "name": "Fever"}]
+    assert search.search("f") == []
+    # only phenotypic abnormalities: not modes of inheritance, by id or by name
+    assert search.search("HP:0000006") == []
+    assert search.search("autosomal dominant inheritance") == []
+
+
+def test_feedback_index_rank_and_store(tmp_path):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    index = PredictionIndex(tmp_path / "audit.jsonl")
+    assert index.lookup("r1") is None
+    audit.append(
+        [
+            {
+                "event": "prediction",
+                "request_id": "r1",
+                "model_version": "7",
+                "output": {"top": [["J18.9", 0.7], ["I10", 0.2]]},
+            }
+        ]
+    )
+    prediction = index.lookup("r1")  # found after a later append
+    assert prediction == {"model_version": "7", "top": [["J18.9", 0.7], ["I10", 0.2]]}
+    row = feedback_row("r1", "I10", "called 555-123-4567", prediction, user="dr", role="clinician")
+    assert row["confirmed_rank"] == 2 and "555" not in row["notes"]
+    assert (
+        feedback_row("r1", "E11.9", None, prediction, user="dr", role="x")["confirmed_rank"] is None
+    )
+    store = FeedbackStore(tmp_path / "warehouse.duckdb", "feedback")
+    store.append(row)
+    store.append(row | {"feedback_id": "second"})
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        stored = con.execute("SELECT confirmed_code, confirmed_rank FROM feedback").fetchall()
+    assert stored == [("I10", 2), ("I10", 2)]
+    with pytest.raises(ValueError, match="feedback_table"):
+        FeedbackStore(tmp_path / "w.duckdb", "feedback; DROP TABLE x")
+
+
+def test_a_locked_warehouse_is_reported_not_crashed(tmp_path):
+    import subprocess
+    import sys
+
+    from disease_pipeline.serving.feedback import WarehouseBusyError
+
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+            "print('locked', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        store = FeedbackStore(path, "feedback", retries=3, wait_s=0.05)
+        with pytest.raises(WarehouseBusyError, match="stayed locked"):
+            store.append(feedback_row("r", "I10", None, {}, user="u", role="clinician"))
+    finally:
+        holder.kill()
+        holder.wait()
