@@ -6,7 +6,8 @@ number), text files as a reader sees them (HTML without its scripts).
 Names are matched case-sensitively as whole words (a family name "Short" must not
 match the HPO label "short stature" in a note); every other identifier
 case-insensitively and not inside a longer alphanumeric run (a ZIP code must not
-match inside a hex pseudonym). Clinical vocabulary terms that contain a name
+match inside a hex pseudonym), and a number not inside a decimal or a code
+("10001.0", "59408-5", "ORPHA:99960"). Clinical vocabulary terms that contain a name
 ("Smith-Magenis syndrome", "Wilson disease") are removed before searching: they
 are knowledge-base labels, not patient data.
 """
@@ -78,8 +79,11 @@ class LeakFinder:
                 regex = re.compile(rf"(?<![^\W\d_]){re.escape(value)}(?![^\W\d_])")
                 runs = frozenset(_LETTERS.findall(value))
             else:
-                regex = re.compile(rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])", re.I)
                 runs = frozenset(r.lower() for r in _ALNUM.findall(value))
+                if value.isdigit():  # a ZIP code: not a piece of a decimal number or a code
+                    regex = re.compile(rf"(?<![0-9A-Za-z.:-]){value}(?![0-9A-Za-z]|[.,:-]\d)")
+                else:
+                    regex = re.compile(rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])", re.I)
             self.patterns.append((kind, regex, is_name, runs))
         self._vocabulary = self._vocabulary_with_names(names)
 

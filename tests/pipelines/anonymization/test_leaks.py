@@ -29,3 +29,9 @@ def test_ignores_vocabulary_case_and_substrings_of_other_tokens():
         "ids": pd.DataFrame({"patient_id": ["a162704f", "962704"]}),
     }
     assert finder.in_frames(frames) == []
+
+
+def test_zip_codes_are_not_found_inside_numbers_or_codes():
+    finder = LeakFinder(IDENTIFIERS)
+    assert finder.in_text("t", "value 62704.0, LOINC 62704-5, ORPHA:62704, 162704") == []
+    assert finder.in_text("t", "lives in 62704.") == ["t: postal_code"]

@@ -104,7 +104,7 @@ def _fit_candidate(
         weight = balanced_sample_weight(y_local, len(present), float(params["class_weight_power"]))
         if val is not None:
             keep = local[val[1]] >= 0
-            val = (val[0][keep], local[val[1][keep]])
+            val = (val[0][keep], local[val[1][keep]]) if keep.any() else None
         model = fit_xgb(X, y_local, xgb_params, seed=seed, sample_weight=weight, validation=val)
         factor = prior_correction(np.bincount(y_local), np.bincount(y_local, weights=weight))
         wrapped = TreeClassifier(
@@ -118,8 +118,8 @@ def _fit_candidate(
     if kind == "cumulative":
         models, used = [], []
         for k in range(len(LEVELS) - 1):
-            if rounds:
-                xgb_params["n_estimators"] = rounds[k]
+            if rounds:  # 0: the threshold was constant during selection
+                xgb_params["n_estimators"] = rounds[k] or int(params["xgboost"]["n_estimators"])
             above = (y > k).astype(int)
             if above.min() == above.max():  # one side only: a smoothed constant
                 models.append(float((above.sum() + 0.5) / (len(above) + 1.0)))
