@@ -80,6 +80,17 @@ class Explainer:
         self._not = sp.csr_matrix(knowledge.excluded)
         self._cases = sp.csr_matrix(cases.propagated)
         self._n_cases = cases.n_cases
+        self._ancestor_sets: dict[int, frozenset[int]] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_ancestor_sets": {}}  # a cache, rebuilt on use
+
+    def _ancestors(self, term: int) -> frozenset[int]:
+        found = self._ancestor_sets.get(term)
+        if found is None:
+            found = frozenset(self.space.ancestor_lists[term].tolist())
+            self._ancestor_sets[term] = found
+        return found
 
     @staticmethod
     def _row(matrix: sp.csr_matrix, row: int) -> dict[int, float]:
@@ -93,7 +104,7 @@ class Explainer:
     def _best_annotation(self, term: int, direct: dict[int, float]) -> tuple[int, float] | None:
         """The annotated term that ``term`` matches (itself or a descendant), most
         frequent first (unknown frequencies last)."""
-        hits = [(f, t) for t, f in direct.items() if term in self.space.ancestor_lists[t]]
+        hits = [(f, t) for t, f in direct.items() if term in self._ancestors(t)]
         return (max(hits)[1], max(hits)[0]) if hits else None
 
     def explain(self, row: int, present: list[int], excluded: list[int]) -> dict[str, object]:
