@@ -58,6 +58,7 @@ def predictor(predictor_tables):
             "model_input_train": matrix.iloc[:cut],
             "model_input_calibration": matrix.iloc[cut:],
             "feature_builder": builder,
+            "rare_model": None,
         }
         | param_entries("common_model", load_parameters("common_model"))
         | param_entries("severity_model", load_parameters("severity_model"))

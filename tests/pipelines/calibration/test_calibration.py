@@ -143,6 +143,7 @@ def calibration_outputs(params) -> dict:
         "gate_model": models["gate_model"],
         "severity_model": models["severity_model"],
         "feature_builder": ColumnsBuilder(),
+        "rare_model": None,  # no rare-disease ranker: the rare slot stays one candidate
     } | param_entries("calibration", params)
     return run_in_memory(create_pipeline(), data)
 

@@ -40,8 +40,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             assemble_predictor,
-            # a rare-disease ranker plugs in as one more input: "rare_model": "rare_model"
             {
+                "rare_model": "rare_model",
                 "feature_builder": "feature_builder",
                 "common_model": "common_model",
                 "gate_model": "gate_model",
