@@ -58,10 +58,10 @@ class TreeMemorySampler(threading.Thread):
         self.interval = interval
         self.peak_bytes = 0
         self.peak_processes = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 tree = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
@@ -74,10 +74,10 @@ class TreeMemorySampler(threading.Thread):
                     continue
             if total > self.peak_bytes:
                 self.peak_bytes, self.peak_processes = total, len(tree)
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def git_commit() -> str | None:
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true"}
     print(f"benchmark: {' '.join(command)}", flush=True)
     started_at = datetime.now(UTC)
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
     sampler = TreeMemorySampler(child.pid, args.interval)
@@ -128,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_processes": sampler.peak_processes,
         "max_single_process_rss_mb": round(largest_kib * 1024 / 1e6, 1),
         "cpu_count": os.cpu_count(),
+        # other work on the machine slows the run down: 1-minute load before and after
+        "load_average_1m": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
         "python": platform.python_version(),
         "git_commit": git_commit(),
     }
