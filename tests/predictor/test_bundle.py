@@ -169,3 +169,17 @@ def test_one_patient_is_fast_and_the_bundle_pickles(predictor):
         bundle.predict_records([record])
         timings.append(time.perf_counter() - started)
     assert np.median(timings) < 0.25
+
+
+def test_per_class_contributions_equal_the_full_treeshap(predictor, predictor_tables):
+    """Explanations use one booster per class (a K-th of the cost); their TreeSHAP
+    values must be exactly those of the multiclass model for that class, and must
+    survive pickling (the per-class boosters are rebuilt, not stored)."""
+    X = predictor.feature_builder.transform(predictor_tables).head(40)
+    for model in (predictor.common_model, predictor.gate_model):
+        targets = np.arange(len(X)) % len(model.classes_)
+        full = model.contributions(X)[np.arange(len(X)), targets]
+        assert np.array_equal(model.class_contributions(X, targets), full)
+        clone = pickle.loads(pickle.dumps(model))
+        assert "_per_class" not in clone.__dict__
+        assert np.array_equal(clone.class_contributions(X, targets), full)

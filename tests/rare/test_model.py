@@ -129,3 +129,31 @@ def test_model_survives_pickling(fitted, cases):
         clone.hybrid_logits(patient_input(clone.space, case)),
         model.hybrid_logits(patient_input(model.space, case)),
     )
+
+
+def test_batch_ranking_equals_one_patient_at_a_time(fitted, cases):
+    """``rank`` scores blocks of patients with one sparse product; the result must be
+    the per-patient ranking restricted to RARE candidates, probabilities included."""
+    model, _ = fitted
+    sample = cases[:12]
+    rows = []
+    for i, case in enumerate(sample):
+        present = most_specific(model.space, case.present)
+        rows += [(f"e{i}", t, True) for t in present]
+        rows += [(f"e{i}", t, False) for t in case.excluded]
+    tables = {
+        "symptoms": pd.DataFrame(rows, columns=["encounter_id", "hpo_id", "present"]),
+        "encounters": pd.DataFrame({"encounter_id": [f"e{i}" for i in range(len(sample))]}),
+    }
+    features = pd.DataFrame(index=pd.Index([f"e{i}" for i in range(len(sample))]))
+    batch = model.rank(tables, features)
+    for i, case in enumerate(sample):
+        single = model.rank_patient_report(
+            most_specific(model.space, case.present),
+            case.excluded,
+            top_k=model.serving_top_k,
+            category="RARE",
+            explain=False,
+        )["candidates"]
+        assert [code for code, _, _ in batch[i]] == [r["disease_id"] for r in single]
+        assert np.allclose([p for _, _, p in batch[i]], [r["probability"] for r in single])

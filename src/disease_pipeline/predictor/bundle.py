@@ -204,17 +204,22 @@ class DiseasePredictor:
             is_common = np.asarray([t["category"] == "COMMON" for t in tops])
             common_values = gate_values = None
             if is_common.any():
-                common_values = self.common_model.contributions(block[is_common])
+                targets = [classes[t["code"]] for t, c in zip(tops, is_common, strict=True) if c]
+                common_values = self.common_model.class_contributions(
+                    block[is_common], np.asarray(targets)
+                )
             if (~is_common).any():
-                gate_values = self.gate_model.contributions(block[~is_common])
+                gate_values = self.gate_model.class_contributions(
+                    block[~is_common], np.full(int((~is_common).sum()), rare_index)
+                )
             c_row = g_row = 0
             for i, top in enumerate(tops):
                 if is_common[i]:
-                    values = common_values[c_row, classes[top["code"]], :-1]
+                    values = common_values[c_row, :-1]
                     row, used, model = matrix[i, common_positions], names, "common"
                     c_row += 1
                 else:
-                    values = gate_values[g_row, rare_index, :-1]
+                    values = gate_values[g_row, :-1]
                     row, used, model = matrix[i, gate_positions], gate_names, "gate"
                     g_row += 1
                 outputs[start + i]["explanation"] = {

@@ -9,6 +9,7 @@ SMOTE-resampled data, the medians that fill the gaps SMOTE cannot take.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,9 +107,98 @@ class TreeClassifier(NamedFeatureModel):
             values = np.stack([-values, values], axis=1)
         return self._expand(values)
 
+    def class_contributions(self, X: pd.DataFrame | np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions of row i to class ``classes[i]`` (positions in
+        ``classes_``), shape (n, n_features + 1): equal to
+        ``contributions(X)[i, classes[i]]`` but computed over that class's trees only
+        (one booster per class), so a K-class model costs ~1/K of it."""
+        values = self.inputs(X)
+        classes = np.asarray(classes, dtype=np.int64)
+        out = np.zeros((len(values), values.shape[1] + 1), dtype=np.float32)
+        if self.model.n_classes_ <= 2:
+            both = self.contributions(values)
+            return both[np.arange(len(values)), classes]
+        boosters = self._class_boosters()
+        outputs = (
+            classes
+            if self.output_columns is None
+            else np.array([_position(self.output_columns, c) for c in classes])
+        )
+        for output in np.unique(outputs[outputs >= 0]):
+            rows = np.flatnonzero(outputs == output)
+            matrix = xgb.DMatrix(values[rows], nthread=int(self.model.n_jobs or 1))
+            out[rows] = boosters[int(output)].predict(matrix, pred_contribs=True)
+        return out
+
+    def _class_boosters(self) -> list[xgb.Booster]:
+        """One single-output booster per model output, built once per process."""
+        cached = self.__dict__.get("_per_class")
+        if cached is None:
+            cached = split_by_class(self.model.get_booster())
+            self.__dict__["_per_class"] = cached
+        return cached
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_per_class", None)  # rebuilt on demand; keeps the pickle small
+        return state
+
     def set_threads(self, n_jobs: int) -> None:
         """Threads used at prediction time (1 is fastest for a single patient)."""
         self.model.set_params(n_jobs=n_jobs)
+        for booster in self.__dict__.get("_per_class") or []:
+            booster.set_param({"nthread": n_jobs})
+
+
+def _position(columns: np.ndarray, value: int) -> int:
+    hits = np.flatnonzero(np.asarray(columns) == value)
+    return int(hits[0]) if len(hits) else -1
+
+
+def split_by_class(booster: xgb.Booster) -> list[xgb.Booster]:
+    """A ``multi:softprob`` booster as one regression booster per class: the trees of
+    class k (``tree_info == k``) with the base margin of class k. Class k's margin,
+    and so its TreeSHAP contributions, only depend on these trees."""
+    raw = json.loads(booster.save_raw("json"))
+    learner = raw["learner"]
+    model = learner["gradient_booster"]["model"]
+    n_classes = int(learner["learner_model_param"]["num_class"])
+    base = json.loads(learner["learner_model_param"]["base_score"].replace("E", "e"))
+    base = base if isinstance(base, list) else [base] * n_classes
+    info = np.asarray(model["tree_info"])
+    boosters = []
+    for k in range(n_classes):
+        trees = [dict(model["trees"][i], id=j) for j, i in enumerate(np.flatnonzero(info == k))]
+        single = {
+            **raw,
+            "learner": {
+                **learner,
+                "learner_model_param": {
+                    **learner["learner_model_param"],
+                    "base_score": f"[{float(base[k]):.9E}]",
+                    "num_class": "0",
+                },
+                "objective": {"name": "reg:squarederror", "reg_loss_param": {}},
+                "gradient_booster": {
+                    **learner["gradient_booster"],
+                    "model": {
+                        **model,
+                        "trees": trees,
+                        "tree_info": [0] * len(trees),
+                        "iteration_indptr": list(range(len(trees) + 1)),
+                        "gbtree_model_param": {
+                            **model["gbtree_model_param"],
+                            "num_trees": str(len(trees)),
+                        },
+                    },
+                },
+            },
+        }
+        part = xgb.Booster()
+        part.load_model(bytearray(json.dumps(single).encode()))
+        part.set_param({"nthread": 1})
+        boosters.append(part)
+    return boosters
 
 
 @dataclass
@@ -128,6 +218,10 @@ class ConstantClassifier(NamedFeatureModel):
         out = np.zeros((n, len(self.classes_), len(self.feature_names) + 1))
         out[:, :, -1] = np.log(np.clip(self.prior, 1e-12, None))
         return out
+
+    def class_contributions(self, X: pd.DataFrame | np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """Row i's contributions to class ``classes[i]`` (all zero but the bias)."""
+        return self.contributions(X)[np.arange(len(classes)), np.asarray(classes, dtype=int)]
 
     def set_threads(self, n_jobs: int) -> None:
         """Nothing to set."""

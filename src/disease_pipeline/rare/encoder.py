@@ -252,3 +252,7 @@ class EncoderIndex:
     def similarity(self, patient: PatientInput) -> np.ndarray:
         """Cosine similarity of one patient to every candidate prototype."""
         return self.prototype_vectors @ self.embed([patient])[0]
+
+    def similarity_batch(self, patients: list[PatientInput]) -> np.ndarray:
+        """``(n_patients, n_candidates)`` cosine similarities, one embedding pass."""
+        return self.embed(patients) @ self.prototype_vectors.T
