@@ -33,15 +33,26 @@ class Case:
     source: str = "registry"
 
 
+#: Ages are grouped as the warehouse groups them (``anonymization.age_top_code`` and
+#: ``age_decimals``), so stand-alone registry cases match the pipeline's.
+AGE_TOP_CODE = 90.0
+AGE_DECIMALS = 1
+
+
 def registry_frame(
-    symptoms: pd.DataFrame, diagnoses: pd.DataFrame, patients: pd.DataFrame | None = None
+    symptoms: pd.DataFrame,
+    diagnoses: pd.DataFrame,
+    patients: pd.DataFrame | None = None,
+    encounters: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Canonical ingestion tables of registry cases → the ``feat_registry_cases`` shape.
 
     Columns: ``encounter_id, label_disease, disease_name, present_terms,
     excluded_terms, age, sex`` (one row per encounter with a primary diagnosis; the
     first diagnosis by code is kept). ``patients`` (``patient_id`` = encounter id for
-    phenopackets, ``sex``) is optional; age is unknown at this layer.
+    phenopackets, ``sex``) is optional; so is ``encounters``, whose
+    ``reported_age_years`` gives ``age`` (top-coded at 90 and rounded as in the
+    warehouse; NaN when unknown).
     """
     primary = diagnoses[diagnoses["role"] == "primary"].copy()
     code = primary["code"].astype(str)
@@ -60,7 +71,12 @@ def registry_frame(
     sex = (
         {} if patients is None else dict(zip(patients["patient_id"], patients["sex"], strict=False))
     )
-    frame["age"] = np.nan
+    ages: dict = {}
+    if encounters is not None and "reported_age_years" in encounters:
+        reported = pd.to_numeric(encounters["reported_age_years"], errors="coerce")
+        grouped = reported.clip(upper=AGE_TOP_CODE).round(AGE_DECIMALS)
+        ages = dict(zip(encounters["encounter_id"], grouped, strict=True))
+    frame["age"] = frame["encounter_id"].map(ages).astype("float64")
     frame["sex"] = frame["encounter_id"].map(sex).fillna("unknown")
     return frame.sort_values("encounter_id").reset_index(drop=True)
 

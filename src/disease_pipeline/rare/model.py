@@ -83,17 +83,16 @@ class Components:
         )
         return np.column_stack([present, excluded, encoder])
 
-    def features_batch(self, patients: list[PatientInput]) -> np.ndarray:
-        """``(n_patients, n_candidates, 3)``: :meth:`features` of many patients at once."""
+    def logits_batch(self, patients: list[PatientInput], weights: np.ndarray) -> np.ndarray:
+        """``(n_patients, n_candidates)`` hybrid logits ``w · x_d`` of many patients at
+        once (the three feature columns of :meth:`features`, never stacked)."""
         present, excluded = self.case_knowledge.score_parts_batch(
             [p.present for p in patients], [p.excluded for p in patients]
         )
-        encoder = (
-            self.encoder.similarity_batch(patients)
-            if self.encoder is not None
-            else np.zeros_like(present)
-        )
-        return np.stack([present, excluded, encoder], axis=2)
+        logits = present * weights[0] + excluded * weights[1]
+        if self.encoder is not None:
+            logits += self.encoder.similarity_batch(patients) * weights[2]
+        return logits
 
     def knowledge_score(self, patient: PatientInput) -> np.ndarray:
         """Annotation-only likelihood-ratio score (the knowledge scorer alone)."""
@@ -241,18 +240,29 @@ class RareDiseaseModel:
         out: list[list[tuple[str, str, float]]] = [[] for _ in patients]
         for start in range(0, len(usable), RANK_BLOCK):
             block = usable[start : start + RANK_BLOCK]
-            x = self.components.features_batch([patients[i] for i in block])
-            logits = (x @ self.weights)[:, rare] / self.temperature
+            logits = self.components.logits_batch([patients[i] for i in block], self.weights)
+            logits = logits[:, rare] / self.temperature
             peak = logits.max(axis=1, keepdims=True)
             log_total = peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True))
-            top = np.argpartition(-logits, k - 1, axis=1)[:, :k] if k < len(rare) else None
+            top = (
+                np.argpartition(-logits, k - 1, axis=1)[:, :k]
+                if k < len(rare)
+                else np.tile(np.arange(len(rare)), (len(block), 1))
+            )
+            values = np.take_along_axis(logits, top, axis=1)
+            order = np.lexsort((top, -values), axis=1)  # best first, ties by candidate order
+            top = np.take_along_axis(top, order, axis=1)
+            probability = np.exp(np.take_along_axis(values, order, axis=1) - log_total)
             for row, i in enumerate(block):
-                cols = top[row] if top is not None else np.arange(len(rare))
-                cols = cols[np.lexsort((cols, -logits[row, cols]))]
-                probability = np.exp(logits[row, cols] - log_total[row])
-                out[i] = [
-                    (ids[c], names[c], float(p)) for c, p in zip(cols, probability, strict=True)
-                ]
+                cols = top[row]
+                out[i] = list(
+                    zip(
+                        ids[cols].tolist(),
+                        names[cols].tolist(),
+                        probability[row].tolist(),
+                        strict=True,
+                    )
+                )
         return out
 
 

@@ -35,7 +35,9 @@ def ingest_phenopackets(
     params = {**ingestion_params, "phenopackets": {"folder": str(root)}}
     parsed = parse_phenopacket_folder(partitions or None, build_vocabulary(params), params)
     tables = parsed.tables
-    frame = registry_frame(tables["symptoms"], tables["diagnoses"], tables["patients"])
+    frame = registry_frame(
+        tables["symptoms"], tables["diagnoses"], tables["patients"], tables.get("encounters")
+    )
     counts = {
         "files": int(parsed.read),
         "quarantine_rows": len(parsed.quarantine),

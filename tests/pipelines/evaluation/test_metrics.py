@@ -78,3 +78,16 @@ def test_mean_abs_shap_accepts_every_layout_of_shap_values():
     assert mean_abs_shap([values[:, :, 0], values[:, :, 1]], 3).tolist() == expected
     assert mean_abs_shap(np.moveaxis(values, 1, 2), 3).tolist() == expected
     assert mean_abs_shap(values[:, :, 0], 3).tolist() == expected
+
+
+def test_rare_disease_auroc_scores_unlisted_candidates_as_zero():
+    labels = np.array(["OMIM:1", "OMIM:1", "OMIM:2", "J18.9"])
+    ranked = [["OMIM:1", "J18.9"], ["J18.9"], ["OMIM:1", "OMIM:2"], ["J18.9", "OMIM:2"]]
+    probabilities = [[0.7, 0.3], [0.9], [0.6, 0.4], [0.8, 0.2]]
+    auroc, n = m.listed_disease_macro_auroc(
+        labels, ranked, probabilities, np.array(["OMIM:1", "OMIM:1", "OMIM:2"])
+    )
+    # OMIM:1 scores (0.7, 0, 0.6, 0), positives 0 and 1: of 4 pairs 2 won, 1 tied
+    # -> 0.625; OMIM:2 scores (0, 0, 0.4, 0.2) for positive case 2: 3 of 3 -> 1.0
+    assert n == 2
+    assert auroc == pytest.approx((0.625 + 1.0) / 2)

@@ -94,7 +94,8 @@ def evaluate_predictions(
     - common model (COMMON test cases, its classes): AUROC/AUPRC/F1/sensitivity/
       specificity per class and macro, accuracy, ECE, Brier, log-loss;
     - differential (all test cases): top-k accuracy for ``params["top_k"]``; on RARE
-      cases too;
+      cases too; the macro one-vs-rest AUROC of every rare disease with a test case
+      (``differential.rare_macro_auroc``, see ``listed_disease_macro_auroc``);
     - gate P(rare): AUROC, AUPRC, ECE, Brier; the threshold giving
       ``params["target_sensitivity"]`` on the calibration split and the rare-case recall,
       specificity and precision it gives on test;
@@ -114,6 +115,13 @@ def evaluate_predictions(
         out[f"differential.rare_top{k}"] = m.top_k_accuracy(
             labels[rare], [r for r, flag in zip(ranked, rare, strict=True) if flag], int(k)
         )
+
+    if "ranked_probabilities" in test:
+        auroc, n_diseases = m.listed_disease_macro_auroc(
+            labels, ranked, list(test["ranked_probabilities"]), labels[rare]
+        )
+        out["differential.rare_macro_auroc"] = auroc
+        out["differential.rare_diseases_evaluated"] = float(n_diseases)
 
     y_rare, p_rare = rare.astype(float), test["p_rare"].to_numpy(float)
     y_rare_cal = (cal["label_category"] == "RARE").to_numpy(float)

@@ -62,6 +62,7 @@ def predictions_to_frame(outputs: list[Any], index: pd.Index, classes: list[str]
         known = {d["code"]: float(d["probability"]) for d in differential}
         row = {
             "ranked_codes": [str(d["code"]) for d in differential],
+            "ranked_probabilities": [float(d["probability"]) for d in differential],
             "p_rare": float(item["p_rare"]),
             "severity_pred": str(severity["level"]),
         }
