@@ -27,6 +27,8 @@ SEVERITIES = ["low", "moderate", "high", "critical"]
 #: ``source`` of a canonical row; ``int_quarantine`` also uses ``lis``.
 RECORD_SOURCES = ["fhir", "forms", "phenopacket"]
 QUARANTINE_SOURCES = ["fhir", "lis", "forms", "phenopacket"]
+#: Highest plausible ``reported_age_years``; older stated ages are quarantined.
+MAX_REPORTED_AGE_YEARS = 120.0
 
 
 class _Strict:
@@ -63,6 +65,9 @@ class EncountersSchema(pa.DataFrameModel):
     source: Series[str] = pa.Field(isin=["fhir", "phenopacket"])
     start: Series[UTCDateTime] = pa.Field(nullable=True)
     encounter_class: Series[str] = pa.Field(isin=ENCOUNTER_CLASSES, nullable=True)
+    #: Age at the encounter as the source states it (phenopacket ``timeAtLastEncounter``),
+    #: in years; null when the source gives dates instead (FHIR). Never reaches layer 03.
+    reported_age_years: Series[float] = pa.Field(nullable=True, ge=0, le=MAX_REPORTED_AGE_YEARS)
 
     Config = _Strict
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from disease_pipeline.rare.cases import cases_from_frame
+from disease_pipeline.rare.cases import registry_frame as build_registry_frame
 
 
 def test_registry_frame_has_the_registry_case_columns(registry_frame):
@@ -14,6 +15,30 @@ def test_registry_frame_has_the_registry_case_columns(registry_frame):
     ]  # fmt: skip
     assert registry_frame["label_disease"].str.startswith("OMIM:").all()
     assert registry_frame["encounter_id"].is_unique and len(registry_frame) == 60
+    # the phenopackets' timeAtLastEncounter (49 of the 60 state one)
+    assert registry_frame["age"].notna().sum() == 49
+    assert registry_frame["age"].dropna().between(0, 90).all()
+
+
+def test_registry_ages_come_from_the_reported_age_grouped_at_90():
+    symptoms = pd.DataFrame(
+        {"encounter_id": ["a", "b", "c"], "hpo_id": ["HP:0001250"] * 3, "present": True}
+    )
+    diagnoses = pd.DataFrame(
+        {
+            "encounter_id": ["a", "b", "c"],
+            "code": ["OMIM:154700"] * 3,
+            "system": "OMIM",
+            "name": "Marfan syndrome",
+            "role": "primary",
+        }
+    )
+    encounters = pd.DataFrame(
+        {"encounter_id": ["a", "b", "c"], "reported_age_years": [45.04, 95.5, None]}
+    )
+    frame = build_registry_frame(symptoms, diagnoses, encounters=encounters)
+    assert frame["age"].iloc[:2].tolist() == [45.0, 90.0] and pd.isna(frame["age"].iloc[2])
+    assert build_registry_frame(symptoms, diagnoses)["age"].isna().all()
 
 
 def test_cases_are_cleaned_and_empty_ones_counted(base):

@@ -45,7 +45,7 @@ IDENTIFIERS = {
 
 
 def int_tables() -> dict[str, pd.DataFrame]:
-    """Two identified patients (one aged 97), a registry case, and one orphan encounter."""
+    """Two identified patients (one aged 97), a registry case (aged 95), one orphan encounter."""
     patients = pd.DataFrame(
         {
             "patient_id": ["pt-001", "pt-002", "PMID_1_P1"],
@@ -79,6 +79,8 @@ def int_tables() -> dict[str, pd.DataFrame]:
                 utc=True,
             ),
             "encounter_class": ["AMB", "EMER", "IMP", None, "AMB"],
+            # stated by the registry case only (P95Y6M); FHIR ages come from birth dates
+            "reported_age_years": [None, None, None, 95.5, None],
         }
     )
     symptoms = pd.DataFrame(

@@ -19,7 +19,15 @@ from disease_pipeline.pipelines.anonymization.nodes import (
     scrub_notes,
     zip3,
 )
+from disease_pipeline.pipelines.ingestion.ledger import Collector
+from disease_pipeline.pipelines.ingestion.nodes import (
+    build_canonical_tables,
+    build_vocabulary,
+    parse_phenopacket_folder,
+)
 from tests.pipelines.anonymization.fixtures import IDENTIFIERS, PROJECT_ROOT, int_tables
+from tests.pipelines.ingestion import builders
+from tests.pipelines.ingestion.conftest import base_parameters
 
 KEY = b"unit-test-key-" * 3
 PARAMS = yaml.safe_load(
@@ -90,14 +98,45 @@ def test_ages_are_exact_then_top_coded_at_90(run):
     assert enc["age_years"][0] == pytest.approx(64.8, abs=0.1)
     assert enc["age_years"][2] == 90.0 and enc["age_90_plus"][2]
     assert not enc["age_90_plus"][0]
+    # the registry case's reported 95.5 years, grouped the same way
+    assert enc["age_years"][3] == 90.0 and enc["age_90_plus"][3]
+    # the orphan encounter has neither a birth date nor a reported age
+    assert pd.isna(enc["age_years"][4]) and not enc["age_90_plus"][4]
 
 
-def test_age_in_years_uses_a_given_age_when_no_birth_date():
+def test_reported_age_is_used_only_without_birth_date_and_start():
     t = int_tables()
-    t["encounters"]["age_years"] = [None, None, None, 93.5, None]
+    t["encounters"]["reported_age_years"] = [10.0, None, None, 45.04, 33.3]
     _, patient_map = anonymise_patients(t["patients"], KEY, PARAMS)
     enc, _ = anonymise_encounters(t["encounters"], patient_map, KEY, PARAMS)
-    assert enc["age_years"][3] == 90.0 and enc["age_90_plus"][3]
+    assert enc["age_years"][0] == pytest.approx(64.8, abs=0.1)  # birth date and start win
+    assert enc["age_years"][3] == 45.0 and not enc["age_90_plus"][3]  # rounded to 1 decimal
+    assert enc["age_years"][4] == 33.3  # unknown patient: no birth date
+
+
+def test_reported_age_does_not_reach_the_warehouse(run):
+    assert "reported_age_years" in int_tables()["encounters"]
+    assert "reported_age_years" not in run["encounters"]
+    assert not (run["encounters"]["age_years"] > 90).any()
+
+
+def test_registry_cases_get_their_stated_age_top_coded():
+    """Phenopackets (ages, no dates) → ingestion → anonymisation: the age survives."""
+    params = base_parameters()
+    packets = builders.phenopacket_partitions(
+        builders.phenopacket("pp-45", "P45Y"),
+        builders.phenopacket("pp-95", "P95Y"),
+        builders.phenopacket("pp-none", None),
+    )
+    parsed = parse_phenopacket_folder(packets, build_vocabulary(params), params)
+    empty = {name: Collector(name, name).result() for name in ("fhir", "lis", "forms")}
+    tables = build_canonical_tables(**empty, phenopackets=parsed)
+    _, patient_map = anonymise_patients(tables["int_patients"], KEY, PARAMS)
+    enc, _ = anonymise_encounters(tables["int_encounters"], patient_map, KEY, PARAMS)
+    assert list(enc.columns) == ENCOUNTER_COLUMNS
+    assert enc["age_years"].tolist()[:2] == [45.0, 90.0]
+    assert enc["age_90_plus"].tolist() == [False, True, False]
+    assert pd.isna(enc["age_years"][2])
 
 
 def test_age_in_years_refuses_negative_ages():

@@ -178,3 +178,24 @@ def write(path: Path, text: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+def phenopacket(packet_id: str = "PMID_1_P1", age: str | None = "P45Y") -> dict:
+    """A minimal GA4GH Phenopacket v2: one feature, one OMIM disease, the age at last
+    encounter as an ISO 8601 duration (omitted when ``age`` is None)."""
+    subject: dict[str, Any] = {"id": "proband", "sex": "FEMALE"}
+    if age is not None:
+        subject["timeAtLastEncounter"] = {"age": {"iso8601duration": age}}
+    return {
+        "id": packet_id,
+        "subject": subject,
+        "phenotypicFeatures": [{"type": {"id": "HP:0001250", "label": "Seizure"}}],
+        "diseases": [{"term": {"id": "OMIM:154700", "label": "Marfan syndrome"}}],
+        "metaData": {"phenopacketSchemaVersion": "2.0"},
+    }
+
+
+def phenopacket_partitions(*packets: dict) -> dict[str, Any]:
+    """Phenopackets as the lazy partitions a ``PartitionedDataset`` of text files loads."""
+    texts = {p["id"]: json.dumps(p) for p in packets}
+    return {packet_id: (lambda text=text: text) for packet_id, text in texts.items()}

@@ -30,6 +30,7 @@ def test_clean_bundle_becomes_canonical_rows(lines_of, vocab, params):
     encounter = parsed.tables["encounters"].iloc[0]
     assert encounter["start"].isoformat() == "2023-01-05T08:12:00+00:00"  # UTC
     assert encounter["encounter_class"] == "EMER"
+    assert pd.isna(encounter["reported_age_years"])  # FHIR ages come from birthDate
     diagnosis = parsed.tables["diagnoses"].iloc[0]
     assert (diagnosis["code"], diagnosis["category"], diagnosis["severity"]) == (
         "J18.9",

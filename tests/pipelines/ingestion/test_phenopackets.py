@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+import pytest
 from kedro_datasets.partitions import PartitionedDataset
 
-from disease_pipeline.pipelines.ingestion.nodes import parse_phenopacket_folder
+from disease_pipeline.pipelines.ingestion.ledger import Collector
+from disease_pipeline.pipelines.ingestion.nodes import (
+    build_canonical_tables,
+    parse_phenopacket_folder,
+)
 from disease_pipeline.pipelines.ingestion.phenopackets import iso_age_days
 
+from . import builders as b
 from .conftest import SAMPLE_PHENOPACKETS
 
 
@@ -34,6 +41,16 @@ def test_sample_phenopackets_become_rare_encounters(vocab, params):
     symptoms = symptoms[symptoms["encounter_id"] == packet["id"]]
     excluded = [bool(f.get("excluded", False)) for f in packet["phenotypicFeatures"]]
     assert (~symptoms["present"]).sum() == sum(excluded)
+    # the stated age at the last encounter is kept, in years
+    ages = encounters.set_index("encounter_id")["reported_age_years"]
+    for path in files:
+        stated = json.loads(path.read_text())["subject"].get("timeAtLastEncounter")
+        age = ages[json.loads(path.read_text())["id"]]
+        if stated is None:
+            assert pd.isna(age)
+        else:
+            assert age == iso_age_days(stated["age"]["iso8601duration"]) / 365.25
+    assert ages.notna().sum() == 49
 
 
 def test_bad_and_repeated_files_are_quarantined_or_counted(tmp_path, vocab, params):
@@ -76,3 +93,29 @@ def test_iso_ages():
     assert iso_age_days("P1Y6M") == 365.25 + 6 * 30.4375
     assert iso_age_days("P2W3D") == 17
     assert iso_age_days("12 years") is None
+
+
+def _empty(source: str):
+    return Collector(source, source).result()
+
+
+def test_reported_age_is_the_age_at_last_encounter_in_years(vocab, params):
+    partitions = b.phenopacket_partitions(
+        b.phenopacket("pp-45", "P45Y"),
+        b.phenopacket("pp-child", "P3Y6M"),
+        b.phenopacket("pp-none", None),
+        b.phenopacket("pp-bad", "45 years"),  # not an ISO 8601 age: unknown, as for onsets
+        b.phenopacket("pp-old", "P130Y"),
+    )
+    parsed = parse_phenopacket_folder(partitions, vocab, params)
+    tables = build_canonical_tables(_empty("fhir"), _empty("lis"), _empty("forms"), parsed)
+    encounters = tables["int_encounters"]  # validated by the schema
+    assert encounters["reported_age_years"].dtype == "float64"
+    ages = encounters.set_index("encounter_id")["reported_age_years"]
+    assert ages["pp-45"] == 45.0
+    assert ages["pp-child"] == pytest.approx(3.5, abs=1e-9)
+    assert ages[["pp-none", "pp-bad", "pp-old"]].isna().all()
+    quarantine = parsed.quarantine
+    assert quarantine[["record_id", "field", "reason"]].values.tolist() == [
+        ["pp-old", "subject.timeAtLastEncounter.age.iso8601duration", "implausible_value"]
+    ]

@@ -70,6 +70,8 @@ def test_bad_parts_are_quarantined_and_reported_while_the_rest_is_ingested(bad_e
     encounters = catalog.load("int_encounters")
     assert encounters["encounter_id"].tolist()[:2] == ["e1", "e2"]  # around the bad line
     assert (encounters["source"] == "phenopacket").sum() == 3
+    assert encounters["reported_age_years"].dtype == "float64"
+    assert encounters.loc[encounters["source"] == "fhir", "reported_age_years"].isna().all()
     quarantine = catalog.load("int_quarantine")
     hospital = quarantine[quarantine["source"] != "phenopacket"]
     assert hospital.groupby(["source", "line", "reason"]).size().to_dict() == {

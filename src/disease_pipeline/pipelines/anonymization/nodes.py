@@ -38,6 +38,8 @@ ENCOUNTER_COLUMNS = [
     "age_90_plus",
 ]
 QUARANTINE_COLUMNS = ["source", "file", "line", "entry", "record_id", "field", "value", "reason"]
+#: Age stated by the source (``int_encounters``); only the top-coded ``age_years`` goes on.
+REPORTED_AGE = "reported_age_years"
 #: Identifier columns of ``int_patients`` used to scrub texts of unknown owner.
 TOKEN_COLUMNS = ["given_name", "family_name", "mrn", "phone", "email", "postal_code"]
 REDACTED = "[REDACTED]"
@@ -176,9 +178,10 @@ def anonymise_encounters(
     """Encounters with pseudonymous ids, shifted start and top-coded age.
 
     The age is computed from the exact birth date and the exact start, before the
-    shift. An ``age_years`` column already present (e.g. registry cases without a
-    birth date) is used where no birth date is known. An encounter whose patient
-    is unknown keeps a pseudonym but loses its start (it cannot be shifted).
+    shift. Where either is unknown, the source's ``reported_age_years`` (registry
+    phenopackets state an age, not dates) is used instead; both are top-coded the
+    same way and ``reported_age_years`` itself is not passed on. An encounter whose
+    patient is unknown keeps a pseudonym but loses its start (it cannot be shifted).
 
     Returns:
         ``prm_encounters`` and the in-memory encounter key map (raw
@@ -195,9 +198,10 @@ def anonymise_encounters(
     ages = age_in_years(
         birth, int_encounters["start"], params["age_top_code"], params["age_decimals"]
     )
-    if "age_years" in int_encounters:
-        given = pd.to_numeric(int_encounters["age_years"], errors="coerce").to_numpy()
-        fallback = ages["age_years"].isna().to_numpy() & ~np.isnan(given)
+    if REPORTED_AGE in int_encounters:
+        given = pd.to_numeric(int_encounters[REPORTED_AGE], errors="coerce")
+        given = given.astype("float64").to_numpy()
+        fallback = ages["age_years"].isna().to_numpy() & ~np.isnan(given) & (given >= 0)
         top = float(params["age_top_code"])
         ages.loc[fallback, "age_90_plus"] = given[fallback] >= top
         ages.loc[fallback, "age_years"] = np.minimum(given[fallback], top).round(

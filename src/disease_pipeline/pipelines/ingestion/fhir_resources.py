@@ -204,6 +204,7 @@ def encounter_rows(res: dict, ctx: BundleContext, vocab: Vocabulary, out: Record
             if start
             else None,
             "encounter_class": klass,
+            "reported_age_years": None,  # FHIR ages come from birthDate and the start
         },
     )
 

@@ -35,7 +35,14 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "phone",
         "email",
     ],
-    "encounters": ["encounter_id", "patient_id", "source", "start", "encounter_class"],
+    "encounters": [
+        "encounter_id",
+        "patient_id",
+        "source",
+        "start",
+        "encounter_class",
+        "reported_age_years",
+    ],
     "symptoms": [
         "encounter_id",
         "hpo_id",

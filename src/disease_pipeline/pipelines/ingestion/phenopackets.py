@@ -1,6 +1,8 @@
 """GA4GH Phenopacket v2 files → one patient, one encounter, symptoms and diagnoses each.
 
-Both ids are the phenopacket's ``id``. Phenotypic features keep their ``excluded``
+Both ids are the phenopacket's ``id``. The encounter's ``reported_age_years`` is
+``subject.timeAtLastEncounter`` (an ISO 8601 age) in years, null when absent; an age
+over 120 years is quarantined. Phenotypic features keep their ``excluded``
 flag (``present`` False); ``onset_days`` is the time from the feature's onset age to
 ``subject.timeAtLastEncounter`` when both are ISO 8601 ages. Diagnoses come from
 ``interpretations[].diagnosis.disease`` and ``diseases[].term`` (OMIM/ORPHA, RARE);
@@ -24,6 +26,7 @@ from disease_pipeline.pipelines.ingestion.ledger import (
     attempt,
 )
 from disease_pipeline.pipelines.ingestion.vocabulary import Reject, Vocabulary
+from disease_pipeline.schemas import MAX_REPORTED_AGE_YEARS
 
 SOURCE = "phenopacket"
 _DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?"
@@ -43,6 +46,25 @@ def _age(element: Any) -> float | None:
     if not isinstance(element, dict):
         return None
     return iso_age_days((element.get("age") or {}).get("iso8601duration"))
+
+
+def reported_age_years(subject: dict[str, Any], age_days: float | None) -> float | None:
+    """The subject's age at the encounter in years (``timeAtLastEncounter``), or None.
+
+    Raises :class:`Reject` (``implausible_value``) above ``MAX_REPORTED_AGE_YEARS``.
+    """
+    if age_days is None:
+        return None
+    years = age_days / _DAYS[0]
+    if years > MAX_REPORTED_AGE_YEARS:
+        value = ((subject.get("timeAtLastEncounter") or {}).get("age") or {}).get("iso8601duration")
+        raise Reject(
+            "subject.timeAtLastEncounter.age.iso8601duration",
+            value,
+            "implausible_value",
+            f"age over {MAX_REPORTED_AGE_YEARS:g} years",
+        )
+    return years
 
 
 def _diseases(packet: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -79,9 +101,17 @@ def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
             **dict.fromkeys(["address_line", "city", "state", "postal_code", "phone", "email"]),
         },
     )
-    row = {"encounter_id": packet_id, "patient_id": packet_id, "source": SOURCE}
-    out.add("encounters", {**row, "start": None, "encounter_class": None})
     last_age = _age(subject.get("timeAtLastEncounter"))
+    row = {"encounter_id": packet_id, "patient_id": packet_id, "source": SOURCE}
+    out.add(
+        "encounters",
+        {
+            **row,
+            "start": None,
+            "encounter_class": None,
+            "reported_age_years": attempt(out, reported_age_years, subject, last_age),
+        },
+    )
     for i, feature in enumerate(packet.get("phenotypicFeatures") or []):
         code = ((feature or {}).get("type") or {}).get("id")
         hpo = attempt(out, vocab.hpo, f"phenotypicFeatures[{i}].type.id", code)
