@@ -1,11 +1,14 @@
 """The curated common-disease catalogue and the LOINC table."""
 
+import copy
+
 import pytest
 
 from disease_pipeline.knowledge.catalogue import (
     ICD10_PATTERN,
     RARE_PREVALENCE_PER_10K,
     UnitConversionError,
+    common_diseases_table,
     from_canonical,
     load_common_diseases,
     load_lab_table,
@@ -54,6 +57,52 @@ def test_patterns_and_shifts_are_plausible():
         assert 1 <= row.severity_tier <= 5
         assert set(row.vitals or {}) <= VITALS, row.icd10
         assert set(row.labs or {}) <= labs, row.icd10
+
+
+def test_chronic_diseases_have_long_onsets_and_acute_ones_use_the_default():
+    onset = load_common_diseases().set_index("icd10")["onset_days"]
+    for code, block in onset.items():
+        assert block is None or (block["median"] > 0 and block["sigma"] >= 0), code
+    chronic = ["I10", "E11.9", "E03.9", "I50.9", "K21", "M17.9", "J47", "J32", "D50.9", "I20.9"]
+    for code in chronic:
+        assert onset[code] is not None and onset[code]["median"] >= 90, code
+    for code in ("J06.9", "J11.1", "I21", "I63.9", "K35.8", "A41.9", "M10.9", "T78.0"):
+        assert onset[code] is None, code  # acute: the simulator's default
+    assert onset.notna().sum() >= 25  # many chronic/subacute conditions, not a token few
+
+
+def _records_with_onset(code: str, block) -> list[dict]:
+    records = copy.deepcopy(load_common_diseases().drop(columns="category").to_dict("records"))
+    for record in records:
+        if record["icd10"] == code:
+            record["onset_days"] = block
+    return records
+
+
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        ({"median": 0, "sigma": 1.0}, "onset_days.median"),
+        ({"median": -30, "sigma": 1.0}, "onset_days.median"),
+        ({"median": "a year", "sigma": 1.0}, "onset_days.median"),
+        ({"median": float("nan"), "sigma": 1.0}, "onset_days.median"),
+        ({"median": 365, "sigma": -0.5}, "onset_days.sigma"),
+        ({"median": 365, "sigma": True}, "onset_days.sigma"),
+        ({"median": 365}, "onset_days: .*missing.*sigma"),
+        ({"median": 365, "sigma": 1.0, "mean": 2}, "onset_days: .*unknown.*mean"),
+        (365, "onset_days must be a mapping"),
+    ],
+)
+def test_bad_onset_values_are_refused_naming_the_disease_and_field(block, field):
+    with pytest.raises(ValueError, match=rf"common disease E03\.9: {field}"):
+        common_diseases_table(_records_with_onset("E03.9", block))
+
+
+def test_valid_onset_block_is_kept_and_missing_one_is_none():
+    table = common_diseases_table(_records_with_onset("J06.9", {"median": 2, "sigma": 0}))
+    onset = table.set_index("icd10")["onset_days"]
+    assert onset["J06.9"] == {"median": 2.0, "sigma": 0.0}
+    assert onset["I21"] is None
 
 
 def test_lab_table_has_labs_and_vitals_with_plausible_ranges():

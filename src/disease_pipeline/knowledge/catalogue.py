@@ -1,16 +1,21 @@
 """The curated tables kept in the repo: common diseases and LOINC labs/vitals.
 
 ``data/common_diseases.yaml`` — common conditions with ICD-10 code, prevalence,
-age/sex pattern, seasonality, HPO symptom frequencies, vital/lab shifts, severity.
+age/sex pattern, seasonality, HPO symptom frequencies, vital/lab shifts, severity and,
+for chronic or subacute conditions, the time from symptom onset to presentation
+(``onset_days``, validated on load).
 ``data/loinc_labs.yaml`` — LOINC codes with canonical UCUM unit, alternative units
 and conversion factors, normal and physiologically plausible ranges.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -30,18 +35,70 @@ def _read_yaml(name: str) -> list[dict]:
     return yaml.safe_load(text)
 
 
-@cache
-def load_common_diseases() -> pd.DataFrame:
-    """Common-disease catalogue, one row per disease, indexed by nothing (``icd10`` column).
+#: Keys of a disease's optional ``onset_days`` block (log-normal days since onset).
+ONSET_KEYS = ("median", "sigma")
 
-    Adds ``category`` (COMMON/RARE by :data:`RARE_PREVALENCE_PER_10K`).
-    Callers must not mutate the returned frame.
+
+def _positive_or_zero(value: Any, *, strict: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return value > 0 if strict else value >= 0
+
+
+def _onset_block(icd10: str, block: Any) -> dict[str, float] | None:
+    """The validated ``onset_days`` block of one disease (None when the disease has none).
+
+    Raises:
+        ValueError: naming the disease and the field (``median`` > 0, ``sigma`` >= 0).
     """
-    table = pd.DataFrame(_read_yaml("common_diseases.yaml"))
+    if block is None:
+        return None
+    where = f"common disease {icd10}: onset_days"
+    if not isinstance(block, Mapping):
+        raise ValueError(f"{where} must be a mapping {{median, sigma}}, got {block!r}")
+    unknown = sorted(set(block) - set(ONSET_KEYS))
+    missing = [key for key in ONSET_KEYS if key not in block]
+    if unknown or missing:
+        raise ValueError(
+            f"{where}: unknown key(s) {unknown or '-'}, missing key(s) {missing or '-'}"
+        )
+    if not _positive_or_zero(block["median"], strict=True):
+        raise ValueError(
+            f"{where}.median must be a positive number of days, got {block['median']!r}"
+        )
+    if not _positive_or_zero(block["sigma"], strict=False):
+        raise ValueError(f"{where}.sigma must be a number >= 0, got {block['sigma']!r}")
+    return {"median": float(block["median"]), "sigma": float(block["sigma"])}
+
+
+def common_diseases_table(records: list[dict]) -> pd.DataFrame:
+    """Catalogue records (as in ``common_diseases.yaml``) → :func:`load_common_diseases`'s table.
+
+    ``onset_days`` is a ``{median, sigma}`` dict or None (use the simulator's acute default).
+
+    Raises:
+        ValueError: a disease's ``onset_days`` block is malformed (disease and field named).
+    """
+    rows = [
+        {**record, "onset_days": _onset_block(str(record.get("icd10")), record.get("onset_days"))}
+        for record in records
+    ]
+    table = pd.DataFrame(rows)
     table["category"] = (table["prevalence_per_10k"] < RARE_PREVALENCE_PER_10K).map(
         {True: "RARE", False: "COMMON"}
     )
     return table
+
+
+@cache
+def load_common_diseases() -> pd.DataFrame:
+    """Common-disease catalogue, one row per disease, indexed by nothing (``icd10`` column).
+
+    Adds ``category`` (COMMON/RARE by :data:`RARE_PREVALENCE_PER_10K`); ``onset_days`` is a
+    validated ``{median, sigma}`` dict or None (see :func:`common_diseases_table`).
+    Callers must not mutate the returned frame.
+    """
+    return common_diseases_table(_read_yaml("common_diseases.yaml"))
 
 
 @cache

@@ -52,6 +52,8 @@ def test_base_parameters_meet_the_issue_sizes():
         ("end_date", "2020-01-01", "simulate.end_date"),
         ("timezone", "Mars/Olympus", "simulate.timezone"),
         ("rare.share", 0.9, "simulate.rare.share"),  # more rare cases than n_diseases x cases_max
+        ("rare.acute_share", 1.5, "simulate.rare.acute_share"),
+        ("rare.acute_share", -0.1, "simulate.rare.acute_share"),
     ],
 )
 def test_bad_values_name_the_parameter(test_params, path, value, message):

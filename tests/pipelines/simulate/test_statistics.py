@@ -8,7 +8,9 @@ from scipy.stats import spearmanr
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
 from disease_pipeline.knowledge.hpo import load_ontology
+from disease_pipeline.pipelines.simulate import nodes
 from disease_pipeline.pipelines.simulate.common import SEVERITY_LEVELS
+from disease_pipeline.pipelines.simulate.symptoms import onset_parameters
 
 
 def test_rare_share_diseases_and_cases_per_disease(cohort):
@@ -146,3 +148,59 @@ def test_comorbidities_rise_with_age(cohort):
     old = hypertension[enc["age_years"] > 70].mean()
     young = hypertension[enc["age_years"] < 30].mean()
     assert old > 3 * young and old > 0.3
+
+
+def _onsets(cohort) -> pd.DataFrame:
+    """Recorded onsets (days) of present symptoms with their encounter's code and category."""
+    sym, enc = cohort["symptoms"], cohort["encounters"]
+    rows = sym.loc[sym["onset_days"] >= 0, ["encounter", "onset_days"]]
+    return rows.join(enc[["code", "category"]], on="encounter")
+
+
+def test_chronic_catalogue_diseases_have_long_onsets(cohort):
+    onsets = _onsets(cohort)
+    common = onsets[onsets["category"] == "COMMON"]
+    median = common.groupby("code")["onset_days"].median()
+    assert median["I10"] > 20 * median["J06.9"] and median["I10"] > 180
+    assert median["E11.9"] > 180 and median["J11.1"] <= 7
+    # every common disease with enough onsets follows its catalogue median (or the default)
+    default = cohort["cfg"]["common"]["onset_days_median"]
+    expected = load_common_diseases().set_index("icd10")["onset_days"]
+    counts = common.groupby("code").size()
+    for code in counts.index[counts >= 40]:
+        block = expected[code]
+        want = block["median"] if block else default
+        assert want / 2 - 1 <= median[code] <= want * 2, (code, median[code], want)
+    # chronic onset (> 90 days) no longer tells rare from common
+    longest = onsets.groupby("encounter").agg(
+        longest=("onset_days", "max"), category=("category", "first")
+    )
+    chronic = (longest["longest"] > 90).groupby(longest["category"]).mean()
+    assert chronic["COMMON"] > 0.3 and chronic["RARE"] < 0.95
+
+
+def test_a_share_of_rare_encounters_presents_acutely_per_encounter(cohort):
+    cfg, enc = cohort["cfg"], cohort["encounters"]
+    onsets = _onsets(cohort)
+    rare = onsets[onsets["category"] == "RARE"].groupby("encounter")["onset_days"]
+    span = rare.agg(["max", "size"])
+    span = span[span["size"] >= 3]
+    # acute encounters: all their symptoms recent (a per-symptom mixture would almost never
+    # give an encounter 3+ onsets all under 60 days from the chronic distribution)
+    acute = (span["max"] < 60).mean()
+    assert abs(acute - cfg["rare"]["acute_share"]) < 0.1, acute
+    median, sigma = onset_parameters(cfg, enc, nodes._catalogue(cfg))
+    is_rare = (enc["category"] == "RARE").to_numpy()
+    share = (median[is_rare] == cfg["common"]["onset_days_median"]).mean()
+    assert abs(share - cfg["rare"]["acute_share"]) < 0.1
+    assert set(sigma[is_rare]) == {
+        cfg["common"]["onset_days_sigma"],
+        cfg["rare"]["onset_days_sigma"],
+    }
+    for share, expected in (
+        (0.0, cfg["rare"]["onset_days_median"]),
+        (1.0, cfg["common"]["onset_days_median"]),
+    ):
+        other = {**cfg, "rare": {**cfg["rare"], "acute_share": share}}
+        median, _ = onset_parameters(other, enc, nodes._catalogue(cfg))
+        assert set(median[is_rare]) == {expected}

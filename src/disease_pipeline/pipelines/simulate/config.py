@@ -30,7 +30,7 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
     "rare": {
         "n_diseases", "share", "cases_min", "cases_max", "case_weight_sigma", "databases",
         "min_present_terms", "include", "max_present_symptoms", "base_acuity_beta",
-        "onset_days_median", "onset_days_sigma",
+        "onset_days_median", "onset_days_sigma", "acute_share",
     },
     "symptoms": {
         "default_frequency", "acuity_gain", "omission_rate", "background_mean",
@@ -54,13 +54,13 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
 
 SHARES = [
     "patients.other_sex_share", "patients.unknown_sex_share", "patients.email_share",
-    "patients.smoker_share", "rare.share", "symptoms.default_frequency", "symptoms.acuity_gain",
-    "symptoms.omission_rate", "symptoms.snomed_share", "symptoms.severity_share",
-    "symptoms.onset_share", "symptoms.reported_share", "acuity.infant_bonus",
-    "acuity.comorbidity_effect", "encounters.inpatient_midpoint", "encounters.emergency_midpoint",
-    "vitals.alt_unit_share", "labs.alt_unit_share", "labs.lowercase_unit_share",
-    "comorbidities.messy_share", "notes.share", "notes.name_share", "errors.rate",
-    "duplicates.rate",
+    "patients.smoker_share", "rare.share", "rare.acute_share", "symptoms.default_frequency",
+    "symptoms.acuity_gain", "symptoms.omission_rate", "symptoms.snomed_share",
+    "symptoms.severity_share", "symptoms.onset_share", "symptoms.reported_share",
+    "acuity.infant_bonus", "acuity.comorbidity_effect", "encounters.inpatient_midpoint",
+    "encounters.emergency_midpoint", "vitals.alt_unit_share", "labs.alt_unit_share",
+    "labs.lowercase_unit_share", "comorbidities.messy_share", "notes.share", "notes.name_share",
+    "errors.rate", "duplicates.rate",
 ]  # fmt: skip
 COUNTS = [
     "seed", "n_encounters", "validate_sample", "patients.smoker_min_age", "rare.n_diseases",

@@ -2,7 +2,8 @@
 
 Each disease's terms are sampled from their frequencies (a little more often at high
 acuity), some present ones are not recorded (omissions), spurious common symptoms are
-added (background noise) and a few terms are recorded as explicitly absent.
+added (background noise) and a few terms are recorded as explicitly absent. Onsets
+are log-normal around a per-encounter median (:func:`onset_parameters`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,32 @@ def _coding(
     return np.where(use, "SNOMEDCT", "HPO"), np.where(use, alt, hpo)
 
 
+def onset_parameters(
+    cfg: dict[str, Any], encounters: pd.DataFrame, common: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median and sigma (log-normal, days) of the symptom onset of every encounter.
+
+    A common encounter takes its disease's ``onset_days`` from the catalogue, else the
+    acute default ``common.onset_days_*``. A rare encounter is acute (a crisis or a
+    decompensation brings the patient in: the common acute default) with probability
+    ``rare.acute_share``, else chronic (``rare.onset_days_*``); one draw per encounter,
+    from its own stream, so all symptoms of an encounter share it.
+    """
+    acute = (cfg["common"]["onset_days_median"], cfg["common"]["onset_days_sigma"])
+    chronic = (cfg["rare"]["onset_days_median"], cfg["rare"]["onset_days_sigma"])
+    by_disease = np.array(
+        [(b["median"], b["sigma"]) if isinstance(b, dict) else acute for b in common["onset_days"]],
+        dtype=float,
+    ).reshape(-1, 2)
+    is_rare = (encounters["category"] == "RARE").to_numpy()
+    disease = encounters["disease"].to_numpy()
+    rare_acute = stream(cfg["seed"], "onset").random(len(encounters)) < cfg["rare"]["acute_share"]
+    params = np.empty((len(encounters), 2), dtype=float)
+    params[~is_rare] = by_disease[disease[~is_rare]]
+    params[is_rare] = np.where(rare_acute[is_rare, None], acute, chronic)
+    return params[:, 0], params[:, 1]
+
+
 def simulate_symptoms(
     cfg: dict[str, Any],
     encounters: pd.DataFrame,
@@ -156,11 +183,9 @@ def simulate_symptoms(
     acu = acuity[table["encounter"].to_numpy()]
     level = np.clip(np.rint(1 + 2 * acu + rng.normal(0, 0.6, n)), 1, 3).astype(int)
     table["severity"] = np.where(present & (rng.random(n) < sym["severity_share"]), level, 0)
-    rare_row = is_rare[table["encounter"].to_numpy()]
-    median = np.where(
-        rare_row, cfg["rare"]["onset_days_median"], cfg["common"]["onset_days_median"]
-    )
-    sigma = np.where(rare_row, cfg["rare"]["onset_days_sigma"], cfg["common"]["onset_days_sigma"])
+    enc_median, enc_sigma = onset_parameters(cfg, encounters, common)
+    row_encounter = table["encounter"].to_numpy()
+    median, sigma = enc_median[row_encounter], enc_sigma[row_encounter]
     onset = np.floor(median * np.exp(sigma * rng.normal(size=n))).astype(int)
     table["onset_days"] = np.where(present & (rng.random(n) < sym["onset_share"]), onset, -1)
     snomed = snomed_for_hpo(ontology)
