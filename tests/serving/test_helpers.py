@@ -12,10 +12,11 @@ import math
 import numpy as np
 import pytest
 
+from disease_pipeline.json_types import json_types
 from disease_pipeline.knowledge.hpo import load_ontology
 from disease_pipeline.records import PatientRecord, records_to_tables
 from disease_pipeline.serving.audit import AuditLog
-from disease_pipeline.serving.engine import PredictionEngine, jsonable, output_summary
+from disease_pipeline.serving.engine import PredictionEngine, output_summary
 from disease_pipeline.serving.feedback import FeedbackStore, PredictionIndex, feedback_row
 from disease_pipeline.serving.hpo_search import HpoSearch
 from disease_pipeline.serving.inputs import InputError, RecordNormaliser
@@ -102,7 +103,7 @@ def test_engine_reports_bad_fields_of_every_record_and_predictor_errors(engine):
 
 def test_output_summary_keeps_codes_not_identifiers():
     tables = records_to_tables([PatientRecord(age=1, note="Ana Ruiz, 555-1234", symptoms=[])])
-    summary = output_summary(jsonable(FakePredictor().predict_tables(tables)[0]))
+    summary = output_summary(json_types(FakePredictor().predict_tables(tables)[0]))
     assert summary == {
         "top": [["J18.9", 0.7], ["ORPHA:558", 0.2]],
         "category": "COMMON",

@@ -30,6 +30,8 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ParamSchema, ParamSpec
 
+from disease_pipeline.json_types import json_types
+
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -63,18 +65,6 @@ def records_from_input(model_input: Any) -> list[Any]:
     return records
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, pd.DataFrame):
-        return value.to_dict(orient="records")
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    return value
-
-
 class DiseasePredictorModel(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc wrapper of the pickled ``DiseasePredictor`` (artifact ``predictor``)."""
 
@@ -95,7 +85,7 @@ class DiseasePredictorModel(mlflow.pyfunc.PythonModel):
         explanation. ``params={"top_k": n}`` changes the length of the differential."""
         top_k = int((params or {}).get("top_k", self.top_k))
         records = records_from_input(model_input)
-        return _jsonable(self.predictor.predict_records(records, top_k=top_k))
+        return json_types(self.predictor.predict_records(records, top_k=top_k))
 
 
 def pinned_requirements(packages: list[str]) -> list[str]:

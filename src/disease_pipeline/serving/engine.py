@@ -11,7 +11,6 @@ checked records).
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 import time
 import uuid
@@ -21,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from disease_pipeline.json_types import json_types
 from disease_pipeline.records import PatientRecord, records_to_tables
 from disease_pipeline.serving.inputs import FieldError, InputError, RecordNormaliser
 
@@ -52,23 +52,6 @@ def load_predictor(model_dir: Path) -> Any:
     """Unpickle the ``DiseasePredictor`` of a BentoML model directory."""
     with predictor_path(model_dir).open("rb") as handle:
         return pickle.load(handle)  # noqa: S301 - our own registered artifact
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON types for a predictor output (pydantic models, numpy scalars, NaN)."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    if hasattr(value, "model_dump"):
-        return jsonable(value.model_dump(mode="json"))
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return jsonable(value.tolist())
-    return value
 
 
 def output_summary(prediction: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +113,7 @@ class PredictionEngine:
         except ValueError as error:  # the predictor's own input checks
             raise InputError([FieldError(where, str(error))]) from error
         elapsed_ms = (time.perf_counter() - started) * 1000
-        outputs = jsonable(list(raw))
+        outputs = json_types(list(raw))
         if len(outputs) != len(records):
             raise RuntimeError(
                 f"predictor returned {len(outputs)} outputs for {len(records)} records"

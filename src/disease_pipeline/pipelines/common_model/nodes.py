@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.json_types import json_types
 from disease_pipeline.pipelines.common_model.selection import (
     STRATEGIES,
     Slices,
@@ -193,7 +194,7 @@ def report_common_model_selection(
 ) -> dict[str, Any]:
     """The selection report (``reporting_common_model_selection``): imbalance comparison,
     Optuna trials, and XGBoost beside the baseline on the same validation rows."""
-    return _jsonable(
+    return json_types(
         {
             "selection_metric": imbalance["metric"],
             "imbalance": imbalance,
@@ -259,7 +260,7 @@ def fit_gate_model(
     )
     report["n_estimators"] = int(xgb_params["n_estimators"])
     factor = prior_correction(counts, np.bincount(y_all, weights=weight))
-    return TreeClassifier(features, np.asarray(GATE_CLASSES), model, None, factor), _jsonable(
+    return TreeClassifier(features, np.asarray(GATE_CLASSES), model, None, factor), json_types(
         report
     )
 
@@ -268,16 +269,3 @@ def _fmt(metrics: dict[str, float]) -> str:
     return " ".join(
         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
     )
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types (numpy scalars → Python, NaN → None)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.json_types import json_types
 from disease_pipeline.pipelines.common_model.training import (
     balanced_sample_weight,
     best_rounds,
@@ -202,6 +203,4 @@ def fit_severity_model(
 
 def report_severity_model_selection(comparison: dict[str, Any]) -> dict[str, Any]:
     """The comparison as plain JSON (``reporting_severity_model_selection``)."""
-    from disease_pipeline.pipelines.common_model.nodes import _jsonable
-
-    return _jsonable(comparison)
+    return json_types(comparison)
