@@ -101,6 +101,9 @@ def test_bad_configuration_names_the_field(tmp_path):
         make_config(tmp_path, roles={"clinician": ["predict", "delete_everything"]})
     with pytest.raises(ServingConfigError, match="top_k"):
         make_config(tmp_path, top_k=0)
+    with pytest.raises(ServingConfigError, match=r"serving\.threads"):
+        make_config(tmp_path, threads=0)
+    assert make_config(tmp_path).threads == 1 and make_config(tmp_path, threads=2).threads == 2
     with pytest.raises(ServingConfigError, match="role 'nurse'"):
         add_token(tmp_path / "t.yml", "x", "nurse", set(ROLES))
 

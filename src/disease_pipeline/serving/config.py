@@ -47,6 +47,7 @@ class ServingConfig:
     tokens: tuple[dict[str, str], ...]
     roles: dict[str, frozenset[str]]
     hpo_search_limit: int
+    threads: int = 1
     source: Path | None = field(default=None, compare=False)
 
     @classmethod
@@ -96,6 +97,7 @@ class ServingConfig:
             tokens=tuple(raw.get("tokens") or ()),
             roles=roles,
             hpo_search_limit=positive("hpo_search_limit"),
+            threads=positive("threads") if "threads" in raw else 1,
             source=source,
         )
 

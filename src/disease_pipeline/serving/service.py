@@ -108,6 +108,7 @@ class DiseaseService:
     def _load(self) -> None:
         """Load the predictor and the vocabularies, then answer one warm-up request."""
         try:
+            limit_threads(CONFIG.threads)
             stored = self.bento_model
             predictor = load_predictor(Path(stored.path))
             normaliser = RecordNormaliser()
@@ -325,6 +326,15 @@ DiseaseService.add_asgi_middleware(BearerAuthMiddleware, on_error=_count_error)
 _WARM_UP = PatientRecord(
     age=40, sex="female", symptoms=[{"code": "HP:0001945"}], vitals=[], labs=[]
 )
+
+
+def limit_threads(threads: int) -> None:
+    """Cap the thread pools of torch, OpenMP and BLAS in this process (``serving.threads``)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    torch.set_num_threads(threads)
 
 
 def _now() -> str:
