@@ -4,7 +4,6 @@ record validation and the rare-model plug."""
 from __future__ import annotations
 
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -159,16 +158,12 @@ def test_rare_model_splits_p_rare_among_its_candidates(predictor):
     assert set(bundle.supported_diseases().values()) == {"COMMON", "RARE"}
 
 
-def test_one_patient_is_fast_and_the_bundle_pickles(predictor):
+def test_the_bundle_pickles_and_predicts_the_same(predictor):
+    """The predictor is stored pickled (MLflow artifact, BentoML model): the copy must
+    give the same answer, explanation included."""
     bundle = pickle.loads(pickle.dumps(predictor))
     record = febrile_record()
-    bundle.predict_records([record])
-    timings = []
-    for _ in range(20):
-        started = time.perf_counter()
-        bundle.predict_records([record])
-        timings.append(time.perf_counter() - started)
-    assert np.median(timings) < 0.25
+    assert bundle.predict_records([record]) == predictor.predict_records([record])
 
 
 def test_per_class_contributions_equal_the_full_treeshap(predictor, predictor_tables):

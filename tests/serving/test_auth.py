@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import pytest
 import yaml
 
@@ -13,7 +16,7 @@ from disease_pipeline.serving.auth import (
     bootstrap_token,
     hash_token,
 )
-from disease_pipeline.serving.config import ServingConfig, ServingConfigError
+from disease_pipeline.serving.config import ServingConfig, ServingConfigError, service_key
 
 ROLES = {
     "clinician": ["predict", "predict_batch", "feedback", "hpo_search"],
@@ -104,6 +107,8 @@ def test_bad_configuration_names_the_field(tmp_path):
     with pytest.raises(ServingConfigError, match=r"serving\.threads"):
         make_config(tmp_path, threads=0)
     assert make_config(tmp_path).threads == 1 and make_config(tmp_path, threads=2).threads == 2
+    with pytest.raises(ServingConfigError, match=r"serving\.workers"):
+        make_config(tmp_path, workers=-1)
     with pytest.raises(ServingConfigError, match="role 'nurse'"):
         add_token(tmp_path / "t.yml", "x", "nurse", set(ROLES))
 
@@ -119,3 +124,20 @@ def test_a_fresh_install_gets_one_local_token(tmp_path):
         tmp_path / "x", [{"user": "a", "role": "admin", "sha256": hash_token("t")}]
     )
     assert bootstrap_token(configured) is None
+
+
+def _first_start(config: ServingConfig) -> tuple[bytes, str | None]:
+    return service_key(config), bootstrap_token(config)
+
+
+def test_workers_starting_together_share_one_key_and_one_first_token(tmp_path):
+    """Every worker process runs the service's start-up; on a fresh install they must
+    agree on the pseudonym key and create a single access token."""
+    config = make_config(tmp_path)
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
+        results = list(pool.map(_first_start, [config] * 8))
+    assert len({key for key, _ in results}) == 1
+    created = [token for _, token in results if token]
+    assert len(created) == 1
+    stored = yaml.safe_load(config.tokens_file.read_text())["tokens"]
+    assert [entry["sha256"] for entry in stored] == [hash_token(created[0])]

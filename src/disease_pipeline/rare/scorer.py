@@ -30,6 +30,9 @@ import scipy.sparse as sp
 from disease_pipeline.rare.profiles import Profiles
 from disease_pipeline.rare.terms import TermSpace
 
+#: term rows (each ``n_candidates`` float64) a scorer keeps for reuse, per process
+TERM_CACHE_SIZE = 512
+
 
 @dataclass(frozen=True)
 class LRParams:
@@ -128,11 +131,29 @@ class LikelihoodRatioScorer:
         return from_present + from_excluded
 
     def log_ratio_table(self, terms: np.ndarray, *, excluded: bool) -> np.ndarray:
-        """``(len(terms), n_candidates)`` log LRs of each term, present or excluded."""
-        ratio = self.excluded_ratio if excluded else self.present_ratio
+        """``(len(terms), n_candidates)`` log LRs of each term, present or excluded.
+
+        The rows of the first :data:`TERM_CACHE_SIZE` terms asked for are kept (a
+        service sees the same common symptoms again and again); not pickled."""
         if len(terms) == 0:
             return np.zeros((0, self.n_candidates))
-        return np.log(np.stack([ratio(int(t)) for t in terms]))
+        cache = self.__dict__.setdefault("_term_rows", {})
+        ratio = self.excluded_ratio if excluded else self.present_ratio
+        rows = []
+        for term in terms:
+            key = (excluded, int(term))
+            row = cache.get(key)
+            if row is None:
+                row = np.log(ratio(int(term)))
+                if len(cache) < TERM_CACHE_SIZE:
+                    cache[key] = row
+            rows.append(row)
+        return np.stack(rows)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_term_rows", None)
+        return state
 
     def score_parts_batch(
         self, present: list[np.ndarray], excluded: list[np.ndarray]

@@ -13,6 +13,7 @@ Create a token (printed once, only its hash is stored)::
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import re
@@ -230,11 +231,15 @@ def bootstrap_token(config: ServingConfig, user: str = "local", role: str = "cli
     usable in one command; returns the plaintext token (to show once), else None."""
     if config.tokens or config.tokens_file is None or role not in config.roles:
         return None
-    if config.tokens_file.exists():
-        document = yaml.safe_load(config.tokens_file.read_text(encoding="utf-8")) or {}
-        if document.get("tokens") if isinstance(document, dict) else document:
-            return None
-    return add_token(config.tokens_file, user, role, set(config.roles))
+    lock_path = config.tokens_file.with_name(config.tokens_file.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock:  # several workers start at once: one creates it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if config.tokens_file.exists():
+            document = yaml.safe_load(config.tokens_file.read_text(encoding="utf-8")) or {}
+            if document.get("tokens") if isinstance(document, dict) else document:
+                return None
+        return add_token(config.tokens_file, user, role, set(config.roles))
 
 
 def main(argv: list[str] | None = None) -> int:

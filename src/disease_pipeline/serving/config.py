@@ -6,8 +6,10 @@ paths are resolved against the working directory of ``bentoml serve``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ class ServingConfig:
     roles: dict[str, frozenset[str]]
     hpo_search_limit: int
     threads: int = 1
+    workers: int = 1
     source: Path | None = field(default=None, compare=False)
 
     @classmethod
@@ -98,6 +101,7 @@ class ServingConfig:
             roles=roles,
             hpo_search_limit=positive("hpo_search_limit"),
             threads=positive("threads") if "threads" in raw else 1,
+            workers=positive("workers") if "workers" in raw else 1,
             source=source,
         )
 
@@ -123,10 +127,7 @@ def service_key(config: ServingConfig) -> bytes:
     if not value:
         path = config.key_file
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
+            _create_key_file(path)
         value = path.read_text(encoding="utf-8").strip()
         origin = f"key file {path}"
     if len(value) < MIN_KEY_LENGTH:
@@ -134,3 +135,18 @@ def service_key(config: ServingConfig) -> bytes:
             f"service key from {origin} is too short: need at least {MIN_KEY_LENGTH} characters"
         )
     return value.encode("utf-8")
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a random key to ``path`` (mode 0600) atomically: the complete file appears
+    at once, and when several workers race, the first one's key is kept by all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        os.chmod(temporary, 0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)

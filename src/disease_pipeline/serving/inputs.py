@@ -197,9 +197,11 @@ class RecordNormaliser:
                 f"{where}: {measurement.value:g} {measurement.unit} converted to "
                 f"{value:.4g} {info.unit}"
             )
-        return Measurement.model_construct(
-            loinc=measurement.loinc.strip(), value=value, unit=info.unit
-        )
+        loinc = measurement.loinc.strip()
+        canonical = measurement.unit == info.unit and loinc == measurement.loinc
+        if canonical and isinstance(measurement.value, float):
+            return measurement  # already canonical: no copy
+        return Measurement.model_construct(loinc=loinc, value=value, unit=info.unit)
 
 
 def check_disease_code(code: str, where: str) -> str:

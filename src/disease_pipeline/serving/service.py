@@ -72,7 +72,7 @@ def _principal(request: Request) -> Principal:
 
 @bentoml.service(
     name="disease_pipeline",
-    workers=1,
+    workers=CONFIG.workers,
     traffic={"timeout": 120},
     resources={"cpu": "1"},
     envs=[{"name": "BENTOML_DO_NOT_TRACK", "value": "true"}],
