@@ -204,3 +204,16 @@ def test_a_share_of_rare_encounters_presents_acutely_per_encounter(cohort):
         other = {**cfg, "rare": {**cfg["rare"], "acute_share": share}}
         median, _ = onset_parameters(other, enc, nodes._catalogue(cfg))
         assert set(median[is_rare]) == {expected}
+
+
+def test_rare_encounters_record_a_clinical_number_of_terms(cohort):
+    """A clinician records a handful of terms, not a case report's full phenotype: the
+    disease terms of a rare encounter vary around rare.present_symptoms_mean and never
+    exceed rare.max_present_symptoms."""
+    cfg, enc, sym = cohort["cfg"], cohort["encounters"], cohort["symptoms"]
+    rare_rows = enc.index[enc["category"] == "RARE"]
+    own = sym[sym["encounter"].isin(rare_rows) & (sym["origin"] == "disease")]
+    counts = own.groupby("encounter").size().reindex(rare_rows, fill_value=0)
+    assert counts.max() <= cfg["rare"]["max_present_symptoms"] and counts.min() >= 1
+    assert abs(counts.mean() - cfg["rare"]["present_symptoms_mean"]) < 2.0
+    assert counts.std() > 1.0  # varies between encounters

@@ -29,7 +29,8 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
     "common": {"include", "onset_days_median", "onset_days_sigma"},
     "rare": {
         "n_diseases", "share", "cases_min", "cases_max", "case_weight_sigma", "databases",
-        "min_present_terms", "include", "max_present_symptoms", "base_acuity_beta",
+        "min_present_terms", "include", "max_present_symptoms", "present_symptoms_mean",
+        "base_acuity_beta",
         "onset_days_median", "onset_days_sigma", "acute_share",
     },
     "symptoms": {
@@ -74,7 +75,7 @@ NON_NEGATIVE = [
 ]  # fmt: skip
 POSITIVE = [
     "patients.encounters_per_patient_mean", "acuity.concentration", "common.onset_days_median",
-    "rare.onset_days_median", "vitals.child_scale_years",
+    "rare.onset_days_median", "vitals.child_scale_years", "rare.present_symptoms_mean",
 ]  # fmt: skip
 
 

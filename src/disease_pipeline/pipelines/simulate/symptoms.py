@@ -48,9 +48,10 @@ def _disease_block(
     terms: list[str],
     freq: np.ndarray,
     excluded_boost: np.ndarray,
-    cap: int | None,
+    cap: np.ndarray | None,
 ) -> list[pd.DataFrame]:
-    """Present and explicitly-absent terms of the encounters ``rows`` sharing one disease."""
+    """Present and explicitly-absent terms of the encounters ``rows`` sharing one disease;
+    ``cap``: per encounter, the most present terms recorded (None: no limit)."""
     sym = cfg["symptoms"]
     m, t = len(rows), len(terms)
     gain = sym["acuity_gain"]
@@ -60,7 +61,7 @@ def _disease_block(
     if cap is not None:
         key = np.where(recorded, rng.random((m, t)), np.inf)
         rank = np.argsort(np.argsort(key, axis=1, kind="stable"), axis=1, kind="stable")
-        recorded &= rank < cap
+        recorded &= rank < cap[:, None]
     empty = ~recorded.any(axis=1)
     if empty.any():
         recorded[empty, int(np.argmax(freq))] = True
@@ -156,6 +157,15 @@ def simulate_symptoms(
                 excluded_boost=np.ones(len(terms)), cap=None,
             )  # fmt: skip
     rare_ids = encounters.loc[is_rare, ["disease"]].assign(row=np.flatnonzero(is_rare))
+    # present terms a clinician records at a rare-disease encounter: Poisson around
+    # rare.present_symptoms_mean, at least 1, at most rare.max_present_symptoms
+    caps = np.clip(
+        stream(cfg["seed"], "recorded_terms").poisson(
+            cfg["rare"]["present_symptoms_mean"], size=len(encounters)
+        ),
+        1,
+        int(cfg["rare"]["max_present_symptoms"]),
+    )
     by_disease = {d: g for d, g in rare_terms.groupby("disease_id", sort=True)}
     for d, group in rare_ids.groupby("disease", sort=True):
         table = by_disease.get(rare["disease_id"].iloc[d])
@@ -168,7 +178,7 @@ def simulate_symptoms(
         rows = group["row"].to_numpy()
         blocks += _disease_block(
             rng, cfg, rows, acuity[rows], terms=table["hpo_id"].tolist(), freq=freq,
-            excluded_boost=boost, cap=int(cfg["rare"]["max_present_symptoms"]),
+            excluded_boost=boost, cap=caps[rows],
         )  # fmt: skip
     blocks.append(_background(rng, cfg, len(encounters)))
     table = pd.concat(blocks, ignore_index=True)
