@@ -157,3 +157,27 @@ def test_batch_ranking_equals_one_patient_at_a_time(fitted, cases):
         )["candidates"]
         assert [code for code, _, _ in batch[i]] == [r["disease_id"] for r in single]
         assert np.allclose([p for _, _, p in batch[i]], [r["probability"] for r in single])
+
+
+def test_probabilities_of_named_diseases_are_not_truncated(fitted, cases):
+    """Evaluation scores each rare disease for every patient (per-disease AUROC): the
+    probability must be the full RARE ranking's, also for diseases ranked far down."""
+    model, _ = fitted
+    case = cases[0]
+    present = most_specific(model.space, case.present)
+    tables = {
+        "symptoms": pd.DataFrame(
+            {"encounter_id": ["e1"] * len(present), "hpo_id": present, "present": True}
+        ),
+        "encounters": pd.DataFrame({"encounter_id": ["e1", "e2"]}),
+    }
+    features = pd.DataFrame(index=pd.Index(["e1", "e2"]))
+    everything = model.rank_patient_report(
+        present, top_k=len(model.disease_ids), category="RARE", explain=False
+    )["candidates"]
+    chosen = [everything[0], everything[len(everything) // 2], everything[-1]]
+    ids = [c["disease_id"] for c in chosen] + ["OMIM:000000"]
+    values = model.probabilities_of(tables, features, ids)
+    assert values.shape == (2, 4)
+    assert np.allclose(values[0, :3], [c["probability"] for c in chosen])
+    assert values[0, 3] == 0 and (values[1] == 0).all()  # unknown id; no symptom

@@ -111,6 +111,22 @@ class DiseasePredictor:
             "severity": severity,
         }
 
+    def rare_disease_probabilities(
+        self,
+        X: pd.DataFrame,
+        disease_ids: list[str],
+        tables: dict[str, pd.DataFrame] | None = None,
+    ) -> np.ndarray:
+        """``(len(X), len(disease_ids))``: P(rare) · P(d | rare) of each named rare
+        disease for every row, over all rare candidates (not truncated to the listed
+        differential); zeros without a rare model. For per-disease AUROC."""
+        probabilities_of = getattr(self.rare_model, "probabilities_of", None)
+        if probabilities_of is None:
+            return np.zeros((len(X), len(disease_ids)))
+        gate = self._calibrated("gate", self.gate_model.predict_proba(X))
+        p_rare = gate[:, list(self.gate_model.classes_).index("RARE")]
+        return p_rare[:, None] * probabilities_of(tables, X, list(disease_ids))
+
     # ------------------------------------------------------------------ outputs
     def predict_features(
         self,

@@ -8,6 +8,7 @@ is the :class:`disease_pipeline.predictor.bundle.RareRanker` protocol the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,16 +206,10 @@ class RareDiseaseModel:
         return report["candidates"]
 
     # --------------------------------------------------------- predictor protocol
-    def rank(
+    def _patients(
         self, tables: dict[str, pd.DataFrame] | None, features: pd.DataFrame
-    ) -> list[list[tuple[str, str, float]]]:
-        """``RareRanker`` protocol: per row of ``features`` (index = encounter id), the
-        top ``serving_top_k`` RARE candidates as ``(disease_id, name, probability)``;
-        an empty list when the encounter has no usable HPO term.
-
-        Scores :data:`RANK_BLOCK` patients at a time (one sparse product per block);
-        the result equals :meth:`rank_patient_report` with ``category="RARE"``.
-        """
+    ) -> list[PatientInput | None]:
+        """Cleaned model input of each row of ``features``; None without a usable term."""
         terms = encounter_terms(tables, features, self.space)
         none: tuple[list[str], list[str], float | None, str] = ([], [], None, "unknown")
         patients: list[PatientInput | None] = []
@@ -231,28 +226,54 @@ class RareDiseaseModel:
                 if cleaned.present
                 else None
             )
-        table = self.candidates.table
-        rare = np.flatnonzero((table["category"] == "RARE").to_numpy())
-        ids = table["disease_id"].astype(str).to_numpy()[rare]
-        names = table["name"].astype(str).to_numpy()[rare]
-        k = min(self.serving_top_k, len(rare))
+        return patients
+
+    def _rare_log_probabilities(
+        self, patients: list[PatientInput | None]
+    ) -> Iterator[tuple[list[int], np.ndarray]]:
+        """Blocks of :data:`RANK_BLOCK` usable patients: their row positions and the
+        log-probabilities over the RARE candidates (``rare_columns`` order)."""
+        rare = self.rare_columns
         usable = [i for i, p in enumerate(patients) if p is not None]
-        out: list[list[tuple[str, str, float]]] = [[] for _ in patients]
         for start in range(0, len(usable), RANK_BLOCK):
             block = usable[start : start + RANK_BLOCK]
             logits = self.components.logits_batch([patients[i] for i in block], self.weights)
             logits = logits[:, rare] / self.temperature
             peak = logits.max(axis=1, keepdims=True)
-            log_total = peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True))
+            yield block, logits - (peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True)))
+
+    @property
+    def rare_columns(self) -> np.ndarray:
+        """Positions of the RARE candidates in the candidate table."""
+        return np.flatnonzero((self.candidates.table["category"] == "RARE").to_numpy())
+
+    def rank(
+        self, tables: dict[str, pd.DataFrame] | None, features: pd.DataFrame
+    ) -> list[list[tuple[str, str, float]]]:
+        """``RareRanker`` protocol: per row of ``features`` (index = encounter id), the
+        top ``serving_top_k`` RARE candidates as ``(disease_id, name, probability)``;
+        an empty list when the encounter has no usable HPO term.
+
+        Scores :data:`RANK_BLOCK` patients at a time (one sparse product per block);
+        the result equals :meth:`rank_patient_report` with ``category="RARE"``.
+        """
+        patients = self._patients(tables, features)
+        table = self.candidates.table
+        rare = self.rare_columns
+        ids = table["disease_id"].astype(str).to_numpy()[rare]
+        names = table["name"].astype(str).to_numpy()[rare]
+        k = min(self.serving_top_k, len(rare))
+        out: list[list[tuple[str, str, float]]] = [[] for _ in patients]
+        for block, log_p in self._rare_log_probabilities(patients):
             top = (
-                np.argpartition(-logits, k - 1, axis=1)[:, :k]
+                np.argpartition(-log_p, k - 1, axis=1)[:, :k]
                 if k < len(rare)
                 else np.tile(np.arange(len(rare)), (len(block), 1))
             )
-            values = np.take_along_axis(logits, top, axis=1)
+            values = np.take_along_axis(log_p, top, axis=1)
             order = np.lexsort((top, -values), axis=1)  # best first, ties by candidate order
             top = np.take_along_axis(top, order, axis=1)
-            probability = np.exp(np.take_along_axis(values, order, axis=1) - log_total)
+            probability = np.exp(np.take_along_axis(values, order, axis=1))
             for row, i in enumerate(block):
                 cols = top[row]
                 out[i] = list(
@@ -263,6 +284,30 @@ class RareDiseaseModel:
                         strict=True,
                     )
                 )
+        return out
+
+    def probabilities_of(
+        self,
+        tables: dict[str, pd.DataFrame] | None,
+        features: pd.DataFrame,
+        disease_ids: list[str],
+    ) -> np.ndarray:
+        """``(len(features), len(disease_ids))``: P(d | rare) of the named RARE candidates
+        for every row, not truncated to a top k (0 for a row without a usable term or a
+        disease the model does not know). For per-disease AUROC in evaluation."""
+        patients = self._patients(tables, features)
+        table = self.candidates.table
+        position = {
+            d: j
+            for j, d in enumerate(table["disease_id"].astype(str).to_numpy()[self.rare_columns])
+        }
+        wanted = [(k, position[d]) for k, d in enumerate(disease_ids) if d in position]
+        out = np.zeros((len(patients), len(disease_ids)))
+        if not wanted:
+            return out
+        targets, columns = (np.asarray(x) for x in zip(*wanted, strict=True))
+        for block, log_p in self._rare_log_probabilities(patients):
+            out[np.ix_(block, targets)] = np.exp(log_p[:, columns])
         return out
 
 

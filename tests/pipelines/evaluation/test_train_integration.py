@@ -26,6 +26,14 @@ def test_every_gate_metric_is_computed_on_the_real_predictor(catalog):
     assert metrics["cv.folds"] >= 2
     scored = catalog.load("model_output_test_predictions")
     assert len(scored) == len(catalog.load("model_input_test"))
+    # per-rare-disease AUROC from untruncated probabilities, never below the lower bound
+    rare_labels = set(scored.loc[scored["label_category"] == "RARE", "label_disease"])
+    assert {c.removeprefix("p_rare__") for c in scored if c.startswith("p_rare__")} == rare_labels
+    assert metrics["differential.rare_diseases_evaluated"] == len(rare_labels)
+    assert (
+        metrics["differential.rare_macro_auroc"]
+        >= metrics["differential.rare_macro_auroc_listed"] - 0.02
+    )
 
 
 def test_model_card_and_shap_refer_to_this_run(catalog):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as m
-from .scoring import SEVERE_LEVELS, class_columns, probabilities
+from .scoring import RARE_PREFIX, SEVERE_LEVELS, class_columns, probabilities
 
 
 def common_metrics(frame: pd.DataFrame, bins: int) -> tuple[dict[str, float], pd.DataFrame]:
@@ -94,8 +94,10 @@ def evaluate_predictions(
     - common model (COMMON test cases, its classes): AUROC/AUPRC/F1/sensitivity/
       specificity per class and macro, accuracy, ECE, Brier, log-loss;
     - differential (all test cases): top-k accuracy for ``params["top_k"]``; on RARE
-      cases too; the macro one-vs-rest AUROC of every rare disease with a test case
-      (``differential.rare_macro_auroc``, see ``listed_disease_macro_auroc``);
+      cases too; the macro one-vs-rest AUROC of every rare disease with a test case,
+      scored by P(rare) · P(d | rare) over all candidates (``differential.rare_macro_auroc``)
+      and by its probability in the listed differential, 0 when not listed (a lower
+      bound, ``differential.rare_macro_auroc_listed``);
     - gate P(rare): AUROC, AUPRC, ECE, Brier; the threshold giving
       ``params["target_sensitivity"]`` on the calibration split and the rare-case recall,
       specificity and precision it gives on test;
@@ -117,11 +119,28 @@ def evaluate_predictions(
         )
 
     if "ranked_probabilities" in test:
-        auroc, n_diseases = m.listed_disease_macro_auroc(
+        auroc, _ = m.listed_disease_macro_auroc(
             labels, ranked, list(test["ranked_probabilities"]), labels[rare]
         )
-        out["differential.rare_macro_auroc"] = auroc
-        out["differential.rare_diseases_evaluated"] = float(n_diseases)
+        out["differential.rare_macro_auroc_listed"] = auroc
+    rare_columns = [c for c in test.columns if c.startswith(RARE_PREFIX)]
+    if rare_columns:
+        per_disease = [
+            m.binary_auroc(labels == c[len(RARE_PREFIX) :], test[c].to_numpy(float))
+            for c in rare_columns
+        ]
+        evaluated = [a for a in per_disease if np.isfinite(a)]
+        out["differential.rare_macro_auroc"] = float(np.mean(evaluated)) if evaluated else np.nan
+        out["differential.rare_diseases_evaluated"] = float(len(evaluated))
+        # the harder question: which rare disease, among rare cases only
+        within = [
+            m.binary_auroc(labels[rare] == c[len(RARE_PREFIX) :], test.loc[rare, c].to_numpy(float))
+            for c in rare_columns
+        ]
+        within = [a for a in within if np.isfinite(a)]
+        out["differential.rare_macro_auroc_within_rare"] = (
+            float(np.mean(within)) if within else np.nan
+        )
 
     y_rare, p_rare = rare.astype(float), test["p_rare"].to_numpy(float)
     y_rare_cal = (cal["label_category"] == "RARE").to_numpy(float)

@@ -98,9 +98,10 @@ _CARD_METRICS = (
         ("differential.top1", "differential.top3", "differential.top5"),
     ),
     ("Rare cases: top-5 of the differential", "differential.rare_top5"),
+    ("Rare diseases: macro AUROC (one-vs-rest, all test cases)", "differential.rare_macro_auroc"),
     (
-        "Rare diseases: macro AUROC (one-vs-rest, from the differential)",
-        "differential.rare_macro_auroc",
+        "Rare diseases: macro AUROC among rare cases only",
+        "differential.rare_macro_auroc_within_rare",
     ),
     ("Gate P(rare) AUROC", "gate.auroc"),
     ("Rare-case recall at the operating threshold", "gate.rare_recall"),

@@ -6,7 +6,8 @@ builds (``model_output_*_predictions``) has the label columns of the split, ``se
 ``severity_pred``, ``p_severity__<level>`` and ``p_common__<code>`` for every common
 class of the predictor: P(d | common) from ``predictor.predict_arrays`` when the predictor
 has it (``DiseasePredictor`` does), otherwise the differential's probability (0 when the
-class is not in the returned list).
+class is not in the returned list); and ``p_rare__<id>`` = P(rare) · P(id | rare) over
+all rare candidates for every rare disease labelled in the split (per-disease AUROC).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ LABEL_COLUMNS = (
     "label_severity",
 )
 _PREFIX = {"common": "p_common__", "severity": "p_severity__"}
+#: column prefix of P(rare) · P(d | rare) for the rare diseases labelled in the split
+RARE_PREFIX = "p_rare__"
 
 
 def class_columns(frame: pd.DataFrame, kind: str) -> list[str]:
@@ -75,9 +78,16 @@ def predictions_to_frame(outputs: list[Any], index: pd.Index, classes: list[str]
 
 
 def score_features(
-    predictor: Any, features: pd.DataFrame, top_k: int, batch_size: int, desc: str
+    predictor: Any,
+    features: pd.DataFrame,
+    top_k: int,
+    batch_size: int,
+    desc: str,
+    *,
+    rare_ids: list[str] = (),
 ) -> pd.DataFrame:
-    """Predictor outputs for a feature matrix (index = encounter id), scored in batches."""
+    """Predictor outputs for a feature matrix (index = encounter id), scored in batches;
+    with ``rare_ids``, also ``p_rare__<id>`` = P(rare) · P(id | rare) of every row."""
     classes = common_classes(predictor)
     parts = []
     starts = range(0, len(features), batch_size)
@@ -90,6 +100,9 @@ def score_features(
             arrays = predictor.predict_arrays(batch)
             columns = [f"p_common__{c}" for c in arrays["common_classes"]]
             frame[columns] = np.asarray(arrays["common"], dtype=float)
+        if rare_ids and hasattr(predictor, "rare_disease_probabilities"):
+            columns = [f"{RARE_PREFIX}{d}" for d in rare_ids]
+            frame[columns] = predictor.rare_disease_probabilities(batch, list(rare_ids))
         parts.append(frame)
     if not parts:
         return predictions_to_frame([], features.index, classes)
@@ -126,12 +139,14 @@ def score_split(
 ) -> pd.DataFrame:
     """The scored table of one split (see the module docstring)."""
     features = feature_matrix(split, list(feature_builder.feature_names), name)
+    rare_ids = sorted(split.loc[split["label_category"] == "RARE", "label_disease"].unique())
     scored = score_features(
         predictor,
         features,
         int(params["scoring_top_k"]),
         int(params["batch_size"]),
         f"evaluation: scoring {name}",
+        rare_ids=[str(d) for d in rare_ids],
     )
     labels = split[list(LABEL_COLUMNS)].reset_index(drop=True)
     extra = demographics(split, params["subgroups"]).reset_index(drop=True)
