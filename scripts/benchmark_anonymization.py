@@ -14,64 +14,18 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import threading
 import time
 from pathlib import Path
 
 import psutil
-from kedro.framework.hooks import hook_impl
+from _bench import NodeTimer, PeakMemory, machine, write_report
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from disease_pipeline.pipelines.ingestion.ledger import INT_TABLES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-INPUTS = (
-    "patients",
-    "encounters",
-    "symptoms",
-    "vitals",
-    "labs",
-    "diagnoses",
-    "notes",
-    "quarantine",
-)
-
-
-class NodeTimer:
-    """Kedro hook recording the wall time of every node."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._started: dict[str, float] = {}
-
-    @hook_impl
-    def before_node_run(self, node) -> None:
-        self._started[node.name] = time.perf_counter()
-
-    @hook_impl
-    def after_node_run(self, node) -> None:
-        self.seconds[node.name] = round(time.perf_counter() - self._started[node.name], 2)
-
-
-class PeakMemory(threading.Thread):
-    """Samples this process's resident memory until stopped."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.interval, self.peak = interval, 0
-        self._process, self._halt = psutil.Process(), threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            self._halt.wait(self.interval)
-
-    def stop(self) -> int:
-        self._halt.set()
-        self.join()
-        return self.peak
 
 
 def main() -> None:
@@ -86,13 +40,13 @@ def main() -> None:
         context = session.load_context()
         data_root = PROJECT_ROOT / context.config_loader["globals"]["data_root"]
         catalog = context.catalog
-        missing = [t for t in INPUTS if not catalog.exists(f"int_{t}")]
+        missing = [t for t in INT_TABLES if not catalog.exists(f"int_{t}")]
         if missing:
             raise SystemExit(
                 f"missing input tables {missing}: run `kedro run --pipeline=simulate` and "
                 f"`kedro run --pipeline=ingestion` (env {args.env}) first"
             )
-        rows_in = {t: len(catalog.load(f"int_{t}")) for t in INPUTS}
+        rows_in = {t: len(catalog.load(f"int_{t}")) for t in INT_TABLES}
 
     timer = NodeTimer()
     with KedroSession.create(project_path=PROJECT_ROOT, env=args.env) as session:
@@ -118,16 +72,9 @@ def main() -> None:
         "peak_rss_mib": round(peak / 2**20, 1),
         "peak_rss_above_start_mib": round((peak - baseline) / 2**20, 1),
         "node_seconds": dict(sorted(timer.seconds.items(), key=lambda kv: -kv[1])),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
     }
-    out = data_root / "08_reporting" / "benchmark_anonymization.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(data_root / "08_reporting" / "benchmark_anonymization.json", report, newline=False)
 
 
 if __name__ == "__main__":

@@ -15,68 +15,19 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import resource
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-from kedro.framework.hooks import hook_impl
+from _bench import NodeTimer, TreeMemory, host_load, maxrss_mib, raw_files, write_report
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 300  # ingestion + anonymisation of the default export
-
-
-class NodeTimer:
-    """Kedro hook recording the wall time of every node."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._started: dict[str, float] = {}
-
-    @hook_impl
-    def before_node_run(self, node) -> None:
-        self._started[node.name] = time.perf_counter()
-
-    @hook_impl
-    def after_node_run(self, node) -> None:
-        self.seconds[node.name] = round(time.perf_counter() - self._started[node.name], 2)
-
-
-class TreeMemory(threading.Thread):
-    """Samples the summed RSS of this process and all its descendants."""
-
-    def __init__(self, interval: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.peak = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        me = psutil.Process()
-        while not self._halt.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-            self.peak = max(self.peak, total)
-            self._halt.wait(self.interval)
-
-    def stop(self) -> float:
-        self._halt.set()
-        self.join()
-        return round(self.peak / 2**20, 1)
-
-
-def _mib(usage: resource.struct_rusage) -> float:
-    return round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
 
 
 def run_pipeline(name: str, env: str | None) -> dict[str, Any]:
@@ -133,23 +84,16 @@ def main() -> dict[str, Any]:
         "within_target": total <= TARGET_SECONDS,
         "n_encounters": _count_lines(raw / "fhir" / "bundles.ndjson"),
         "raw_file_mib": {
-            str(p.relative_to(raw)): round(p.stat().st_size / 2**20, 1)
-            for p in sorted(raw.glob("*/*"))
-            if p.suffix in {".ndjson", ".jsonl", ".csv"}
+            str(p.relative_to(raw)): round(p.stat().st_size / 2**20, 1) for p in raw_files(raw)
         },
         "records": report["conservation"]["total"],
         "scoring": {k: v for k, v in report["scoring"].items() if not k.endswith("examples")},
-        "peak_rss_mib_main_process": _mib(resource.getrusage(resource.RUSAGE_SELF)),
+        "peak_rss_mib_main_process": maxrss_mib(),
         "fhir_workers": workers,
-        "cpu_count": psutil.cpu_count(),
-        "load_average_1m": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
-        "python": platform.python_version(),
+        **host_load(load_before),
         "env": args.env or "local",
     }
-    output = data_root / "08_reporting" / "benchmark_ingestion.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    write_report(data_root / "08_reporting" / "benchmark_ingestion.json", result)
     return result
 
 

@@ -11,14 +11,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import time
 from pathlib import Path
 
 import psutil
+from _bench import host_load, maxrss_mib, raw_files, write_report
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -27,13 +26,8 @@ OUTPUT = PROJECT_ROOT / "data" / "08_reporting" / "benchmark_simulate.json"
 
 
 def _peak_mib() -> dict[str, float]:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {
-        "self": round(own, 1),
-        "children": round(children, 1),
-        "max": round(max(own, children), 1),
-    }
+    own, children = maxrss_mib(), maxrss_mib(resource.RUSAGE_CHILDREN)
+    return {"self": own, "children": children, "max": max(own, children)}
 
 
 def main() -> dict:
@@ -51,11 +45,7 @@ def main() -> dict:
         session.run(pipeline_names=["simulate"])
     wall = time.perf_counter() - wall_start
     data_root = PROJECT_ROOT / "data" / "01_raw"
-    files = {
-        str(p.relative_to(data_root)): p.stat().st_size
-        for p in sorted(data_root.glob("*/*"))
-        if p.suffix in {".ndjson", ".jsonl", ".csv"}
-    }
+    files = {str(p.relative_to(data_root)): p.stat().st_size for p in raw_files(data_root)}
     result = {
         "pipeline": "simulate",
         "env": args.env or "local",
@@ -64,14 +54,10 @@ def main() -> dict:
         "cpu_seconds": round(time.process_time() - cpu_start, 1),
         "peak_rss_mib": _peak_mib(),
         "rss_at_end_mib": round(psutil.Process().memory_info().rss / 2**20, 1),
-        "cpu_count": psutil.cpu_count(),
-        "load_average_1m": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
-        "python": platform.python_version(),
+        **host_load(load_before),
         "file_bytes": files,
     }
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    write_report(OUTPUT, result)
     return result
 
 

@@ -15,6 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Sex = Literal["female", "male", "other", "unknown"]
 
+#: Columns of the canonical symptoms table (docs/data_contracts.md), the same from
+#: ingestion (``int_symptoms``) and from :func:`records_to_tables`.
+SYMPTOM_COLUMNS = [
+    "encounter_id",
+    "hpo_id",
+    "present",
+    "severity",
+    "onset_days",
+    "source",
+    "original_system",
+    "original_code",
+]
+
 
 class Symptom(BaseModel):
     """A sign or symptom, coded in HPO (``HP:0001945``) or SNOMED CT."""
@@ -102,16 +115,7 @@ def records_to_tables(records: list[PatientRecord]) -> dict[str, pd.DataFrame]:
             for code in record.comorbidities
         ]
     columns = {
-        "symptoms": [
-            "encounter_id",
-            "hpo_id",
-            "present",
-            "severity",
-            "onset_days",
-            "source",
-            "original_system",
-            "original_code",
-        ],
+        "symptoms": SYMPTOM_COLUMNS,
         "vitals": ["encounter_id", "loinc", "value", "unit"],
         "labs": ["encounter_id", "loinc", "value", "unit"],
         "diagnoses": ["encounter_id", "code", "system", "role"],

@@ -17,17 +17,9 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from disease_pipeline.pipelines.ingestion.ledger import INT_TABLES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-INT_TABLES = (
-    "patients",
-    "encounters",
-    "symptoms",
-    "vitals",
-    "labs",
-    "diagnoses",
-    "notes",
-    "quarantine",
-)
 RAW_FILES = ("fhir/bundles.ndjson", "lis/lab_results.csv", "forms/admission_forms.jsonl")
 
 #: Every personal identifier in the fixture (what the simulator writes to identifiers.csv).

@@ -27,6 +27,7 @@ from disease_pipeline.pipelines.anonymization.pseudonyms import KEY_ENV_VAR
 from tests.conftest import PROJECT_ROOT, TEST_DATA_ROOT, load_catalog, run_pipeline
 from tests.pipelines.anonymization.fixtures import (
     IDENTIFIERS,
+    INT_TABLES,
     captured_logs,
     int_tables,
     make_project_conf,
@@ -34,17 +35,7 @@ from tests.pipelines.anonymization.fixtures import (
 )
 from tests.pipelines.anonymization.leaks import LeakFinder, warehouse_tables
 
-CONTRACT_TABLES = {
-    "metadata",
-    "patients",
-    "encounters",
-    "symptoms",
-    "vitals",
-    "labs",
-    "diagnoses",
-    "notes",
-    "quarantine",
-}
+CONTRACT_TABLES = {"metadata", *INT_TABLES}
 
 
 @pytest.fixture(scope="module", autouse=True)

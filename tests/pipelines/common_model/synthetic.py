@@ -118,3 +118,9 @@ def run_in_memory(pipeline, data: dict) -> dict:
     )
     SequentialRunner().run(pipeline, catalog)
     return {name: catalog.load(name) for name in pipeline.datasets() if name not in data}
+
+
+def run_training(pipeline, name: str, params: dict, train: pd.DataFrame) -> dict:
+    """Run a model pipeline on ``train`` (``model_input_train``) with the ``name`` parameter
+    block as Kedro passes it; returns every output (see :func:`run_in_memory`)."""
+    return run_in_memory(pipeline, {"model_input_train": train} | param_entries(name, params))

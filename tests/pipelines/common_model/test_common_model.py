@@ -28,8 +28,7 @@ from tests.pipelines.common_model.synthetic import (
     FEATURES,
     load_parameters,
     make_matrix,
-    param_entries,
-    run_in_memory,
+    run_training,
 )
 
 
@@ -40,9 +39,7 @@ def params() -> dict:
 
 @pytest.fixture(scope="module")
 def trained(params) -> dict:
-    train = make_matrix(1200, seed=1)
-    data = {"model_input_train": train} | param_entries("common_model", params)
-    return run_in_memory(create_pipeline(), data)
+    return run_training(create_pipeline(), "common_model", params, make_matrix(1200, seed=1))
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from kedro.runner import SequentialRunner
 from disease_pipeline.pipelines.features.nodes import assemble_feature_tables, subset_tables
 from disease_pipeline.pipelines.features.pipeline import create_pipeline
 from disease_pipeline.predictor.features import FeatureBuilder
+from tests.pipelines.common_model.synthetic import KeptDataset, param_entries
 from tests.pipelines.features.conftest import PRM
 
 OUTPUTS = (
@@ -22,29 +23,13 @@ OUTPUTS = (
 )
 
 
-class KeptDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so intermediate outputs stay readable."""
-
-    def _release(self) -> None:
-        pass
-
-
-def _params(prefix: str, value) -> dict:
-    """``params:a``, ``params:a.b`` … entries for every nested key, as Kedro provides them."""
-    out = {f"params:{prefix}": value}
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            out |= _params(f"{prefix}.{key}", inner)
-    return out
-
-
 @pytest.fixture(scope="module")
 def outputs(warehouse, feature_params) -> dict:
     pipeline = create_pipeline()
     catalog = DataCatalog(
         {f"prm_{name}": MemoryDataset(frame) for name, frame in warehouse.items()}
         | {name: KeptDataset() for name in OUTPUTS}
-        | {name: MemoryDataset(v) for name, v in _params("features", feature_params).items()}
+        | {name: MemoryDataset(v) for name, v in param_entries("features", feature_params).items()}
     )
     SequentialRunner().run(pipeline, catalog)
     return {name: catalog.load(name) for name in OUTPUTS}

@@ -16,12 +16,7 @@ from disease_pipeline.pipelines.severity_model.nodes import (
     split_severity_rows,
 )
 from disease_pipeline.predictor.classifiers import CumulativeOrdinalClassifier
-from tests.pipelines.common_model.synthetic import (
-    load_parameters,
-    make_matrix,
-    param_entries,
-    run_in_memory,
-)
+from tests.pipelines.common_model.synthetic import load_parameters, make_matrix, run_training
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +26,7 @@ def params() -> dict:
 
 @pytest.fixture(scope="module")
 def outputs(params) -> dict:
-    data = {"model_input_train": make_matrix(1000, seed=11)}
-    return run_in_memory(create_pipeline(), data | param_entries("severity_model", params))
+    return run_training(create_pipeline(), "severity_model", params, make_matrix(1000, seed=11))
 
 
 def test_severity_model_beats_the_level_prior(outputs):

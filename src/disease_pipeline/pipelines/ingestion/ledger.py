@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from disease_pipeline.pipelines.ingestion.vocabulary import Reject
+from disease_pipeline.records import SYMPTOM_COLUMNS
 
 TABLE_COLUMNS: dict[str, list[str]] = {
     "patients": [
@@ -43,16 +44,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "encounter_class",
         "reported_age_years",
     ],
-    "symptoms": [
-        "encounter_id",
-        "hpo_id",
-        "present",
-        "severity",
-        "onset_days",
-        "source",
-        "original_system",
-        "original_code",
-    ],
+    "symptoms": list(SYMPTOM_COLUMNS),
     "vitals": ["encounter_id", "loinc", "name", "value", "unit"],
     "labs": [
         "encounter_id",
@@ -68,6 +60,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "notes": ["encounter_id", "text"],
 }
 QUARANTINE_COLUMNS = ["source", "file", "line", "entry", "record_id", "field", "value", "reason"]
+#: The layer-02 tables ingestion writes (catalog names ``int_<name>``), in order.
+INT_TABLES = (*TABLE_COLUMNS, "quarantine")
 LEDGER_COLUMNS = ["source", "file", "line", "entry", "record_id", "status"]
 STATUSES = ("accepted", "quarantined", "duplicate")
 MAX_VALUE_CHARS = 200
