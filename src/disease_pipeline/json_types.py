@@ -26,6 +26,11 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot convert {type(value).__name__} to JSON")
 
 
+def json_bytes(value: Any) -> bytes:
+    """``value`` as UTF-8 JSON text, with the conversions of the module docstring."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
 def json_types(value: Any) -> Any:
     """``value`` made of plain JSON types only (see the module docstring)."""
-    return orjson.loads(orjson.dumps(value, default=_default, option=_OPTIONS))
+    return orjson.loads(json_bytes(value))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from disease_pipeline.predictor import DiseasePredictor
-from disease_pipeline.predictor.bundle import RARE_SLOT_CODE
+from disease_pipeline.predictor.bundle import NO_CONTRIBUTION_NOTE, RARE_SLOT_CODE
 from disease_pipeline.records import Measurement, PatientRecord, Symptom
 
 LEVELS = ["low", "moderate", "high", "critical"]
@@ -178,3 +178,46 @@ def test_per_class_contributions_equal_the_full_treeshap(predictor, predictor_ta
         clone = pickle.loads(pickle.dumps(model))
         assert "_per_class" not in clone.__dict__
         assert np.array_equal(clone.class_contributions(X, targets), full)
+
+
+class CountingRanker(FixedRanker):
+    """FixedRanker that records how many rows it was asked to rank."""
+
+    def __init__(self):
+        self.rows = 0
+
+    def rank(self, tables, features):
+        self.rows += len(features)
+        return super().rank(tables, features)
+
+
+def test_rare_ranking_is_skipped_only_where_it_cannot_change_the_list(predictor, predictor_tables):
+    """Rows whose P(rare) is below the k-th common probability are not sent to the rare
+    model; the listed differential must equal the head of the complete one."""
+    bundle = pickle.loads(pickle.dumps(predictor))
+    bundle.rare_model = CountingRanker()
+    X = bundle.feature_builder.transform(predictor_tables).head(60)
+    short = bundle.predict_features(X, top_k=3)
+    asked = bundle.rare_model.rows
+    full = bundle.predict_features(X, top_k=1000)
+    assert bundle.rare_model.rows - asked == len(X)  # the complete list ranks every row
+    assert 0 < asked < len(X)  # some rows skipped, some not
+    for head, whole in zip(short, full, strict=True):
+        assert head["differential"] == whole["differential"][:3]
+
+
+def test_an_explanation_without_contributions_says_so(predictor, monkeypatch):
+    """When no finding moved the top candidate (its trees never split on this patient),
+    the explanation says so rather than showing an empty list."""
+    bundle = pickle.loads(pickle.dumps(predictor))
+    [normal] = bundle.predict_records([febrile_record()])
+    assert normal["explanation"]["features"] and normal["explanation"]["note"] is None
+    model = bundle.common_model if normal["explanation"]["model"] == "common" else bundle.gate_model
+    monkeypatch.setattr(
+        model,
+        "class_contributions",
+        lambda X, classes: np.zeros((len(X), len(model.feature_names) + 1)),
+    )
+    [flat] = bundle.predict_records([febrile_record()])
+    assert flat["explanation"]["features"] == []
+    assert flat["explanation"]["note"] == NO_CONTRIBUTION_NOTE

@@ -32,6 +32,11 @@ from disease_pipeline.records import PatientRecord, records_to_tables
 RARE_SLOT_CODE = "RARE"
 RARE_SLOT_NAME = "Rare disease (unspecified)"
 SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
+#: said when no feature moved the top candidate (its trees never split on this patient)
+NO_CONTRIBUTION_NOTE = (
+    "no feature of this patient moved this probability: it reflects how often the "
+    "disease occurred among similar training cases"
+)
 #: rows per block when computing explanations (bounds the contribution tensor's memory)
 EXPLAIN_BLOCK = 256
 
@@ -149,7 +154,7 @@ class DiseasePredictor:
         p_common = (1.0 - p_rare)[:, None] * p_given
         lo_common = (1.0 - hi_rare)[:, None] * lo_given
         hi_common = (1.0 - lo_rare)[:, None] * hi_given
-        ranked = self.rare_model.rank(tables, X) if self.rare_model is not None else None
+        ranked = self._rank_rare(X, tables, p_rare, p_common, top_k)
         outputs = []
         for i in range(len(X)):
             entries = [
@@ -184,6 +189,32 @@ class DiseasePredictor:
         if explain:
             self._explain(X, outputs)
         return outputs
+
+    def _rank_rare(
+        self,
+        X: pd.DataFrame,
+        tables: dict[str, pd.DataFrame] | None,
+        p_rare: np.ndarray,
+        p_common: np.ndarray,
+        top_k: int,
+    ) -> list[list[tuple[str, str, float]]] | None:
+        """The rare model's candidates of each row, asked only for the rows where a rare
+        candidate can enter the top ``top_k``: a rare entry's probability is at most
+        P(rare), so when P(rare) is below the k-th common probability the listed
+        differential is the same without them (the bulk of common patients)."""
+        if self.rare_model is None:
+            return None
+        if p_common.shape[1] >= top_k:
+            needed = np.flatnonzero(p_rare >= p_common[:, top_k - 1])
+        else:
+            needed = np.arange(len(X))
+        ranked: list[list[tuple[str, str, float]]] = [[] for _ in range(len(X))]
+        if len(needed):
+            for i, candidates in zip(
+                needed, self.rare_model.rank(tables, X.iloc[needed]), strict=True
+            ):
+                ranked[i] = candidates
+        return ranked
 
     def predict_tables(
         self, tables: dict[str, pd.DataFrame], top_k: int = 10, explain: bool = True
@@ -238,12 +269,14 @@ class DiseasePredictor:
                     values = gate_values[g_row, :-1]
                     row, used, model = matrix[i, gate_positions], gate_names, "gate"
                     g_row += 1
+                features = top_contributions(
+                    values, row, used, self.feature_labels, self.explain_top_n
+                )
                 outputs[start + i]["explanation"] = {
                     "target": f"{top['name']} ({top['code']})",
                     "model": model,
-                    "features": top_contributions(
-                        values, row, used, self.feature_labels, self.explain_top_n
-                    ),
+                    "features": features,
+                    "note": None if features else NO_CONTRIBUTION_NOTE,
                 }
 
 

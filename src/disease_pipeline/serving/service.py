@@ -24,10 +24,17 @@ from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 
+from disease_pipeline.json_types import json_bytes
 from disease_pipeline.records import PatientRecord
 from disease_pipeline.serving.audit import AuditLog, keyed_digest
 from disease_pipeline.serving.auth import BearerAuthMiddleware, Principal, bootstrap_token
@@ -64,6 +71,12 @@ def _error(status: int, body: dict, ctx: bentoml.Context | None = None) -> JSONR
     if ctx is not None:
         ctx.response.status_code = status
     return JSONResponse(body, status_code=status)
+
+
+def _json(body: dict) -> Response:
+    """A 200 JSON response serialised once by orjson (BentoML's own path would dump the
+    dict through pydantic and the standard json module: ~15 % of a large batch)."""
+    return Response(content=json_bytes(body), media_type="application/json")
 
 
 def _principal(request: Request) -> Principal:
@@ -200,7 +213,7 @@ class DiseaseService:
         """Differential (top ``top_k``, default 10), P(rare), severity and explanation for
         one patient."""
         failure, responses = self._run("/predict", [patient], top_k, "patient", ctx)
-        return failure or responses[0]
+        return failure or _json(responses[0])
 
     @bentoml.api(route="/predict_batch")
     def predict_batch(
@@ -220,7 +233,7 @@ class DiseaseService:
         failure, responses = self._run("/predict_batch", patients, top_k, "patients", ctx)
         if failure is not None:
             return failure
-        return {"count": len(responses), "predictions": responses}
+        return _json({"count": len(responses), "predictions": responses})
 
     @bentoml.api(route="/feedback")
     def feedback(

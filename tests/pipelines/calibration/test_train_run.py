@@ -53,4 +53,14 @@ def test_predictor_scores_the_test_split(trained):
             }
         ]
     )
-    assert record["explanation"]["features"]
+    assert record["explanation"]["target"].endswith(f"({record['differential'][0]['code']})")
+    # explanations of the test split: the top candidate's contributions, in clinical words;
+    # a class whose trees never split (tiny test-size data) has nothing to say
+    explained = predictor.predict_features(features, top_k=3, explain=True)
+    with_reasons = [o for o in explained if o["explanation"]["features"]]
+    assert len(with_reasons) >= 0.8 * len(explained)
+    assert all(
+        {"feature", "direction"} <= set(f)
+        for o in with_reasons
+        for f in o["explanation"]["features"]
+    )

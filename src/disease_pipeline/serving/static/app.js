@@ -154,7 +154,11 @@ function renderExplanation(value) {
   const block = el("div", {});
   if (value.target) block.append(el("p", {}, "Reasons for ", el("strong", {}, value.target), ":"));
   for (const [key, item] of Object.entries(value)) {
-    if (key === "target" || key === "model") continue;
+    if (key === "target" || key === "model" || item === null) continue;
+    if (key === "note") {  // nothing moved the probability: say so in the reasons list
+      block.append(el("ul", {}, el("li", { class: "muted" }, item)));
+      continue;
+    }
     if (key !== "features") block.append(el("h4", {}, key.replaceAll("_", " ")));
     block.append(renderExplanation(item));
   }
