@@ -102,8 +102,7 @@ class DiseasePredictor:
         ``common_classes`` order, ``p_rare`` (n,), ``differential`` (n, K + 1) = the common
         diseases then the rare slot (rows sum to 1), ``severity`` (n, 4)."""
         common = self._calibrated("common", self.common_model.predict_proba(X))
-        gate = self._calibrated("gate", self.gate_model.predict_proba(X))
-        p_rare = gate[:, list(self.gate_model.classes_).index("RARE")]
+        p_rare = self._p_rare(X)
         severity = self._calibrated("severity", self.severity_model.predict_proba(X))
         levels = [str(c) for c in self.severity_model.classes_]
         severity = np.column_stack([severity[:, levels.index(level)] for level in SEVERITY_LEVELS])
@@ -128,9 +127,12 @@ class DiseasePredictor:
         probabilities_of = getattr(self.rare_model, "probabilities_of", None)
         if probabilities_of is None:
             return np.zeros((len(X), len(disease_ids)))
+        return self._p_rare(X)[:, None] * probabilities_of(tables, X, list(disease_ids))
+
+    def _p_rare(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(rare disease) of each row (the gate model)."""
         gate = self._calibrated("gate", self.gate_model.predict_proba(X))
-        p_rare = gate[:, list(self.gate_model.classes_).index("RARE")]
-        return p_rare[:, None] * probabilities_of(tables, X, list(disease_ids))
+        return gate[:, list(self.gate_model.classes_).index("RARE")]
 
     # ------------------------------------------------------------------ outputs
     def predict_features(

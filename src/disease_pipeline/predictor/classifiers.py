@@ -114,10 +114,9 @@ class TreeClassifier(NamedFeatureModel):
         (one booster per class), so a K-class model costs ~1/K of it."""
         values = self.inputs(X)
         classes = np.asarray(classes, dtype=np.int64)
-        out = np.zeros((len(values), values.shape[1] + 1), dtype=np.float32)
         if self.model.n_classes_ <= 2:
-            both = self.contributions(values)
-            return both[np.arange(len(values)), classes]
+            return self.contributions(values)[np.arange(len(values)), classes]
+        out = np.zeros((len(values), values.shape[1] + 1), dtype=np.float32)
         boosters = self._class_boosters()
         outputs = (
             classes

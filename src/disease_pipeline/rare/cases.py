@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.knowledge.hpo import Ontology
+from disease_pipeline.pipelines.anonymization.nodes import top_code_age
 from disease_pipeline.rare.terms import TermSpace, clean_terms
 
 
@@ -73,9 +74,8 @@ def registry_frame(
     )
     ages: dict = {}
     if encounters is not None and "reported_age_years" in encounters:
-        reported = pd.to_numeric(encounters["reported_age_years"], errors="coerce")
-        grouped = reported.clip(upper=AGE_TOP_CODE).round(AGE_DECIMALS)
-        ages = dict(zip(encounters["encounter_id"], grouped, strict=True))
+        grouped = top_code_age(encounters["reported_age_years"], AGE_TOP_CODE, AGE_DECIMALS)
+        ages = dict(zip(encounters["encounter_id"], grouped["age_years"], strict=True))
     frame["age"] = frame["encounter_id"].map(ages).astype("float64")
     frame["sex"] = frame["encounter_id"].map(sex).fillna("unknown")
     return frame.sort_values("encounter_id").reset_index(drop=True)

@@ -159,12 +159,7 @@ class RareDiseaseModel:
         report = cleaned.report()
         if not cleaned.present:
             return {"candidates": [], "reason": NO_TERMS_REASON, "terms": report}
-        patient = PatientInput(
-            present=np.asarray(self.space.indices(cleaned.present), dtype=np.int64),
-            excluded=np.asarray(self.space.indices(cleaned.excluded), dtype=np.int64),
-            age=age,
-            sex=sex,
-        )
+        patient = self._input(cleaned, age, sex)
         logits = self.hybrid_logits(patient)
         table = self.candidates.table
         if category is not None:
@@ -216,17 +211,17 @@ class RareDiseaseModel:
         for encounter_id in features.index.astype(str):
             present, excluded, age, sex = terms.get(encounter_id, none)
             cleaned = self.clean(present, excluded)
-            patients.append(
-                PatientInput(
-                    present=np.asarray(self.space.indices(cleaned.present), dtype=np.int64),
-                    excluded=np.asarray(self.space.indices(cleaned.excluded), dtype=np.int64),
-                    age=age,
-                    sex=sex,
-                )
-                if cleaned.present
-                else None
-            )
+            patients.append(self._input(cleaned, age, sex) if cleaned.present else None)
         return patients
+
+    def _input(self, cleaned: CleanedTerms, age: float | None, sex: str) -> PatientInput:
+        """Scorer and encoder input of cleaned terms."""
+        return PatientInput(
+            present=np.asarray(self.space.indices(cleaned.present), dtype=np.int64),
+            excluded=np.asarray(self.space.indices(cleaned.excluded), dtype=np.int64),
+            age=age,
+            sex=sex,
+        )
 
     def _rare_log_probabilities(
         self, patients: list[PatientInput | None]
@@ -258,10 +253,9 @@ class RareDiseaseModel:
         the result equals :meth:`rank_patient_report` with ``category="RARE"``.
         """
         patients = self._patients(tables, features)
-        table = self.candidates.table
         rare = self.rare_columns
-        ids = table["disease_id"].astype(str).to_numpy()[rare]
-        names = table["name"].astype(str).to_numpy()[rare]
+        ids = np.asarray(self.disease_ids, dtype=str)
+        names = self.candidates.table["name"].astype(str).to_numpy()[rare]
         k = min(self.serving_top_k, len(rare))
         out: list[list[tuple[str, str, float]]] = [[] for _ in patients]
         for block, log_p in self._rare_log_probabilities(patients):
@@ -296,11 +290,7 @@ class RareDiseaseModel:
         for every row, not truncated to a top k (0 for a row without a usable term or a
         disease the model does not know). For per-disease AUROC in evaluation."""
         patients = self._patients(tables, features)
-        table = self.candidates.table
-        position = {
-            d: j
-            for j, d in enumerate(table["disease_id"].astype(str).to_numpy()[self.rare_columns])
-        }
+        position = {str(d): j for j, d in enumerate(self.disease_ids)}
         wanted = [(k, position[d]) for k, d in enumerate(disease_ids) if d in position]
         out = np.zeros((len(patients), len(disease_ids)))
         if not wanted:

@@ -170,16 +170,15 @@ class LikelihoodRatioScorer:
 def _summed(term_lists: list[np.ndarray], table: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Row i = the sum of ``table``'s rows for the terms of patient i."""
     lengths = [len(t) for t in term_lists]
-    flat = np.concatenate(term_lists).astype(np.int64) if sum(lengths) else np.zeros(0, np.int64)
+    if not sum(lengths):
+        return np.zeros((len(term_lists), table(np.zeros(0, np.int64)).shape[1]))
+    flat = np.concatenate(term_lists).astype(np.int64)
     unique, position = np.unique(flat, return_inverse=True)
-    values = table(unique)
     rows = np.repeat(np.arange(len(term_lists)), lengths)
     membership = sp.csr_matrix(
         (np.ones(len(flat)), (rows, position.ravel())), shape=(len(term_lists), len(unique))
     )
-    if len(unique) == 0:
-        return np.zeros((len(term_lists), values.shape[1]))
-    return np.asarray(membership @ values)
+    return np.asarray(membership @ table(unique))
 
 
 def information_content(profiles: Profiles) -> np.ndarray:

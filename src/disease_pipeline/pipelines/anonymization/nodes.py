@@ -101,10 +101,20 @@ def age_in_years(birth: pd.Series, at: pd.Series, top_code: int, decimals: int) 
     birth_ts = _as_utc(birth)
     at_ts = _as_utc(at)
     days = (at_ts - birth_ts).dt.total_seconds() / 86_400
-    age = (days / 365.2425).where(lambda a: a >= 0)
+    return top_code_age(days / 365.2425, top_code, decimals)
+
+
+def top_code_age(years: pd.Series, top_code: float, decimals: int) -> pd.DataFrame:
+    """Ages in years (negative or unknown → NaN) with ages ≥ ``top_code`` grouped as
+    ``top_code`` (HIPAA Safe Harbor's 90+), rounded to ``decimals``.
+
+    Returns:
+        ``age_years`` (float) and ``age_90_plus`` (bool) columns, ``years``' index.
+    """
+    age = pd.to_numeric(years, errors="coerce").astype("float64").where(lambda a: a >= 0)
     plus = age >= top_code
     age = age.mask(plus, float(top_code)).round(decimals)
-    return pd.DataFrame({"age_years": age.astype("float64"), "age_90_plus": plus.astype(bool)})
+    return pd.DataFrame({"age_years": age, "age_90_plus": plus.astype(bool)})
 
 
 def _as_utc(values: pd.Series) -> pd.Series:
@@ -199,14 +209,11 @@ def anonymise_encounters(
         birth, int_encounters["start"], params["age_top_code"], params["age_decimals"]
     )
     if REPORTED_AGE in int_encounters:
-        given = pd.to_numeric(int_encounters[REPORTED_AGE], errors="coerce")
-        given = given.astype("float64").to_numpy()
-        fallback = ages["age_years"].isna().to_numpy() & ~np.isnan(given) & (given >= 0)
-        top = float(params["age_top_code"])
-        ages.loc[fallback, "age_90_plus"] = given[fallback] >= top
-        ages.loc[fallback, "age_years"] = np.minimum(given[fallback], top).round(
-            params["age_decimals"]
+        reported = top_code_age(
+            int_encounters[REPORTED_AGE], params["age_top_code"], params["age_decimals"]
         )
+        fallback = ages["age_years"].isna() & reported["age_years"].notna()
+        ages.loc[fallback] = reported.loc[fallback]
     unknown = int(shift.isna().sum())
     if unknown:
         logger.warning("%d encounter(s) reference no known patient: start left empty", unknown)

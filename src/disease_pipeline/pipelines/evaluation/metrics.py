@@ -145,24 +145,30 @@ def log_loss(labels: np.ndarray, proba: np.ndarray, classes: list[str]) -> float
     return float(-np.mean(np.log(np.clip(p_true, 1e-15, 1.0))))
 
 
+def macro_disease_auroc(labels: np.ndarray, scores: dict[str, np.ndarray]) -> tuple[float, int]:
+    """Macro one-vs-rest AUROC of the diseases ``scores`` names (disease → one score per
+    case), over the diseases with both positive and negative cases.
+    Returns ``(macro AUROC, number of diseases evaluated)``."""
+    aurocs = [binary_auroc(labels == disease, score) for disease, score in scores.items()]
+    aurocs = [a for a in aurocs if np.isfinite(a)]
+    return (float(np.mean(aurocs)) if aurocs else float("nan")), len(aurocs)
+
+
 def listed_disease_macro_auroc(
     labels: np.ndarray,
     ranked: list[list[str]],
     probabilities: list[list[float]],
     diseases: np.ndarray,
 ) -> tuple[float, int]:
-    """Macro one-vs-rest AUROC over ``diseases`` (those with a positive case), scoring
-    each case by the disease's probability in its listed differential and 0 when the
-    disease is not listed (a lower bound: unlisted candidates tie at the bottom).
-    Returns ``(macro AUROC, number of diseases evaluated)``."""
+    """:func:`macro_disease_auroc` over ``diseases``, scoring each case by the disease's
+    probability in its listed differential and 0 when the disease is not listed (a lower
+    bound: unlisted candidates tie at the bottom)."""
     listed = [
         dict(zip(codes, probs, strict=True))
         for codes, probs in zip(ranked, probabilities, strict=True)
     ]
-    aurocs = []
-    for disease in np.unique(diseases):
-        y = (labels == disease).astype(float)
-        if 0 < y.sum() < len(y):
-            score = np.fromiter((item.get(disease, 0.0) for item in listed), float, len(listed))
-            aurocs.append(binary_auroc(y, score))
-    return (float(np.mean(aurocs)) if aurocs else float("nan")), len(aurocs)
+    scores = {
+        disease: np.fromiter((item.get(disease, 0.0) for item in listed), float, len(listed))
+        for disease in np.unique(diseases)
+    }
+    return macro_disease_auroc(labels, scores)

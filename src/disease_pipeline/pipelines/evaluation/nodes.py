@@ -125,21 +125,13 @@ def evaluate_predictions(
         out["differential.rare_macro_auroc_listed"] = auroc
     rare_columns = [c for c in test.columns if c.startswith(RARE_PREFIX)]
     if rare_columns:
-        per_disease = [
-            m.binary_auroc(labels == c[len(RARE_PREFIX) :], test[c].to_numpy(float))
-            for c in rare_columns
-        ]
-        evaluated = [a for a in per_disease if np.isfinite(a)]
-        out["differential.rare_macro_auroc"] = float(np.mean(evaluated)) if evaluated else np.nan
-        out["differential.rare_diseases_evaluated"] = float(len(evaluated))
+        scores = {c[len(RARE_PREFIX) :]: test[c].to_numpy(float) for c in rare_columns}
+        auroc, n_diseases = m.macro_disease_auroc(labels, scores)
+        out["differential.rare_macro_auroc"] = auroc
+        out["differential.rare_diseases_evaluated"] = float(n_diseases)
         # the harder question: which rare disease, among rare cases only
-        within = [
-            m.binary_auroc(labels[rare] == c[len(RARE_PREFIX) :], test.loc[rare, c].to_numpy(float))
-            for c in rare_columns
-        ]
-        within = [a for a in within if np.isfinite(a)]
-        out["differential.rare_macro_auroc_within_rare"] = (
-            float(np.mean(within)) if within else np.nan
+        out["differential.rare_macro_auroc_within_rare"], _ = m.macro_disease_auroc(
+            labels[rare], {d: score[rare] for d, score in scores.items()}
         )
 
     y_rare, p_rare = rare.astype(float), test["p_rare"].to_numpy(float)
