@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from disease_pipeline.rare.model import NO_TERMS_REASON, patient_input
+from disease_pipeline.rare.model import NO_TERMS_REASON, patient_input, top_k_stable
 from disease_pipeline.rare.terms import most_specific
 
 
@@ -181,3 +181,15 @@ def test_probabilities_of_named_diseases_are_not_truncated(fitted, cases):
     assert values.shape == (2, 4)
     assert np.allclose(values[0, :3], [c["probability"] for c in chosen])
     assert values[0, 3] == 0 and (values[1] == 0).all()  # unknown id; no symptom
+
+
+def test_top_k_stable_equals_a_stable_descending_sort_even_with_ties():
+    """Candidates sharing no term with a patient tie; which of them fill the last places
+    must not depend on the selection algorithm (the single-patient path sorts stably)."""
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, size=(40, 300)).astype(float)  # many ties everywhere
+    scores[:5] = rng.normal(size=(5, 300))  # and a few rows without ties
+    for k in (1, 7, 20, 300):
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        assert np.array_equal(top_k_stable(scores, k), expected)
+    assert top_k_stable(np.zeros((0, 10)), 3).shape == (0, 3)

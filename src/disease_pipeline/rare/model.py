@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from disease_pipeline.knowledge.hpo import Ontology
 from disease_pipeline.rare.cases import Case
@@ -90,10 +91,15 @@ class Components:
         present, excluded = self.case_knowledge.score_parts_batch(
             [p.present for p in patients], [p.excluded for p in patients]
         )
-        logits = present * weights[0] + excluded * weights[1]
+        # in place: these are (n_patients, n_candidates) arrays of their own
+        present *= weights[0]
+        excluded *= weights[1]
+        present += excluded
         if self.encoder is not None:
-            logits += self.encoder.similarity_batch(patients) * weights[2]
-        return logits
+            similarity = self.encoder.similarity_batch(patients)
+            similarity *= weights[2]
+            present += similarity
+        return present
 
     def knowledge_score(self, patient: PatientInput) -> np.ndarray:
         """Annotation-only likelihood-ratio score (the knowledge scorer alone)."""
@@ -225,17 +231,28 @@ class RareDiseaseModel:
 
     def _rare_log_probabilities(
         self, patients: list[PatientInput | None]
-    ) -> Iterator[tuple[list[int], np.ndarray]]:
-        """Blocks of :data:`RANK_BLOCK` usable patients: their row positions and the
-        log-probabilities over the RARE candidates (``rare_columns`` order)."""
+    ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+        """Blocks of :data:`RANK_BLOCK` usable patients: their row positions, the
+        tempered logits over the RARE candidates (``rare_columns`` order) and each
+        row's log normaliser: log P(d | rare) = ``logits - log_norm``.
+
+        The normaliser alone is returned (not the full log-probability matrix), so a
+        caller that needs only the top candidates or a few columns never pays for
+        shifting every candidate of every patient."""
         rare = self.rare_columns
         usable = [i for i, p in enumerate(patients) if p is not None]
         for start in range(0, len(usable), RANK_BLOCK):
             block = usable[start : start + RANK_BLOCK]
             logits = self.components.logits_batch([patients[i] for i in block], self.weights)
-            logits = logits[:, rare] / self.temperature
+            if len(rare) != logits.shape[1]:
+                # np.take keeps rows contiguous (``logits[:, rare]`` would not, and every
+                # per-row reduction below would then stride through memory)
+                logits = np.take(logits, rare, axis=1)
+            logits /= self.temperature
             peak = logits.max(axis=1, keepdims=True)
-            yield block, logits - (peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True)))
+            shifted = np.subtract(logits, peak)
+            np.exp(shifted, out=shifted)
+            yield block, logits, peak + np.log(shifted.sum(axis=1, keepdims=True))
 
     @property
     def rare_columns(self) -> np.ndarray:
@@ -258,16 +275,9 @@ class RareDiseaseModel:
         names = self.candidates.table["name"].astype(str).to_numpy()[rare]
         k = min(self.serving_top_k, len(rare))
         out: list[list[tuple[str, str, float]]] = [[] for _ in patients]
-        for block, log_p in self._rare_log_probabilities(patients):
-            top = (
-                np.argpartition(-log_p, k - 1, axis=1)[:, :k]
-                if k < len(rare)
-                else np.tile(np.arange(len(rare)), (len(block), 1))
-            )
-            values = np.take_along_axis(log_p, top, axis=1)
-            order = np.lexsort((top, -values), axis=1)  # best first, ties by candidate order
-            top = np.take_along_axis(top, order, axis=1)
-            probability = np.exp(np.take_along_axis(values, order, axis=1))
+        for block, logits, log_norm in self._rare_log_probabilities(patients):
+            top = top_k_stable(logits, k)
+            probability = np.exp(np.take_along_axis(logits, top, axis=1) - log_norm)
             for row, i in enumerate(block):
                 cols = top[row]
                 out[i] = list(
@@ -296,8 +306,8 @@ class RareDiseaseModel:
         if not wanted:
             return out
         targets, columns = (np.asarray(x) for x in zip(*wanted, strict=True))
-        for block, log_p in self._rare_log_probabilities(patients):
-            out[np.ix_(block, targets)] = np.exp(log_p[:, columns])
+        for block, logits, log_norm in self._rare_log_probabilities(patients):
+            out[np.ix_(block, targets)] = np.exp(logits[:, columns] - log_norm)
         return out
 
 
@@ -351,3 +361,28 @@ def encounter_terms(
             "unknown",
         )
     return out
+
+
+def top_k_stable(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column positions of each row's ``k`` highest scores, best first, ties broken by
+    the lower position: what a stable descending sort of the row would list first.
+
+    ``torch.topk`` selects them (a selection that stays fast when many scores are
+    equal, as for candidates sharing no term with a patient, where numpy's
+    ``argpartition`` degrades); rows with a tie across the k-th place are redone
+    exactly, so the result never depends on which tied candidate a selection kept.
+    """
+    n_rows, n_cols = scores.shape
+    k = min(k, n_cols)
+    if k == 0 or n_rows == 0:
+        return np.zeros((n_rows, k), dtype=np.int64)
+    values, positions = torch.topk(torch.from_numpy(scores), k, dim=1, sorted=False)
+    values, positions = values.numpy(), positions.numpy()
+    order = np.lexsort((positions, -values), axis=1)
+    top = np.take_along_axis(positions, order, axis=1)
+    kth = np.take_along_axis(values, order[:, -1:], axis=1)
+    tied = np.flatnonzero((scores >= kth).sum(axis=1) > k)
+    for row in tied:
+        above = np.flatnonzero(scores[row] >= kth[row, 0])
+        top[row] = above[np.lexsort((above, -scores[row, above]))][:k]
+    return top
