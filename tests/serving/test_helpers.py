@@ -6,6 +6,7 @@ model is exercised over HTTP in test_service_http.py.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 
@@ -20,6 +21,7 @@ from disease_pipeline.serving.engine import PredictionEngine, output_summary
 from disease_pipeline.serving.feedback import FeedbackStore, PredictionIndex, feedback_row
 from disease_pipeline.serving.hpo_search import HpoSearch
 from disease_pipeline.serving.inputs import InputError, RecordNormaliser
+from disease_pipeline.serving.runtime import GC_THRESHOLDS, tune_collector
 
 
 class FakePredictor:
@@ -189,3 +191,18 @@ def test_a_locked_warehouse_is_reported_not_crashed(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_tune_collector_freezes_the_loaded_model_and_raises_the_thresholds():
+    """Serving speed depends on the collector not re-scanning the model on every
+    collection (see ``runtime.tune_collector``); the settings must be the documented ones."""
+    before = gc.get_threshold()
+    loaded = [{"term": i} for i in range(10_000)]  # long-lived objects, like a model
+    try:
+        tune_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > before[0]
+        assert gc.get_freeze_count() >= len(loaded)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

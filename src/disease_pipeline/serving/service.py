@@ -13,7 +13,6 @@ input and feedback is appended to the hash-chained audit trail before the respon
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import threading
@@ -51,6 +50,7 @@ from disease_pipeline.serving.hpo_search import HpoSearch
 from disease_pipeline.serving.inputs import InputError, RecordNormaliser, check_disease_code
 from disease_pipeline.serving.metrics import service_metrics
 from disease_pipeline.serving.model_info import lab_vocabulary, model_info
+from disease_pipeline.serving.runtime import limit_threads, tune_collector
 
 logger = logging.getLogger("disease_pipeline.serving")
 
@@ -130,11 +130,7 @@ class DiseaseService:
             engine = PredictionEngine(predictor, self.info["model"], normaliser)
             self.hpo = HpoSearch(normaliser.ontology)
             engine.predict([_WARM_UP], top_k=CONFIG.top_k)
-            # the loaded model is hundreds of thousands of long-lived objects: move them out
-            # of the collector's view, so a full collection during a large batch does not
-            # walk them all again (a third of a batch's time otherwise)
-            gc.collect()
-            gc.freeze()
+            tune_collector()
             self.engine = engine
             logger.info(
                 "predictor %s ready in %.1f s",
@@ -345,15 +341,6 @@ DiseaseService.add_asgi_middleware(BearerAuthMiddleware, on_error=_count_error)
 _WARM_UP = PatientRecord(
     age=40, sex="female", symptoms=[{"code": "HP:0001945"}], vitals=[], labs=[]
 )
-
-
-def limit_threads(threads: int) -> None:
-    """Cap the thread pools of torch, OpenMP and BLAS in this process (``serving.threads``)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads)
-    torch.set_num_threads(threads)
 
 
 def _now() -> str:
