@@ -20,16 +20,11 @@ Figures go to ``data/08_reporting/benchmark_service.json``::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
 import random
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +33,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
-import yaml
 from tqdm import tqdm
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
 from disease_pipeline.serving.config import load_config
+from disease_pipeline.serving.process import ServiceProcess, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
@@ -92,95 +86,6 @@ def synthetic_patients(count: int, seed: int) -> list[dict]:
             }
         )
     return patients
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def write_config(folder: Path, tokens: dict[str, str]) -> Path:
-    document = yaml.safe_load((ROOT / "conf/base/serving.yml").read_text())
-    document["serving"].update(
-        audit_log=str(folder / "audit_log.jsonl"),
-        feedback_warehouse=str(folder / "warehouse.duckdb"),
-        key_file=str(folder / "key.txt"),
-        tokens_file=None,
-        tokens=[
-            {
-                "user": f"bench_{role}",
-                "role": role,
-                "sha256": hashlib.sha256(token.encode()).hexdigest(),
-            }
-            for role, token in tokens.items()
-        ],
-    )
-    path = folder / "serving.yml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
-def start(config: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
-    """``bentoml serve`` in its own process group; seconds until ``/readyz`` is 200."""
-    env = {
-        **os.environ,
-        "DISEASE_PIPELINE_SERVING_CONFIG": str(config),
-        "BENTOML_DO_NOT_TRACK": "true",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "disease_pipeline.serving.service:DiseaseService",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    while time.perf_counter() - began < 300:
-        if process.poll() is not None:
-            raise SystemExit(f"bentoml serve exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process, time.perf_counter() - began
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGTERM)
-    raise SystemExit("the service was not ready within 300 s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's process group; kill any worker still running after 30 s."""
-    tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-    os.killpg(process.pid, signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=30)
-    for leftover in alive:
-        leftover.kill()
-    process.wait(30)
-
-
-def tree_rss_mb(pid: int) -> dict[str, float]:
-    """Resident memory of the server process and its children (MB)."""
-    root = psutil.Process(pid)
-    processes = [root, *root.children(recursive=True)]
-    rss = {p.pid: p.memory_info().rss / 2**20 for p in processes if p.is_running()}
-    return {
-        "total_mb": round(sum(rss.values()), 1),
-        "largest_process_mb": round(max(rss.values()), 1),
-        "processes": len(rss),
-    }
 
 
 def post_json(http: httpx.Client, path: str, body: bytes) -> None:
@@ -248,10 +153,10 @@ def main() -> None:
     tokens = {"clinician": secrets.token_urlsafe(24), "admin": secrets.token_urlsafe(24)}
     patients = synthetic_patients(max(args.requests, args.batch_size), args.seed)
     with tempfile.TemporaryDirectory(prefix="benchmark-service-") as folder:
-        config = write_config(Path(folder), tokens)
-        port = free_port()
-        process, cold_start_s = start(config, port, Path(folder) / "serve.log")
-        url = f"http://127.0.0.1:{port}"
+        config = write_config(Path(folder), tokens, base=ROOT / "conf/base/serving.yml")
+        server = ServiceProcess(config, Path(folder) / "serve.log", cwd=ROOT, ready_timeout_s=300)
+        server.start()
+        url = server.url
         try:
             with httpx.Client(
                 base_url=url,
@@ -282,14 +187,14 @@ def main() -> None:
                     batches=args.batches,
                     batch_size=args.batch_size,
                 )
-                memory = tree_rss_mb(process.pid)
+                memory = server.rss_mb()
             info = httpx.get(
                 f"{url}/model_info",
                 timeout=30,
                 headers={"Authorization": f"Bearer {tokens['admin']}"},
             ).json()
         finally:
-            stop(process)
+            server.stop()
 
     latency = percentiles(single)
     sequential = args.batch_size * len(batch_times) / sum(batch_times)
@@ -302,7 +207,7 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "model": info.get("model"),
-        "cold_start_s": round(cold_start_s, 2),
+        "cold_start_s": round(server.cold_start_s, 2),
         "predict": latency,
         "predict_batch": {
             "batch_size": args.batch_size,

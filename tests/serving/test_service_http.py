@@ -17,7 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from disease_pipeline.serving.audit import keyed_digest, verify_chain
-from tests.serving.conftest import ServiceProcess, client, write_config
+from tests.serving.conftest import client, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -286,9 +286,9 @@ def test_hpo_search_for_the_page(service, clinician):
 
 
 def test_a_killed_server_keeps_every_acknowledged_entry(trained_store, tokens, tmp_path):
-    config = write_config(tmp_path, {tokens["clinician"]: "clinician"})
+    clinician_only = {"clinician": tokens["clinician"]}
     audit = tmp_path / "audit_log.jsonl"
-    first = ServiceProcess(config=config, log=tmp_path / "serve.log").start()
+    first = start_service(tmp_path, clinician_only)
     try:
         with client(first, tokens["clinician"]) as http:
             acknowledged = [
@@ -301,7 +301,7 @@ def test_a_killed_server_keeps_every_acknowledged_entry(trained_store, tokens, t
         httpx.get(f"{first.url}/healthz", timeout=5)
     result = verify_chain(audit)
     assert result.ok and result.events == {"prediction": 5}
-    second = ServiceProcess(config=config, log=tmp_path / "serve.log").start()
+    second = start_service(tmp_path, clinician_only)  # same folder: same trail and key
     try:
         with client(second, tokens["clinician"]) as http:
             assert http.post("/predict", json={"patient": patient()}).status_code == 200
