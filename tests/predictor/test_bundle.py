@@ -46,7 +46,8 @@ def test_predict_records_returns_a_full_prediction(predictor):
     probabilities = [d["probability"] for d in differential]
     assert probabilities == sorted(probabilities, reverse=True)
     for item in differential:
-        assert set(item) == {"code", "name", "category", "probability", "interval"}
+        assert set(item) == {"code", "name", "category", "probability", "interval", "phenotypes"}
+        assert item["phenotypes"] is None  # no rare model: nothing to match phenotypes with
         low, high = item["interval"]
         assert 0 <= low <= item["probability"] <= high <= 1
     assert set(output["severity"]["probabilities"]) == set(LEVELS)
@@ -125,6 +126,15 @@ def test_bad_input_names_the_field(predictor, changes, field):
         predictor.predict_records([febrile_record(**changes)])
 
 
+def test_an_unknown_hpo_id_is_told_apart_from_a_malformed_one(predictor):
+    unknown = febrile_record(symptoms=[Symptom(code="HP:9999998")])
+    with pytest.raises(ValueError, match=r"symptoms\[0\]\.code: 'HP:9999998' is not in the HPO"):
+        predictor.predict_records([unknown])
+    malformed = febrile_record(symptoms=[Symptom(code="fever")])
+    with pytest.raises(ValueError, match=r"'fever' is not an HPO term id"):
+        predictor.predict_records([malformed])
+
+
 def test_dict_records_and_duplicate_ids(predictor):
     record = febrile_record().model_dump()
     assert len(predictor.predict_records([record], explain=False)) == 1
@@ -145,6 +155,38 @@ class FixedRanker:
             list(zip(self.disease_ids, names, [3.0, 1.0, 0.0], strict=True))
             for _ in range(len(features))
         ]
+
+
+class ExplainingRanker(FixedRanker):
+    """FixedRanker whose candidates explain themselves (records what it was asked)."""
+
+    def __init__(self):
+        self.asked = []
+
+    def explain_candidates(self, tables, features, disease_ids):
+        self.asked.append((list(features.index), disease_ids))
+        return [[{"matched": [code], "known_cases": 0} for code in codes] for codes in disease_ids]
+
+
+def test_listed_rare_candidates_carry_their_phenotype_explanation(predictor):
+    """Each rare candidate of the rare model shown in the differential gets the rare
+    model's explanation (matched and missing phenotypes); common entries and the rare
+    slot get None; candidates cut by top_k are not explained."""
+    bundle = pickle.loads(pickle.dumps(predictor))
+    bundle.rare_model = ExplainingRanker()
+    [output] = bundle.predict_records([febrile_record()], top_k=1000)
+    for entry in output["differential"]:
+        if entry["category"] == "RARE":
+            assert entry["phenotypes"] == {"matched": [entry["code"]], "known_cases": 0}
+        else:
+            assert entry["phenotypes"] is None
+    listed = [d["code"] for d in output["differential"] if d["category"] == "RARE"]
+    assert bundle.rare_model.asked == [(["enc-1"], [listed])]
+    [short] = bundle.predict_records([febrile_record()], top_k=2)
+    shown = [d["code"] for d in short["differential"] if d["category"] == "RARE"]
+    assert bundle.rare_model.asked[1:] == ([(["enc-1"], [shown])] if shown else [])
+    [bare] = bundle.predict_records([febrile_record()], top_k=1000, explain=False)
+    assert all("phenotypes" not in d for d in bare["differential"])
 
 
 def test_rare_model_splits_p_rare_among_its_candidates(predictor):

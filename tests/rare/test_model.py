@@ -193,3 +193,26 @@ def test_top_k_stable_equals_a_stable_descending_sort_even_with_ties():
         expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         assert np.array_equal(top_k_stable(scores, k), expected)
     assert top_k_stable(np.zeros((0, 10)), 3).shape == (0, 3)
+
+
+def test_explain_candidates_gives_the_single_patient_explanations(fitted, cases):
+    """The service explains each listed rare candidate (matched and missing phenotypes)
+    through ``explain_candidates``; it must say what ``rank_patient_report`` says."""
+    model, _ = fitted
+    case = cases[2]
+    present = most_specific(model.space, case.present)
+    rows = [("e1", t, True) for t in present] + [("e1", t, False) for t in case.excluded]
+    tables = {
+        "symptoms": pd.DataFrame(rows, columns=["encounter_id", "hpo_id", "present"]),
+        "encounters": pd.DataFrame({"encounter_id": ["e1", "e2"]}),
+    }
+    features = pd.DataFrame(index=pd.Index(["e1", "e2"]))
+    single = model.rank_patient_report(present, case.excluded, top_k=4, category="RARE")
+    codes = [c["disease_id"] for c in single["candidates"]]
+    explained = model.explain_candidates(tables, features, [[*codes, "OMIM:000000"], codes[:1]])
+    assert explained[0][:4] == [c["explanation"] for c in single["candidates"]]
+    assert explained[0][4] is None  # a disease the model does not know
+    assert explained[1] == [None]  # e2 has no usable phenotype term
+    assert any(e["matched"] for e in explained[0][:4])
+    matched = {m["hpo_id"] for e in explained[0][:4] for m in e["matched"]}
+    assert matched <= set(present)

@@ -9,6 +9,7 @@ hashes go into the configuration); see ``disease_pipeline.serving.process``.
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from tests.conftest import PROJECT_ROOT, TEST_DATA_ROOT
 
 BENTOML_HOME = TEST_DATA_ROOT / "bentoml"
 BASE_CONFIG = PROJECT_ROOT / "conf" / "base" / "serving.yml"
+PHENOPACKETS = PROJECT_ROOT / "tests" / "data" / "phenopackets"
+#: a published Ullrich-type COL6A2 myopathy case (10 present, 10 excluded features)
+RARE_CASE = "COL6A2/PMID_20106987_UC15.json"
 
 
 def start_service(folder: Path, tokens: dict[str, str]) -> ServiceProcess:
@@ -30,6 +34,18 @@ def start_service(folder: Path, tokens: dict[str, str]) -> ServiceProcess:
     return ServiceProcess(
         config=config, log=folder / "serve.log", bentoml_home=BENTOML_HOME, cwd=PROJECT_ROOT
     ).start()
+
+
+def phenopacket_patient(relative: str) -> tuple[dict, str]:
+    """A patient record made of a published case of ``tests/data/phenopackets``
+    (its present and excluded HPO features) and the case's disease id."""
+    packet = json.loads((PHENOPACKETS / relative).read_text(encoding="utf-8"))
+    symptoms = [
+        {"code": f["type"]["id"], "present": not f.get("excluded", False)}
+        for f in packet["phenotypicFeatures"]
+    ]
+    record = {"age": 10, "sex": "female", "symptoms": symptoms}
+    return record, packet["diseases"][0]["term"]["id"]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving.conftest import client
+from tests.serving.conftest import RARE_CASE, client, phenopacket_patient
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +111,37 @@ def test_the_page_shows_refusals_with_their_fields(page, tokens):
     page.click("#save-token")
     page.click("#predict-btn")
     expect(page.locator("#errors")).to_contain_text("401")
+
+
+def test_the_page_shows_matched_and_missing_phenotypes_of_rare_candidates(page, service, tokens):
+    from playwright.sync_api import expect
+
+    record, _ = phenopacket_patient(RARE_CASE)
+    terms = [s["code"] for s in record["symptoms"] if s["present"]][:6]
+    page.fill("#token", tokens["clinician"])
+    page.click("#save-token")
+    remove = page.locator("#symptoms tbody button")
+    while remove.count():
+        remove.first.click()
+    for term in terms:
+        add_symptom(page, term, term)
+    page.fill("#age", "10")
+    page.fill("#top-k", "30")
+    page.click("#predict-btn")
+    expect(page.locator("#rare-phenotypes-block")).to_be_visible()
+
+    sent = {"age": 10, "sex": page.input_value("#sex"), "symptoms": [{"code": t} for t in terms]}
+    with client(service, tokens["clinician"]) as http:
+        body = http.post("/predict", json={"patient": sent, "top_k": 30}).json()
+    explained = [d for d in body["differential"] if d["phenotypes"]]
+    shown = page.locator("#rare-phenotypes details")
+    expect(shown).to_have_count(len(explained))
+    first = shown.first
+    assert first.get_attribute("data-code") == explained[0]["code"]
+    first.locator("summary").click()
+    matched = {m["hpo_id"] for m in explained[0]["phenotypes"]["matched"]}
+    assert matched and matched <= set(terms)
+    for hpo_id in matched:
+        expect(first.locator(f"li[data-hpo='{hpo_id}']").first).to_be_visible()
+    for missing in explained[0]["phenotypes"]["expected_absent"]:
+        expect(first.locator(f"li[data-hpo='{missing['hpo_id']}']").first).to_be_visible()

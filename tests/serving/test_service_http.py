@@ -17,7 +17,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from disease_pipeline.serving.audit import keyed_digest, verify_chain
-from tests.serving.conftest import client, start_service
+from tests.serving.conftest import RARE_CASE, client, phenopacket_patient, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +67,31 @@ def metric_samples(text: str) -> dict[tuple, float]:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def test_rare_candidates_come_with_matched_and_missing_phenotypes(clinician):
+    """A published rare-disease case: its disease is listed as a RARE candidate whose
+    explanation names the patient's phenotypes it matches and the ones it would expect;
+    common entries carry no phenotype explanation."""
+    record, disease = phenopacket_patient(RARE_CASE)
+    present = {s["code"] for s in record["symptoms"] if s["present"]}
+    excluded = {s["code"] for s in record["symptoms"] if not s["present"]}
+    response = clinician.post("/predict", json={"patient": record, "top_k": 10})
+    assert response.status_code == 200, response.text
+    differential = response.json()["differential"]
+    rare = [d for d in differential if d["category"] == "RARE"]
+    assert rare and rare[0]["code"] == disease
+    for entry in differential:
+        if entry["category"] == "COMMON":
+            assert entry["phenotypes"] is None
+    for entry in rare:
+        phenotypes = entry["phenotypes"]
+        matched = {m["hpo_id"] for m in phenotypes["matched"]}
+        assert matched <= present
+        assert not {m["hpo_id"] for m in phenotypes["expected_absent"]} & present
+        assert {a["hpo_id"] for a in phenotypes["against"]} <= present | excluded
+        assert all(m["name"] and not m["name"].startswith("HP:") for m in phenotypes["matched"])
+    assert rare[0]["phenotypes"]["n_matched"] >= 5
 
 
 def test_probes_and_metrics_are_public_and_readiness_waited_for_the_model(service):

@@ -15,6 +15,9 @@ tables or patient records into one prediction per encounter:
 - ``p_rare``, ``severity`` ``{level, probabilities}``, and ``explanation``: the features
   that moved the top candidate most (XGBoost TreeSHAP contributions, ``pred_contribs``),
   in clinical words, each ``increases`` or ``decreases``.
+- with an explanation, each differential entry's ``phenotypes``: for a rare candidate
+  of the rare model, the patient's phenotypes it matches, its frequent phenotypes the
+  patient does not report and the evidence against it (None for other entries).
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ EXPLAIN_BLOCK = 256
 
 
 class RareRanker(Protocol):
-    """What a rare-disease model must offer to plug into the predictor."""
+    """What a rare-disease model must offer to plug into the predictor. It may also
+    offer ``explain_candidates(tables, features, disease_ids)``: per row, a dict (or
+    None) for each named candidate, shown as that candidate's ``phenotypes``."""
 
     def rank(
         self, tables: dict[str, pd.DataFrame] | None, features: pd.DataFrame
@@ -190,6 +195,7 @@ class DiseasePredictor:
             )
         if explain:
             self._explain(X, outputs)
+            self._explain_rare(X, tables, outputs)
         return outputs
 
     def _rank_rare(
@@ -280,6 +286,37 @@ class DiseasePredictor:
                     "features": features,
                     "note": None if features else NO_CONTRIBUTION_NOTE,
                 }
+
+    def _explain_rare(
+        self,
+        X: pd.DataFrame,
+        tables: dict[str, pd.DataFrame] | None,
+        outputs: list[dict[str, Any]],
+    ) -> None:
+        """Fill ``phenotypes`` of every listed differential entry: for a rare candidate
+        of the rare model, the patient's phenotypes it matches, its frequent phenotypes
+        the patient does not report and the evidence against it; None otherwise."""
+        explain = getattr(self.rare_model, "explain_candidates", None)
+        wanted_rows, wanted = [], []
+        for i, output in enumerate(outputs):
+            for entry in output["differential"]:
+                entry["phenotypes"] = None
+            codes = [e["code"] for e in output["differential"] if _is_rare_candidate(e)]
+            if codes and explain is not None:
+                wanted_rows.append(i)
+                wanted.append(codes)
+        if not wanted_rows:
+            return
+        found = explain(tables, X.iloc[wanted_rows], wanted)
+        for i, explanations in zip(wanted_rows, found, strict=True):
+            entries = [e for e in outputs[i]["differential"] if _is_rare_candidate(e)]
+            for entry, explanation in zip(entries, explanations, strict=True):
+                entry["phenotypes"] = explanation
+
+
+def _is_rare_candidate(entry: dict[str, Any]) -> bool:
+    """A named rare disease of the rare model (not the unspecified rare slot)."""
+    return entry["category"] == "RARE" and entry["code"] != RARE_SLOT_CODE
 
 
 def _entry(code: str, name: str, category: str, p: float, bounds: tuple[float, float]) -> dict:

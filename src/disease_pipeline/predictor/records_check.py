@@ -8,6 +8,7 @@ as canonical ICD-10. Any problem raises a ``ValueError`` naming the field, e.g.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -71,7 +72,12 @@ def _symptom(symptom: Symptom, where: str) -> Symptom:
     else:
         hpo = onto.resolve(code.upper())
         if hpo is None:
-            raise ValueError(f"{where}.code: {code!r} is not an HPO term id (HP:nnnnnnn)")
+            problem = (
+                "is not in the HPO release this model was built with"
+                if re.fullmatch(r"HP:\d{7}", code.upper())
+                else "is not an HPO term id (HP:nnnnnnn)"
+            )
+            raise ValueError(f"{where}.code: {code!r} {problem}")
     return symptom.model_copy(update={"code": hpo, "system": "HPO"})
 
 

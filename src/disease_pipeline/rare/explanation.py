@@ -101,20 +101,28 @@ class Explainer:
     def _term(self, index: int, **extra: object) -> dict[str, object]:
         return {"hpo_id": self.space.ids[index], "name": self.space.names[index], **extra}
 
-    def _best_annotation(self, term: int, direct: dict[int, float]) -> tuple[int, float] | None:
+    @staticmethod
+    def _best_annotation(
+        term: int, ancestry: list[tuple[float, int, frozenset[int]]]
+    ) -> tuple[int, float] | None:
         """The annotated term that ``term`` matches (itself or a descendant), most
-        frequent first (unknown frequencies last)."""
-        hits = [(f, t) for t, f in direct.items() if term in self._ancestors(t)]
-        return (max(hits)[1], max(hits)[0]) if hits else None
+        frequent first (unknown frequencies last); ``ancestry`` holds each annotated
+        term's frequency, index and ancestor set."""
+        hits = [(f, t) for f, t, ancestors in ancestry if term in ancestors]
+        if not hits:
+            return None
+        frequency, annotated = max(hits)
+        return annotated, frequency
 
     def explain(self, row: int, present: list[int], excluded: list[int]) -> dict[str, object]:
         """Matched, expected-but-absent and against-evidence terms for candidate ``row``."""
         k = self.params.max_items
         direct = self._row(self._direct, row)
+        ancestry = [(f, t, self._ancestors(t)) for t, f in direct.items()]
         observed = self._row(self._cases, row)
         matched = []
         for q in present:
-            best = self._best_annotation(q, direct) if direct else None
+            best = self._best_annotation(q, ancestry) if direct else None
             share = observed.get(q)
             if best is None and share is None:
                 continue
@@ -139,7 +147,7 @@ class Explainer:
         against = []
         for e in excluded:
             if e in propagated:
-                best = self._best_annotation(e, direct)
+                best = self._best_annotation(e, ancestry)
                 freq = _frequency(best[1]) if best else None
                 against.append(self._term(e, annotated_frequency=freq, reason="excluded"))
         nots = self._row(self._not, row)

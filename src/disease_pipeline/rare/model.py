@@ -290,6 +290,34 @@ class RareDiseaseModel:
                 )
         return out
 
+    def explain_candidates(
+        self,
+        tables: dict[str, pd.DataFrame] | None,
+        features: pd.DataFrame,
+        disease_ids: list[list[str]],
+    ) -> list[list[dict[str, Any] | None]]:
+        """Per row of ``features``, the explanation of each candidate named in
+        ``disease_ids[row]``: the patient's phenotypes it matches, its frequent
+        phenotypes the patient does not report (``expected_absent``) and the evidence
+        against it (see :meth:`Explainer.explain`), as ``rank_patient_report`` gives
+        them. None for a candidate the model does not know or a row without a usable
+        HPO term."""
+        patients = self._patients(tables, features)
+        out: list[list[dict[str, Any] | None]] = []
+        for patient, wanted in zip(patients, disease_ids, strict=True):
+            present = patient.present.tolist() if patient is not None else []
+            excluded = patient.excluded.tolist() if patient is not None else []
+            rows = [self.candidates.index.get(str(d)) for d in wanted]
+            out.append(
+                [
+                    self.explainer.explain(int(row), present, excluded)
+                    if row is not None and patient is not None
+                    else None
+                    for row in rows
+                ]
+            )
+        return out
+
     def probabilities_of(
         self,
         tables: dict[str, pd.DataFrame] | None,

@@ -165,6 +165,31 @@ function renderExplanation(value) {
   return block;
 }
 
+// A rare candidate's phenotypes: the patient's findings it matches, its frequent
+// phenotypes the patient does not report, and the findings that speak against it.
+const frequency = (f) => (f === null || f === undefined) ? "frequency not given" : `in ${percent(f)} of patients`;
+
+function phenotypeList(title, items, describe) {
+  if (!items || !items.length) return [];
+  return [el("h4", {}, title), el("ul", {}, ...items.map((item) =>
+    el("li", { "data-hpo": item.hpo_id }, `${item.name} (${item.hpo_id})`, el("span", { class: "muted" }, ` — ${describe(item)}`))))];
+}
+
+function renderPhenotypes(item) {
+  const p = item.phenotypes;
+  const summary = `${item.name} (${item.code}): ${p.n_matched} matched, ` +
+    `${p.expected_absent.length} expected but not reported` +
+    (p.known_cases ? `, ${p.known_cases} published cases` : "");
+  return el("details", { class: "phenotypes", "data-code": item.code },
+    el("summary", {}, summary),
+    ...phenotypeList("Matched", p.matched, (m) => [
+      m.annotated_frequency !== undefined ? `annotated ${frequency(m.annotated_frequency)}` : null,
+      m.share_of_known_cases !== undefined ? `seen in ${percent(m.share_of_known_cases)} of known cases` : null,
+    ].filter(Boolean).join("; ") || "matched"),
+    ...phenotypeList("Expected but not reported", p.expected_absent, (m) => frequency(m.annotated_frequency)),
+    ...phenotypeList("Against", p.against, (m) => m.reason === "excluded" ? "explicitly absent in this patient" : m.reason));
+}
+
 function renderResult(result) {
   $("#result").hidden = false;
   $("#result-meta").textContent =
@@ -182,6 +207,9 @@ function renderResult(result) {
       el("td", {}, percent(item.probability)), el("td", {}, interval));
   }));
   $("#explanation").replaceChildren(renderExplanation(result.explanation));
+  const explained = result.differential.filter((item) => item.phenotypes);
+  $("#rare-phenotypes").replaceChildren(...explained.map(renderPhenotypes));
+  $("#rare-phenotypes-block").hidden = explained.length === 0;
   $("#input-notes").replaceChildren(...(result.input_notes || []).map((n) => el("li", {}, n)));
   $("#feedback-choices").replaceChildren(...result.differential.map((item) =>
     el("option", { value: item.code }, item.name || item.code)));
