@@ -101,6 +101,10 @@ class Explainer:
     def _term(self, index: int, **extra: object) -> dict[str, object]:
         return {"hpo_id": self.space.ids[index], "name": self.space.names[index], **extra}
 
+    def shown(self, present: list[int]) -> set[int]:
+        """The present terms and all their ancestors (what the patient shows)."""
+        return set(self.space.propagate(present).tolist())
+
     @staticmethod
     def _best_annotation(
         term: int, ancestry: list[tuple[float, int, frozenset[int]]]
@@ -114,8 +118,16 @@ class Explainer:
         frequency, annotated = max(hits)
         return annotated, frequency
 
-    def explain(self, row: int, present: list[int], excluded: list[int]) -> dict[str, object]:
-        """Matched, expected-but-absent and against-evidence terms for candidate ``row``."""
+    def explain(
+        self,
+        row: int,
+        present: list[int],
+        excluded: list[int],
+        shown: set[int] | None = None,
+    ) -> dict[str, object]:
+        """Matched, expected-but-absent and against-evidence terms for candidate ``row``;
+        ``shown`` (the present terms and their ancestors) may be given when explaining
+        several candidates for one patient."""
         k = self.params.max_items
         direct = self._row(self._direct, row)
         ancestry = [(f, t, self._ancestors(t)) for t, f in direct.items()]
@@ -134,7 +146,8 @@ class Explainer:
                 item["share_of_known_cases"] = round(float(share), 3)
             matched.append(item)
         matched.sort(key=lambda m: -m["specificity"])
-        shown = set(self.space.propagate(present).tolist())
+        if shown is None:
+            shown = self.shown(present)
         missing = [(f, t) for t, f in direct.items() if t not in shown]
         known = sorted((p for p in missing if p[0] >= self.params.frequent), reverse=True)
         unknown = sorted(
@@ -151,7 +164,7 @@ class Explainer:
                 freq = _frequency(best[1]) if best else None
                 against.append(self._term(e, annotated_frequency=freq, reason="excluded"))
         nots = self._row(self._not, row)
-        for q in present:
+        for q in present if nots else ():
             hit = next((a for a in self.space.ancestor_lists[q].tolist() if a in nots), None)
             if hit is not None:
                 against.append(self._term(q, reason=f"annotated NOT: {self.space.names[hit]}"))

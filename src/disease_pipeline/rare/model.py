@@ -305,14 +305,15 @@ class RareDiseaseModel:
         patients = self._patients(tables, features)
         out: list[list[dict[str, Any] | None]] = []
         for patient, wanted in zip(patients, disease_ids, strict=True):
-            present = patient.present.tolist() if patient is not None else []
-            excluded = patient.excluded.tolist() if patient is not None else []
+            if patient is None:
+                out.append([None] * len(wanted))
+                continue
+            present, excluded = patient.present.tolist(), patient.excluded.tolist()
+            shown = self.explainer.shown(present)
             rows = [self.candidates.index.get(str(d)) for d in wanted]
             out.append(
                 [
-                    self.explainer.explain(int(row), present, excluded)
-                    if row is not None and patient is not None
-                    else None
+                    None if row is None else self.explainer.explain(row, present, excluded, shown)
                     for row in rows
                 ]
             )

@@ -20,7 +20,6 @@ from typing import Any
 
 import yaml
 
-from disease_pipeline.json_types import json_types
 from disease_pipeline.records import PatientRecord, records_to_tables
 from disease_pipeline.serving.inputs import FieldError, InputError, RecordNormaliser
 
@@ -113,7 +112,9 @@ class PredictionEngine:
         except ValueError as error:  # the predictor's own input checks
             raise InputError([FieldError(where, str(error))]) from error
         elapsed_ms = (time.perf_counter() - started) * 1000
-        outputs = json_types(list(raw))
+        # numpy scalars and NaN are left as the predictor gives them: the service
+        # serialises responses with ``json_bytes``, which converts them (one pass)
+        outputs = list(raw)
         if len(outputs) != len(records):
             raise RuntimeError(
                 f"predictor returned {len(outputs)} outputs for {len(records)} records"
