@@ -182,7 +182,8 @@ function renderPhenotypes(item) {
     (p.known_cases ? `, ${p.known_cases} published cases` : "");
   return el("details", { class: "phenotypes", "data-code": item.code },
     el("summary", {}, summary),
-    ...phenotypeList("Matched", p.matched, (m) => [
+    ...phenotypeList(p.n_matched > p.matched.length
+      ? `Matched (the ${p.matched.length} most specific of ${p.n_matched})` : "Matched", p.matched, (m) => [
       m.annotated_frequency !== undefined ? `annotated ${frequency(m.annotated_frequency)}` : null,
       m.share_of_known_cases !== undefined ? `seen in ${percent(m.share_of_known_cases)} of known cases` : null,
     ].filter(Boolean).join("; ") || "matched"),
