@@ -28,11 +28,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_parameters(env: str | None) -> dict:
-    """``rare_model`` and ``ingestion`` parameters of conf/base, top-level keys replaced
-    by those of ``conf/<env>`` (Kedro's default merge)."""
+    """``rare_model``, ``ingestion`` and ``anonymization`` parameters of conf/base,
+    top-level keys replaced by those of ``conf/<env>`` (Kedro's default merge)."""
     params: dict = {}
     for folder in ["base", *([env] if env else [])]:
-        for name in ("parameters_ingestion.yml", "parameters_rare_model.yml"):
+        for name in (
+            "parameters_ingestion.yml",
+            "parameters_rare_model.yml",
+            "parameters_anonymization.yml",
+        ):
             path = PROJECT_ROOT / "conf" / folder / name
             if path.is_file():
                 params |= yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -61,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     options = rare_params.get("validation", {})
     folds = args.folds or int(options.get("folds", 5))
     shots = args.shots if args.shots is not None else list(options.get("shots", [1, 3]))
-    frame, counts = ingest_phenopackets(Path(args.folder), params["ingestion"])
+    frame, counts = ingest_phenopackets(
+        Path(args.folder), params["ingestion"], params["anonymization"]
+    )
     logging.info("ingested %s", counts)
     base = load_knowledge()
     cases, stats = cases_from_frame(

@@ -32,7 +32,9 @@ def base() -> Knowledge:
 def sample_registry_frame() -> pd.DataFrame:
     """The 60 bundled phenopackets in the ``feat_registry_cases`` shape (+ disease_name)."""
     frame, counts = ingest_phenopackets(
-        SAMPLE_PHENOPACKETS, conf("base", "parameters_ingestion.yml")["ingestion"]
+        SAMPLE_PHENOPACKETS,
+        conf("base", "parameters_ingestion.yml")["ingestion"],
+        conf("base", "parameters_anonymization.yml")["anonymization"],
     )
     assert counts["files"] == 60
     return frame

@@ -36,9 +36,13 @@ def test_registry_ages_come_from_the_reported_age_grouped_at_90():
     encounters = pd.DataFrame(
         {"encounter_id": ["a", "b", "c"], "reported_age_years": [45.04, 95.5, None]}
     )
-    frame = build_registry_frame(symptoms, diagnoses, encounters=encounters)
+    grouping = {"age_top_code": 90, "age_decimals": 1}
+    frame = build_registry_frame(symptoms, diagnoses, encounters=encounters, **grouping)
     assert frame["age"].iloc[:2].tolist() == [45.0, 90.0] and pd.isna(frame["age"].iloc[2])
-    assert build_registry_frame(symptoms, diagnoses)["age"].isna().all()
+    assert build_registry_frame(symptoms, diagnoses, **grouping)["age"].isna().all()
+    coarser = {"age_top_code": 80, "age_decimals": 0}  # the parameters decide, not constants
+    frame = build_registry_frame(symptoms, diagnoses, encounters=encounters, **coarser)
+    assert frame["age"].iloc[:2].tolist() == [45.0, 80.0]
 
 
 def test_cases_are_cleaned_and_empty_ones_counted(base):

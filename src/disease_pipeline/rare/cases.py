@@ -34,17 +34,14 @@ class Case:
     source: str = "registry"
 
 
-#: Ages are grouped as the warehouse groups them (``anonymization.age_top_code`` and
-#: ``age_decimals``), so stand-alone registry cases match the pipeline's.
-AGE_TOP_CODE = 90.0
-AGE_DECIMALS = 1
-
-
 def registry_frame(
     symptoms: pd.DataFrame,
     diagnoses: pd.DataFrame,
     patients: pd.DataFrame | None = None,
     encounters: pd.DataFrame | None = None,
+    *,
+    age_top_code: float,
+    age_decimals: int,
 ) -> pd.DataFrame:
     """Canonical ingestion tables of registry cases → the ``feat_registry_cases`` shape.
 
@@ -52,8 +49,9 @@ def registry_frame(
     excluded_terms, age, sex`` (one row per encounter with a primary diagnosis; the
     first diagnosis by code is kept). ``patients`` (``patient_id`` = encounter id for
     phenopackets, ``sex``) is optional; so is ``encounters``, whose
-    ``reported_age_years`` gives ``age`` (top-coded at 90 and rounded as in the
-    warehouse; NaN when unknown).
+    ``reported_age_years`` gives ``age``, grouped as the warehouse groups ages
+    (``age_top_code`` and ``age_decimals``, the ``anonymization`` parameters) so that
+    stand-alone registry cases match the pipeline's; NaN when unknown.
     """
     primary = diagnoses[diagnoses["role"] == "primary"].copy()
     code = primary["code"].astype(str)
@@ -74,7 +72,7 @@ def registry_frame(
     )
     ages: dict = {}
     if encounters is not None and "reported_age_years" in encounters:
-        grouped = top_code_age(encounters["reported_age_years"], AGE_TOP_CODE, AGE_DECIMALS)
+        grouped = top_code_age(encounters["reported_age_years"], age_top_code, age_decimals)
         ages = dict(zip(encounters["encounter_id"], grouped["age_years"], strict=True))
     frame["age"] = frame["encounter_id"].map(ages).astype("float64")
     frame["sex"] = frame["encounter_id"].map(sex).fillna("unknown")

@@ -18,11 +18,12 @@ from disease_pipeline.rare.cases import registry_frame
 
 
 def ingest_phenopackets(
-    folder: Path | str, ingestion_params: dict[str, Any]
+    folder: Path | str, ingestion_params: dict[str, Any], anonymization_params: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Registry-case table (``feat_registry_cases`` shape) of every phenopacket in ``folder``.
 
-    ``ingestion_params`` are the ``ingestion`` parameters (conf/base). Returns the table
+    ``ingestion_params`` and ``anonymization_params`` are the ``ingestion`` and
+    ``anonymization`` parameters (ages are grouped as the warehouse groups them). Returns the table
     and counts: files read, rows quarantined, cases. Raises ``FileNotFoundError``
     naming the folder when it does not exist.
     """
@@ -36,7 +37,12 @@ def ingest_phenopackets(
     parsed = parse_phenopacket_folder(partitions or None, build_vocabulary(params), params)
     tables = parsed.tables
     frame = registry_frame(
-        tables["symptoms"], tables["diagnoses"], tables["patients"], tables.get("encounters")
+        tables["symptoms"],
+        tables["diagnoses"],
+        tables["patients"],
+        tables.get("encounters"),
+        age_top_code=float(anonymization_params["age_top_code"]),
+        age_decimals=int(anonymization_params["age_decimals"]),
     )
     counts = {
         "files": int(parsed.read),
