@@ -99,3 +99,24 @@ def test_snomed_reported_symptom_maps_to_hpo(lines_of, vocab, params):
         "SNOMEDCT",
         snomed,
     )
+
+
+def test_a_smoker_gets_the_tobacco_use_comorbidity_and_a_bad_flag_is_quarantined(
+    lines_of, vocab, params
+):
+    """Smoking status is not dropped: ``smoker: true`` becomes the ICD-10 comorbidity of
+    ``forms.smoker_code``; ``false`` adds nothing; anything else is quarantined by name."""
+    lines = [
+        b.form("F-1", "e1", [], ["i10"], smoker=True),
+        b.form("F-2", "e2", [], [], smoker=False),
+        b.form("F-3", "e3", [], [], smoker="sometimes"),
+    ]
+    parsed = parse_admission_forms(lines_of("forms.jsonl", "\n".join(lines) + "\n"), vocab, params)
+    diagnoses = parsed.tables["diagnoses"]
+    rows = diagnoses[["encounter_id", "code", "system", "role"]].values.tolist()
+    assert rows == [["e1", "I10", "ICD10", "comorbidity"], ["e1", "Z72.0", "ICD10", "comorbidity"]]
+    assert diagnoses.loc[diagnoses["code"] == "Z72.0", "name"].item() == "Tobacco use"
+    assert _reasons(parsed) == {(3, "smoker", "malformed_value")}
+    other = {**params, "forms": {**params["forms"], "smoker_code": "F17.210"}}
+    parsed = parse_admission_forms(lines_of("forms.jsonl", lines[0] + "\n"), vocab, other)
+    assert "F17.210" in parsed.tables["diagnoses"]["code"].tolist()

@@ -3,7 +3,11 @@
 One form per line. A bad symptom or comorbidity code quarantines that item only; the
 rest of the form is kept. A later form with the same content as an earlier one,
 ignoring ``dedup_ignore_fields`` (the form id of a resubmission), is a duplicate.
-``patient_name``, ``mrn`` and ``smoker`` have no column in the canonical tables.
+``smoker: true`` becomes a comorbidity diagnosis, ICD-10 ``Z72.0`` "Tobacco use" (the
+``forms.smoker_code`` parameter), so smoking reaches the features like any other
+comorbidity; ``false`` or absent adds nothing, and any other value is quarantined.
+``patient_name`` and ``mrn`` are direct identifiers: they have no column in the
+canonical tables (the patient is already known by its pseudonymised encounter).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from disease_pipeline.pipelines.ingestion.ledger import (
 from disease_pipeline.pipelines.ingestion.vocabulary import ICD10, Reject, Vocabulary
 
 SOURCE = "forms"
+#: name of the smoking comorbidity when the catalogue does not name its code
+TOBACCO_USE = "Tobacco use"
 SYMPTOM_SYSTEMS = {"HPO": "HPO", "HP": "HPO", "SNOMEDCT": "SNOMEDCT", "SNOMED": "SNOMEDCT"}
 
 
@@ -55,7 +61,21 @@ def _symptom(item: Any, index: int, encounter_id: str, vocab: Vocabulary, out: R
     )
 
 
-def form_result(form: dict[str, Any], vocab: Vocabulary) -> RecordResult:
+def _smoker(value: Any, encounter_id: str, smoker_code: str, vocab: Vocabulary, out: RecordResult):
+    if value is None or value is False:
+        return
+    if value is not True:
+        raise Reject("smoker", value, "malformed_value", "not true or false")
+    diagnosis = vocab.diagnosis("smoker", ICD10, smoker_code, False)
+    name = diagnosis["name"] or TOBACCO_USE
+    out.add(
+        "diagnoses",
+        {"encounter_id": encounter_id, **diagnosis, "name": name, "role": "comorbidity",
+         "severity": None},
+    )  # fmt: skip
+
+
+def form_result(form: dict[str, Any], vocab: Vocabulary, smoker_code: str) -> RecordResult:
     """One admission form → symptom and comorbidity rows and issues."""
     out = RecordResult()
     encounter_id = str(form.get("encounter_id") or "").strip()
@@ -76,6 +96,7 @@ def form_result(form: dict[str, Any], vocab: Vocabulary) -> RecordResult:
         if diagnosis is not None:
             row = {"encounter_id": encounter_id, **diagnosis}
             out.add("diagnoses", {**row, "role": "comorbidity", "severity": None})
+    attempt(out, _smoker, form.get("smoker"), encounter_id, smoker_code, vocab, out)
     return out
 
 
@@ -90,7 +111,7 @@ def form_key(form: dict[str, Any], ignore: set[str]) -> bytes:
 def parse_forms(raw: TextLines, vocab: Vocabulary, options: dict[str, Any]) -> ParsedSource:
     """All admission forms → canonical rows, quarantine and ledger.
 
-    ``options``: ``dedup_ignore_fields``.
+    ``options``: ``dedup_ignore_fields``, ``smoker_code``.
     """
     collector = Collector(SOURCE, raw.path)
     if raw.error is not None:
@@ -98,6 +119,7 @@ def parse_forms(raw: TextLines, vocab: Vocabulary, options: dict[str, Any]) -> P
         collector.reject(0, -1, None, Reject("file", raw.path, "unreadable_file", raw.error))
         return collector.result()
     ignore = set(options["dedup_ignore_fields"])
+    smoker_code = str(options["smoker_code"])
     seen: set[bytes] = set()
     for number, text in enumerate(raw.lines, start=1):
         if not text.strip():
@@ -121,5 +143,5 @@ def parse_forms(raw: TextLines, vocab: Vocabulary, options: dict[str, Any]) -> P
             collector.record(number, -1, record_id, RecordResult(), duplicate=True)
             continue
         seen.add(key)
-        collector.record(number, -1, record_id, form_result(form, vocab))
+        collector.record(number, -1, record_id, form_result(form, vocab, smoker_code))
     return collector.result()
