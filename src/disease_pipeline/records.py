@@ -82,7 +82,7 @@ def records_to_tables(records: list[PatientRecord]) -> dict[str, pd.DataFrame]:
                 "encounter_id": encounter_id,
                 "patient_id": record.patient_id or encounter_id,
                 "source": "request",
-                "start": pd.Timestamp(record.encounter_date or datetime.now()),
+                "start": _naive_utc(record.encounter_date or datetime.now()),
                 "encounter_class": "AMB",
                 "age_years": float(record.age),
                 "age_90_plus": record.age >= 90,
@@ -127,3 +127,9 @@ def records_to_tables(records: list[PatientRecord]) -> dict[str, pd.DataFrame]:
         "labs": pd.DataFrame(labs, columns=columns["labs"]),
         "diagnoses": pd.DataFrame(diagnoses, columns=columns["diagnoses"]),
     }
+
+
+def _naive_utc(moment: datetime) -> pd.Timestamp:
+    """A time stamp without time zone (UTC when one was given), as the warehouse's."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp

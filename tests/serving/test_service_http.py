@@ -157,6 +157,12 @@ def test_batch_gives_each_patient_the_single_prediction(clinician):
         ("/predict", {"patient": patient(symptoms=[])}, 422, "patient.symptoms"),
         (
             "/predict",
+            {"patient": patient(encounter_date="0001-01-01T00:00:00")},
+            422,
+            "patient.encounter_date",
+        ),
+        (
+            "/predict",
             {"patient": patient(symptoms=[{"code": "HP:9999999"}])},
             422,
             "patient.symptoms[0].code",
