@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from disease_pipeline.knowledge.catalogue import icd10_name
+from disease_pipeline.pipelines.calibration.nodes import clinical_feature_labels
 from disease_pipeline.predictor.explanations import feature_labels, top_contributions
 
 HPO = {"HP:0001945": "Fever", "HP:0002315": "Headache"}
@@ -50,3 +52,15 @@ def test_top_contributions_are_ranked_by_size_with_direction():
     assert items[0]["text"] == "C-reactive protein (max): not recorded"
     assert items[1]["text"] == "Fever: yes"
     assert items[0]["value"] is None
+
+
+def test_comorbidities_outside_the_catalogue_are_named_from_icd10_cm():
+    """A comorbidity the common-disease catalogue does not hold (hypertension, tobacco
+    use) is labelled with its ICD-10-CM name, not its bare code; an unknown code stays."""
+    names = ["comorbidity_I10", "comorbidity_Z72", "comorbidity_E11_9", "comorbidity_U99"]
+    labels = clinical_feature_labels(names)
+    assert labels["comorbidity_I10"] == "comorbidity: Essential (primary) hypertension"
+    assert labels["comorbidity_Z72"] == "comorbidity: Problems related to lifestyle"
+    assert labels["comorbidity_E11_9"].startswith("comorbidity: Type 2 diabetes")
+    assert labels["comorbidity_U99"] == "comorbidity: U99"
+    assert icd10_name("Z72.0") == "Tobacco use" and icd10_name("U99") is None

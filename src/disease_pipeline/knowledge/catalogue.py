@@ -6,6 +6,8 @@ for chronic or subacute conditions, the time from symptom onset to presentation
 (``onset_days``, validated on load).
 ``data/loinc_labs.yaml`` — LOINC codes with canonical UCUM unit, alternative units
 and conversion factors, normal and physiologically plausible ranges.
+Names of other ICD-10 codes (comorbidities) come from the ICD-10-CM tabular list
+bundled with ``simple_icd_10_cm`` (CMS data, public domain; MIT package).
 """
 
 from __future__ import annotations
@@ -192,3 +194,14 @@ def normalise_icd10(code: str) -> str:
     if not ICD10_PATTERN.match(cleaned):
         raise ValueError(f"ICD-10 code {code!r} is malformed")
     return cleaned
+
+
+@cache
+def icd10_name(code: str) -> str | None:
+    """The ICD-10-CM name of a canonical ICD-10 code or category (``I10`` → "Essential
+    (primary) hypertension", ``Z72.0`` → "Tobacco use"); None when ICD-10-CM lacks it
+    (WHO-only or malformed codes). For codes outside the common-disease catalogue."""
+    import simple_icd_10_cm as icd10cm  # ~1 s to load its tables: only when asked
+
+    text = str(code or "").strip().upper()
+    return icd10cm.get_description(text) if icd10cm.is_valid_item(text) else None

@@ -84,15 +84,17 @@ def _label(
     if name.startswith("comorbidities_x_"):
         return f"comorbidities x {name.removeprefix('comorbidities_x_').replace('_', ' ')} symptoms"
     if name.startswith("comorbidity_"):
-        code = _icd(name.removeprefix("comorbidity_"))
+        code = comorbidity_code(name)
         return f"comorbidity: {disease_names.get(code, code)}"
     if name.startswith("symptoms_") and name.endswith("_count"):
         return f"{name[len('symptoms_') : -len('_count')].replace('_', ' ')} symptoms (count)"
     return name.replace("_", " ")
 
 
-def _icd(text: str) -> str:
-    """``J18_9`` → ``J18.9`` (feature labels replace the dot)."""
+def comorbidity_code(feature: str) -> str:
+    """ICD-10 code of a comorbidity flag: ``comorbidity_J18_9`` → ``J18.9`` (feature
+    names replace the dot)."""
+    text = feature.removeprefix("comorbidity_")
     return text.replace("_", ".", 1) if len(text) > 3 else text
 
 

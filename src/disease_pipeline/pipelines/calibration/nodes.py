@@ -159,9 +159,15 @@ def disease_names(codes: list[str]) -> dict[str, str]:
 
 
 def clinical_feature_labels(names: list[str]) -> dict[str, str]:
-    """Feature column → clinical words (HPO term names, LOINC names, catalogue diseases)."""
-    from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
+    """Feature column → clinical words (HPO term names, LOINC names, catalogue diseases,
+    ICD-10-CM names of the other comorbidities)."""
+    from disease_pipeline.knowledge.catalogue import (
+        icd10_name,
+        load_common_diseases,
+        load_lab_table,
+    )
     from disease_pipeline.knowledge.hpo import load_ontology
+    from disease_pipeline.predictor.explanations import comorbidity_code
 
     labs = load_lab_table()
     measurement = {
@@ -172,4 +178,9 @@ def clinical_feature_labels(names: list[str]) -> dict[str, str]:
     for code, name in zip(catalogue["icd10"].astype(str), catalogue["name"], strict=True):
         diseases.setdefault(code, str(name))
         diseases.setdefault(code[:3], str(name))
+    for name in names:
+        if name.startswith("comorbidity_"):
+            code = comorbidity_code(name)
+            if code not in diseases and icd10_name(code):
+                diseases[code] = icd10_name(code)
     return feature_labels(names, load_ontology().names, measurement, diseases)

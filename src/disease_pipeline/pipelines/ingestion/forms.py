@@ -27,8 +27,6 @@ from disease_pipeline.pipelines.ingestion.ledger import (
 from disease_pipeline.pipelines.ingestion.vocabulary import ICD10, Reject, Vocabulary
 
 SOURCE = "forms"
-#: name of the smoking comorbidity when the catalogue does not name its code
-TOBACCO_USE = "Tobacco use"
 SYMPTOM_SYSTEMS = {"HPO": "HPO", "HP": "HPO", "SNOMEDCT": "SNOMEDCT", "SNOMED": "SNOMEDCT"}
 
 
@@ -67,12 +65,8 @@ def _smoker(value: Any, encounter_id: str, smoker_code: str, vocab: Vocabulary, 
     if value is not True:
         raise Reject("smoker", value, "malformed_value", "not true or false")
     diagnosis = vocab.diagnosis("smoker", ICD10, smoker_code, False)
-    name = diagnosis["name"] or TOBACCO_USE
-    out.add(
-        "diagnoses",
-        {"encounter_id": encounter_id, **diagnosis, "name": name, "role": "comorbidity",
-         "severity": None},
-    )  # fmt: skip
+    row = {"encounter_id": encounter_id, **diagnosis}
+    out.add("diagnoses", {**row, "role": "comorbidity", "severity": None})
 
 
 def form_result(form: dict[str, Any], vocab: Vocabulary, smoker_code: str) -> RecordResult:

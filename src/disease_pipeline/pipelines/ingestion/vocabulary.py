@@ -18,6 +18,7 @@ from typing import Any
 from disease_pipeline.knowledge.annotations import load_annotations
 from disease_pipeline.knowledge.catalogue import (
     UnitConversionError,
+    icd10_name,
     load_common_diseases,
     load_lab_table,
     normalise_icd10,
@@ -211,7 +212,8 @@ class Vocabulary:
 
         ICD-10: spelling normalised; a primary diagnosis must be in the common-disease
         catalogue (the label space), a comorbidity only needs to be well formed
-        (COMMON unless the catalogue says otherwise). OMIM/ORPHA: ``OMIM:nnn`` → ``nnn``;
+        (COMMON unless the catalogue says otherwise; named from ICD-10-CM when the
+        catalogue does not name it). OMIM/ORPHA: ``OMIM:nnn`` → ``nnn``;
         must be an annotated disease, unless a registry (phenopackets, the authority for
         its own diagnoses) passes the disease's name as ``registry_name``.
         """
@@ -223,7 +225,7 @@ class Vocabulary:
             known = self.common.get(icd)
             if known is None and primary:
                 raise Reject(field, code, "unknown_code", "ICD-10 code not in the catalogue")
-            name, category = known if known else (None, "COMMON")
+            name, category = known if known else (icd10_name(icd), "COMMON")
             return {"code": icd, "system": ICD10, "name": name, "category": category}
         match = _RARE_CODE.match(str(code or "").strip())
         if system not in (OMIM, ORPHA) or match is None:
