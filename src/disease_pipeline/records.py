@@ -7,7 +7,7 @@ by evaluation and serving.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import pandas as pd
@@ -27,6 +27,23 @@ SYMPTOM_COLUMNS = [
     "original_system",
     "original_code",
 ]
+
+
+#: Earliest plausible ``encounter_date``; the latest is tomorrow (clocks and time zones).
+EARLIEST_ENCOUNTER = datetime(1900, 1, 1)
+
+
+def encounter_date_problem(date: datetime | None) -> str | None:
+    """Why ``date`` is not a plausible encounter date, or None when it is (or absent)."""
+    if date is None:
+        return None
+    latest = datetime.now() + timedelta(days=1)
+    if EARLIEST_ENCOUNTER <= date.replace(tzinfo=None) <= latest:
+        return None
+    return (
+        f"{date.isoformat()} is not a plausible encounter date "
+        f"({EARLIEST_ENCOUNTER.date()} to tomorrow)"
+    )
 
 
 class Symptom(BaseModel):

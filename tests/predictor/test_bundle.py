@@ -135,6 +135,17 @@ def test_an_unknown_hpo_id_is_told_apart_from_a_malformed_one(predictor):
         predictor.predict_records([malformed])
 
 
+def test_an_implausible_encounter_date_is_refused_by_name(predictor):
+    record = febrile_record().model_dump(mode="json")
+    with pytest.raises(ValueError, match=r"records\[0\]\.encounter_date: 0001-01-01"):
+        predictor.predict_records([record | {"encounter_date": "0001-01-01T00:00:00"}])
+    with pytest.raises(ValueError, match=r"records\[0\]\.encounter_date"):
+        predictor.predict_records([record | {"encounter_date": "9999-12-31T00:00:00"}])
+    aware = record | {"encounter_date": "2024-03-01T10:00:00+02:00"}
+    naive = record | {"encounter_id": "enc-2"}  # no date: now, without time zone
+    assert len(predictor.predict_records([aware, naive])) == 2
+
+
 def test_dict_records_and_duplicate_ids(predictor):
     record = febrile_record().model_dump()
     assert len(predictor.predict_records([record], explain=False)) == 1

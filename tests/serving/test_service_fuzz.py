@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from disease_pipeline.knowledge.catalogue import load_lab_table
 from disease_pipeline.knowledge.hpo import load_ontology
-from tests.serving.conftest import client, start_service
+from tests.serving.conftest import client
 
 pytestmark = pytest.mark.slow
 
@@ -157,15 +157,9 @@ corrupted_patient = st.tuples(valid_patient, st.sampled_from(MUTATIONS), st.text
 
 
 @pytest.fixture(scope="module")
-def clinician(trained_store, tokens, tmp_path_factory):
-    """A service of its own: the generated requests fill its audit trail, not the one
-    the other service tests read."""
-    server = start_service(tmp_path_factory.mktemp("fuzz"), tokens)
-    try:
-        with client(server, tokens["clinician"]) as http:
-            yield http
-    finally:
-        server.stop()
+def clinician(service, tokens):
+    with client(service, tokens["clinician"]) as http:
+        yield http
 
 
 def post(http, path: str, payload: dict):

@@ -19,7 +19,12 @@ from disease_pipeline.knowledge.catalogue import (
     to_canonical,
 )
 from disease_pipeline.knowledge.hpo import load_ontology
-from disease_pipeline.records import Measurement, PatientRecord, Symptom
+from disease_pipeline.records import (
+    Measurement,
+    PatientRecord,
+    Symptom,
+    encounter_date_problem,
+)
 
 
 def normalise_records(records: list[PatientRecord | dict[str, Any]]) -> list[PatientRecord]:
@@ -36,6 +41,9 @@ def normalise_records(records: list[PatientRecord | dict[str, Any]]) -> list[Pat
             record = raw if isinstance(raw, PatientRecord) else PatientRecord.model_validate(raw)
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from error
+        date_problem = encounter_date_problem(record.encounter_date)
+        if date_problem:
+            raise ValueError(f"{where}.encounter_date: {date_problem}")
         if record.encounter_id is not None:
             if record.encounter_id in seen:
                 raise ValueError(f"{where}.encounter_id: {record.encounter_id!r} is duplicated")

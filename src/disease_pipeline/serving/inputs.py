@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from disease_pipeline.knowledge.catalogue import (
     UnitConversionError,
@@ -20,15 +19,14 @@ from disease_pipeline.knowledge.catalogue import (
     to_canonical,
 )
 from disease_pipeline.knowledge.hpo import Ontology, load_ontology
-from disease_pipeline.records import Measurement, PatientRecord, Symptom
+from disease_pipeline.records import (
+    Measurement,
+    PatientRecord,
+    Symptom,
+    encounter_date_problem,
+)
 
 _DISEASE_CODE = re.compile(r"^(OMIM:\d{6}|ORPHA:\d{1,7})$")
-#: Earliest accepted ``encounter_date``; the latest is tomorrow (clocks and time zones).
-EARLIEST_ENCOUNTER = datetime(1900, 1, 1)
-
-
-def _latest() -> datetime:
-    return datetime.now() + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -117,15 +115,9 @@ class RecordNormaliser:
             self._measurement(m, f"{where}.labs[{i}]", "lab", errors, notes)
             for i, m in enumerate(record.labs)
         ]
-        date = record.encounter_date
-        if date is not None and not EARLIEST_ENCOUNTER <= date.replace(tzinfo=None) <= _latest():
-            errors.append(
-                FieldError(
-                    f"{where}.encounter_date",
-                    f"{date.isoformat()} is not a plausible encounter date "
-                    f"({EARLIEST_ENCOUNTER.date()} to tomorrow)",
-                )
-            )
+        date_problem = encounter_date_problem(record.encounter_date)
+        if date_problem:
+            errors.append(FieldError(f"{where}.encounter_date", date_problem))
         comorbidities = []
         for i, code in enumerate(record.comorbidities):
             try:
