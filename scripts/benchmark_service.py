@@ -154,7 +154,15 @@ def main() -> None:
     patients = synthetic_patients(max(args.requests, args.batch_size), args.seed)
     with tempfile.TemporaryDirectory(prefix="benchmark-service-") as folder:
         config = write_config(Path(folder), tokens, base=ROOT / "conf/base/serving.yml")
-        server = ServiceProcess(config, Path(folder) / "serve.log", cwd=ROOT, ready_timeout_s=300)
+        # a BentoML home of its own (models linked): a service already running on this
+        # host keeps its metrics (BentoML empties the metrics folder at every start)
+        server = ServiceProcess(
+            config,
+            Path(folder) / "serve.log",
+            private_home=Path(folder) / "bentoml",
+            cwd=ROOT,
+            ready_timeout_s=300,
+        )
         server.start()
         url = server.url
         try:

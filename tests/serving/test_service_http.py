@@ -320,10 +320,28 @@ def test_hpo_search_for_the_page(service, clinician):
         assert anonymous.get("/hpo/search", params={"q": "fever"}).status_code == 401
 
 
+def test_a_second_server_with_its_own_home_leaves_the_first_ones_metrics(
+    service, clinician, tokens, tmp_path
+):
+    """BentoML empties ``$BENTOML_HOME/prometheus_multiproc_dir`` when a server starts;
+    a server with a private home must not reset the running service's counters."""
+
+    def predictions() -> float:
+        samples = metric_samples(httpx.get(f"{service.url}/metrics", timeout=30).text)
+        return sum(v for (name, _), v in samples.items() if name == "disease_predictions_total")
+
+    assert clinician.post("/predict", json={"patient": patient()}).status_code == 200
+    before = predictions()
+    assert before >= 1
+    start_service(tmp_path, {"clinician": tokens["clinician"]}, private=True).stop()
+    assert clinician.post("/predict", json={"patient": patient()}).status_code == 200
+    assert predictions() == before + 1
+
+
 def test_a_killed_server_keeps_every_acknowledged_entry(trained_store, tokens, tmp_path):
     clinician_only = {"clinician": tokens["clinician"]}
     audit = tmp_path / "audit_log.jsonl"
-    first = start_service(tmp_path, clinician_only)
+    first = start_service(tmp_path, clinician_only, private=True)
     try:
         with client(first, tokens["clinician"]) as http:
             acknowledged = [
@@ -336,7 +354,7 @@ def test_a_killed_server_keeps_every_acknowledged_entry(trained_store, tokens, t
         httpx.get(f"{first.url}/healthz", timeout=5)
     result = verify_chain(audit)
     assert result.ok and result.events == {"prediction": 5}
-    second = start_service(tmp_path, clinician_only)  # same folder: same trail and key
+    second = start_service(tmp_path, clinician_only, private=True)  # same trail and key
     try:
         with client(second, tokens["clinician"]) as http:
             assert http.post("/predict", json={"patient": patient()}).status_code == 200

@@ -60,13 +60,18 @@ def write_config(folder: Path, tokens: dict[str, str], base: Path = DEFAULT_CONF
 class ServiceProcess:
     """One ``bentoml serve`` process group on loopback.
 
-    ``bentoml_home``: the model store to serve from (default: the environment's);
-    ``cwd``: the working directory (relative paths of the configuration resolve there).
+    ``bentoml_home``: the BentoML home whose model store is served (default: the
+    environment's); ``private_home``: a folder to use as this server's own BentoML
+    home, its ``models`` linked to that store: BentoML empties
+    ``$BENTOML_HOME/prometheus_multiproc_dir`` at every start, so a second server on
+    a shared home would reset the first one's metrics; ``cwd``: the working directory
+    (relative paths of the configuration resolve there).
     """
 
     config: Path
     log: Path
     bentoml_home: Path | None = None
+    private_home: Path | None = None
     cwd: Path | None = None
     ready_timeout_s: float = 180.0
     poll_s: float = 0.1
@@ -91,6 +96,13 @@ class ServiceProcess:
         env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", CONFIG_ENV_VAR: str(self.config)}
         if self.bentoml_home is not None:
             env["BENTOML_HOME"] = str(self.bentoml_home)
+        if self.private_home is not None:
+            shared = Path(env.get("BENTOML_HOME") or Path.home() / "bentoml")
+            self.private_home.mkdir(parents=True, exist_ok=True)
+            models = self.private_home / "models"
+            if not models.exists():
+                models.symlink_to((shared / "models").resolve(), target_is_directory=True)
+            env["BENTOML_HOME"] = str(self.private_home)
         command = [sys.executable, "-m", "bentoml", "serve", SERVICE]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         started = time.perf_counter()
