@@ -134,7 +134,7 @@ class Explainer:
         observed = self._row(self._cases, row)
         matched = []
         for q in present:
-            best = self._best_annotation(q, ancestry) if direct else None
+            best = self._best_annotation(q, ancestry)
             share = observed.get(q)
             if best is None and share is None:
                 continue

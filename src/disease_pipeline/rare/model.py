@@ -229,7 +229,7 @@ class RareDiseaseModel:
             sex=sex,
         )
 
-    def _rare_log_probabilities(
+    def _rare_logits(
         self, patients: list[PatientInput | None]
     ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
         """Blocks of :data:`RANK_BLOCK` usable patients: their row positions, the
@@ -275,7 +275,7 @@ class RareDiseaseModel:
         names = self.candidates.table["name"].astype(str).to_numpy()[rare]
         k = min(self.serving_top_k, len(rare))
         out: list[list[tuple[str, str, float]]] = [[] for _ in patients]
-        for block, logits, log_norm in self._rare_log_probabilities(patients):
+        for block, logits, log_norm in self._rare_logits(patients):
             top = top_k_stable(logits, k)
             probability = np.exp(np.take_along_axis(logits, top, axis=1) - log_norm)
             for row, i in enumerate(block):
@@ -335,7 +335,7 @@ class RareDiseaseModel:
         if not wanted:
             return out
         targets, columns = (np.asarray(x) for x in zip(*wanted, strict=True))
-        for block, logits, log_norm in self._rare_log_probabilities(patients):
+        for block, logits, log_norm in self._rare_logits(patients):
             out[np.ix_(block, targets)] = np.exp(logits[:, columns] - log_norm)
         return out
 

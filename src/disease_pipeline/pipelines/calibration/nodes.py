@@ -181,6 +181,6 @@ def clinical_feature_labels(names: list[str]) -> dict[str, str]:
     for name in names:
         if name.startswith("comorbidity_"):
             code = comorbidity_code(name)
-            if code not in diseases and icd10_name(code):
-                diseases[code] = icd10_name(code)
+            if code not in diseases and (named := icd10_name(code)):
+                diseases[code] = named
     return feature_labels(names, load_ontology().names, measurement, diseases)
