@@ -7,6 +7,8 @@ import pytest
 
 from disease_pipeline.rare.hybrid import fit_temperature, fit_weights, shortlist, softmax
 
+PRIOR = np.array([1.0, 1.0, 0.0])
+
 
 def _groups(rng, n_patients: int, true_w: np.ndarray, n_candidates: int = 40) -> list:
     groups = []
@@ -21,13 +23,15 @@ def _groups(rng, n_patients: int, true_w: np.ndarray, n_candidates: int = 40) ->
 def test_weights_are_recovered_from_enough_patients():
     rng = np.random.default_rng(0)
     true_w = np.array([2.0, 0.0, -1.0])
-    weights, _ = fit_weights(_groups(rng, 800, true_w), prior_strength=1.0)
+    weights, _ = fit_weights(_groups(rng, 800, true_w), prior_strength=1.0, prior=PRIOR)
     assert weights == pytest.approx(true_w, abs=0.35)
 
 
 def test_few_patients_stay_near_the_prior():
     rng = np.random.default_rng(1)
-    weights, _ = fit_weights(_groups(rng, 3, np.array([0.0, 0.0, 5.0])), prior_strength=50.0)
+    weights, _ = fit_weights(
+        _groups(rng, 3, np.array([0.0, 0.0, 5.0])), prior_strength=50.0, prior=PRIOR
+    )
     assert weights == pytest.approx([1.0, 1.0, 0.0], abs=0.3)
 
 

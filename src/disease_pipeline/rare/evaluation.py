@@ -6,29 +6,37 @@
    support (training) examples and the others are tested; diseases with ``k`` cases or
    fewer are used for training only.
 
-Each tested case is ranked among ALL candidates by the knowledge scorer alone, the
-encoder alone, the hybrid, and a plain Resnik best-match-average baseline; a case with
-no usable term, or whose disease is not a candidate, counts as a miss.
+Each tested case is ranked among ALL candidates by the hybrid, the likelihood-ratio
+knowledge scorer alone, the encoder alone, and two Resnik best-match-average
+baselines: one-sided (patient term → best-matching annotated term, Phenomizer's
+variant, the one to beat) and symmetric (the disease side averaged in). A case with no
+usable term, or whose disease is not a candidate, counts as a miss. Each protocol
+carries disease-cluster bootstrap intervals, the paired differences to the one-sided
+Resnik baseline and a per-disease breakdown with the failure modes of the worst.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from disease_pipeline.rare.cases import Case, group_by_disease
-from disease_pipeline.rare.encoder import PhenotypeEncoder
+from disease_pipeline.rare.encoder import PatientInput, PhenotypeEncoder
 from disease_pipeline.rare.fit import Knowledge, RareModelParams, fit_rare_model, pretrain_encoder
 from disease_pipeline.rare.model import RareDiseaseModel, patient_input
 from disease_pipeline.rare.profiles import knowledge_profiles
 from disease_pipeline.rare.scorer import ResnikBMA, information_content
+from disease_pipeline.rare.validation_stats import bootstrap_metrics, per_disease
 
-METHODS = ("hybrid", "knowledge", "encoder", "resnik_bma")
+METHODS = ("hybrid", "knowledge", "encoder", "resnik_one_sided", "resnik_symmetric")
+#: the baseline the hybrid must beat (paired bootstrap differences are taken to it)
+REFERENCE = "resnik_one_sided"
 TOP_K = (1, 3, 10)
+#: test cases ranked together (bounds the cases × candidates arrays)
+SCORE_BLOCK = 64
 
 
 def rank_of(scores: np.ndarray, truth: int | None) -> float:
@@ -51,7 +59,9 @@ def summarise(ranks: list[float]) -> dict[str, float]:
     return out
 
 
-def _resnik(base: Knowledge, model: RareDiseaseModel, params: RareModelParams) -> ResnikBMA:
+def _symmetric_resnik(
+    base: Knowledge, model: RareDiseaseModel, params: RareModelParams
+) -> ResnikBMA:
     catalogue = base.catalogue if params.include_common else None
     profiles = knowledge_profiles(
         base.annotations, catalogue, model.candidates, base.space, params.unknown_frequency
@@ -59,28 +69,84 @@ def _resnik(base: Knowledge, model: RareDiseaseModel, params: RareModelParams) -
     return ResnikBMA(profiles, information_content(profiles), base.space)
 
 
+def _block_scores(
+    model: RareDiseaseModel, resnik: ResnikBMA, patients: list[PatientInput]
+) -> dict[str, np.ndarray]:
+    """``(n_patients, n_candidates)`` scores of every method of :data:`METHODS`."""
+    components = model.components
+    present = [p.present for p in patients]
+    knowledge = components.knowledge.score_parts_batch(present, [p.excluded for p in patients])
+    n = (len(patients), len(model.candidates))
+    return {
+        "hybrid": components.logits_batch(patients, model.weights),
+        "knowledge": knowledge[0] + knowledge[1],
+        "encoder": components.encoder.similarity_batch(patients)
+        if components.encoder is not None
+        else np.zeros(n),
+        "resnik_one_sided": components.resnik.score_batch(present)[0],
+        "resnik_symmetric": np.stack([resnik.score(p.tolist()) for p in present]),
+    }
+
+
+def _case_facts(
+    model: RareDiseaseModel, case: Case, patient: PatientInput, truth: int | None,
+    hybrid: np.ndarray,
+) -> dict[str, Any]:  # fmt: skip
+    """What explains a case's rank: terms, annotations of the truth, rivals above it."""
+    components = model.components
+    annotated = 0
+    unexplained = 1.0
+    non_omim_above = 0
+    if truth is not None:
+        annotated = int(components.annotated_terms[truth])
+        if len(patient.present):
+            matched = [
+                components.resnik.best_match(int(q))[truth] >= components.resnik.ic[q] - 1e-6
+                for q in patient.present
+            ]
+            unexplained = 1.0 - float(np.mean(matched))
+        non_omim_above = int(np.sum((hybrid > hybrid[truth]) & (components.not_omim > 0)))
+    return {
+        "case_id": case.case_id,
+        "disease_id": case.disease_id,
+        "disease_name": case.disease_name,
+        "n_terms": len(patient.present),
+        "annotated_terms": annotated,
+        "unexplained_share": round(unexplained, 3),
+        "non_omim_above": non_omim_above,
+        "top1": str(model.candidates.ids[int(np.argmax(hybrid))]),
+    }
+
+
+def score_cases_detailed(
+    base: Knowledge, model: RareDiseaseModel, tests: list[Case], params: RareModelParams
+) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
+    """Rank of each test case's disease under every method of :data:`METHODS`, and the
+    per-case facts of :func:`_case_facts` (a case without a usable term is a miss)."""
+    resnik = _symmetric_resnik(base, model, params)
+    ranks: dict[str, list[float]] = {m: [] for m in METHODS}
+    details: list[dict[str, Any]] = []
+    for start in tqdm(range(0, len(tests), SCORE_BLOCK), desc="rare validation", leave=False):
+        block = tests[start : start + SCORE_BLOCK]
+        patients = [patient_input(base.space, c) for c in block]
+        usable = [i for i, p in enumerate(patients) if len(p.present)]
+        scores = _block_scores(model, resnik, [patients[i] for i in usable]) if usable else {}
+        position = {i: j for j, i in enumerate(usable)}
+        for i, (case, patient) in enumerate(zip(block, patients, strict=True)):
+            truth = model.candidates.index.get(case.disease_id)
+            j = position.get(i)
+            for name in METHODS:
+                ranks[name].append(float("inf") if j is None else rank_of(scores[name][j], truth))
+            hybrid = scores["hybrid"][j] if j is not None else np.zeros(len(model.candidates))
+            details.append(_case_facts(model, case, patient, truth, hybrid))
+    return ranks, details
+
+
 def score_cases(
     base: Knowledge, model: RareDiseaseModel, tests: list[Case], params: RareModelParams
 ) -> dict[str, list[float]]:
     """Rank of each test case's disease under every method of :data:`METHODS`."""
-    resnik = _resnik(base, model, params)
-    components = model.components
-    methods: dict[str, Callable] = {
-        "hybrid": model.hybrid_logits,
-        "knowledge": components.knowledge_score,
-        "encoder": components.encoder.similarity,
-        "resnik_bma": lambda p: resnik.score(p.present.tolist()),
-    }
-    ranks: dict[str, list[float]] = {m: [] for m in METHODS}
-    for case in tqdm(tests, desc="rare validation: ranking", leave=False):
-        patient = patient_input(base.space, case)
-        truth = model.candidates.index.get(case.disease_id)
-        for name, method in methods.items():
-            if len(patient.present) == 0:
-                ranks[name].append(float("inf"))
-            else:
-                ranks[name].append(rank_of(method(patient), truth))
-    return ranks
+    return score_cases_detailed(base, model, tests, params)[0]
 
 
 def unseen_folds(cases: list[Case], n_folds: int, seed: int) -> list[list[str]]:
@@ -112,6 +178,7 @@ def protocol_unseen(
 ) -> dict[str, Any]:
     """Leave-disease-out: per fold, fit without any case of the fold's diseases."""
     ranks: dict[str, list[float]] = {m: [] for m in METHODS}
+    details: list[dict[str, Any]] = []
     fits = []
     for i, fold in enumerate(unseen_folds(cases, n_folds, params.seed)):
         held = set(fold)
@@ -119,10 +186,24 @@ def protocol_unseen(
         tests = [c for c in cases if c.disease_id in held]
         model, report = fit_rare_model(base, train, common_cases, params, warm_start)
         fits.append({"fold": i, "train_cases": len(train), "test_cases": len(tests),
-                     "seconds": report["seconds"], "weights": report["weights"]})  # fmt: skip
-        for name, values in score_cases(base, model, tests, params).items():
+                     "seconds": report["seconds"], "weights": report["weights"],
+                     "temperature": report["temperature"]})  # fmt: skip
+        fold_ranks, fold_details = score_cases_detailed(base, model, tests, params)
+        for name, values in fold_ranks.items():
             ranks[name] += values
-    return {"folds": fits, "metrics": {m: summarise(r) for m, r in ranks.items()}}
+        details += fold_details
+    return {"folds": fits, **_statistics(ranks, details)}
+
+
+def _statistics(ranks: dict[str, list[float]], details: list[dict[str, Any]]) -> dict[str, Any]:
+    """Metrics, disease-cluster bootstrap intervals (and paired differences to
+    :data:`REFERENCE`) and the per-disease breakdown of one protocol."""
+    diseases = [d["disease_id"] for d in details]
+    return {
+        "metrics": {m: summarise(r) for m, r in ranks.items()},
+        "bootstrap": bootstrap_metrics(ranks, diseases, reference=REFERENCE),
+        "per_disease": per_disease(ranks, details, reference=REFERENCE),
+    }
 
 
 def protocol_few_shot(
@@ -145,7 +226,7 @@ def protocol_few_shot(
         train += [group[j] for j in order[:k]]
         tests += [group[j] for j in order[k:]]
     model, report = fit_rare_model(base, _usable(train), common_cases, params, warm_start)
-    ranks = score_cases(base, model, tests, params)
+    ranks, details = score_cases_detailed(base, model, tests, params)
     return {
         "k": k,
         "train_cases": len(train),
@@ -153,7 +234,8 @@ def protocol_few_shot(
         "test_diseases": len({c.disease_id for c in tests}),
         "seconds": report["seconds"],
         "weights": report["weights"],
-        "metrics": {m: summarise(r) for m, r in ranks.items()},
+        "temperature": report["temperature"],
+        **_statistics(ranks, details),
     }
 
 

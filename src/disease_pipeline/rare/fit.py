@@ -35,6 +35,7 @@ from disease_pipeline.rare.explanation import (
 from disease_pipeline.rare.hybrid import (
     FEATURES,
     PRIOR_WEIGHTS,
+    SHORTLIST_FEATURES,
     HybridParams,
     fit_temperature,
     fit_weights,
@@ -53,6 +54,9 @@ from disease_pipeline.rare.terms import TermSpace, build_term_space
 from disease_pipeline.rare.training import TrainingData, train_encoder
 
 logger = logging.getLogger(__name__)
+
+#: validation patients scored together (bounds the patients × candidates arrays)
+VALIDATION_BLOCK = 64
 
 _SECTIONS = {
     "knowledge": LRParams,
@@ -199,6 +203,30 @@ def _knowledge(
     return candidates, knowledge, Featuriser(base.space, information_content(knowledge))
 
 
+def validation_groups(
+    components: Components,
+    space: TermSpace,
+    candidates: Candidates,
+    cases: list[Case],
+    *,
+    reachable: np.ndarray,
+    params: RareModelParams,
+) -> list[np.ndarray]:
+    """Shortlisted candidate × feature matrices of validation ``cases`` (truth first)
+    for :func:`fit_weights`; cases whose disease no component can reach are skipped."""
+    columns = [j for j, name in enumerate(FEATURES) if name in SHORTLIST_FEATURES]
+    usable = [c for c in cases if reachable[candidates.index[c.disease_id]]]
+    groups = []
+    for start in range(0, len(usable), VALIDATION_BLOCK):
+        block = usable[start : start + VALIDATION_BLOCK]
+        x = dict(components.columns_batch([patient_input(space, c) for c in block]))
+        for i, case in enumerate(block):
+            row = candidates.index[case.disease_id]
+            matrix = np.column_stack([x[name][i] for name in FEATURES])
+            groups.append(matrix[make_shortlist(matrix, row, params.hybrid.shortlist, columns)])
+    return groups
+
+
 def pretrain_encoder(
     base: Knowledge, common_cases: list[Case], params: RareModelParams
 ) -> tuple[PhenotypeEncoder, dict[str, Any]]:
@@ -243,24 +271,22 @@ def fit_rare_model(
     validating = _components(support)
     reachable = knowledge.has_profile.copy()
     reachable[validating.case_profiles.n_cases > 0] = True
-    groups, logits_features, truths = [], [], []
-    for half, collect in ((fit_cases, "fit"), (calibration_cases, "calibration")):
-        for case in half:
-            row = candidates.index[case.disease_id]
-            if not reachable[row]:
-                continue
-            x = validating.features(patient_input(space, case))
-            if collect == "fit":
-                groups.append(x[make_shortlist(x, row, params.hybrid.shortlist)])
-            else:
-                logits_features.append(x.astype(np.float32))
-                truths.append(row)
+    groups = validation_groups(
+        validating, space, candidates, fit_cases, reachable=reachable, params=params
+    )
     if groups:
         weights, _ = fit_weights(groups, params.hybrid.prior_strength)
     else:
         logger.warning("rare_model: no validation case to fit the hybrid; prior weights used")
         weights = PRIOR_WEIGHTS.copy()
-    temperature = fit_temperature([x @ weights for x in logits_features], truths)
+    held = [c for c in calibration_cases if reachable[candidates.index[c.disease_id]]]
+    logits, truths = [], []
+    for start in range(0, len(held), VALIDATION_BLOCK):
+        block = held[start : start + VALIDATION_BLOCK]
+        z = validating.logits_batch([patient_input(space, c) for c in block], weights)
+        logits += list(z.astype(np.float32))
+        truths += [candidates.index[c.disease_id] for c in block]
+    temperature = fit_temperature(logits, truths)
     final = _components(cases)
     catalogue = base.catalogue if params.include_common else None
     explainer = Explainer(

@@ -17,10 +17,24 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-#: Per-candidate hybrid features, in column order.
-FEATURES = ("knowledge_present", "knowledge_excluded", "encoder")
+#: Per-candidate hybrid features, in column order (computed by
+#: :class:`disease_pipeline.rare.components.Components`).
+FEATURES = (
+    "knowledge_present",
+    "knowledge_excluded",
+    "encoder",
+    "resnik_one_sided",
+    "matched_share",
+    "knowledge_robust",
+    "has_cases",
+    "encoder_if_cases",
+    "not_omim",
+)
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
-PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0])
+PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+#: Columns whose strongest candidates enter a patient's shortlist (scores that rank
+#: patients' candidates, not per-candidate constants).
+SHORTLIST_FEATURES = ("knowledge_present", "encoder", "resnik_one_sided", "knowledge_robust")
 
 
 @dataclass(frozen=True)
@@ -35,10 +49,13 @@ class HybridParams:
             raise ValueError("parameters rare_model.hybrid: shortlist >= 1, prior_strength >= 0")
 
 
-def shortlist(features: np.ndarray, truth: int, size: int) -> np.ndarray:
-    """Candidate rows: the top ``size`` of every feature column, plus the truth first."""
+def shortlist(
+    features: np.ndarray, truth: int, size: int, columns: list[int] | None = None
+) -> np.ndarray:
+    """Candidate rows: the top ``size`` of every feature column (of ``columns`` when
+    given), plus the truth first."""
     rows = [np.array([truth])]
-    for j in range(features.shape[1]):
+    for j in range(features.shape[1]) if columns is None else columns:
         column = features[:, j]
         k = min(size, len(column) - 1)
         rows.append(np.argpartition(-column, k)[:k])
@@ -96,6 +113,9 @@ def fit_temperature(logits: list[np.ndarray], truths: list[int]) -> float:
     """Temperature T minimising the NLL of the truths under softmax(logits / T)."""
     if not logits:
         return 1.0
+    # float64: float32 logits make the NLL too coarse for the optimiser's steps, which
+    # then stops at T = 1 with a zero gradient
+    logits = [np.asarray(z, dtype=np.float64) for z in logits]
 
     def nll(log_t: np.ndarray) -> float:
         t = float(np.exp(log_t[0]))

@@ -17,93 +17,18 @@ import pandas as pd
 import torch
 
 from disease_pipeline.knowledge.hpo import Ontology
-from disease_pipeline.rare.cases import Case
-from disease_pipeline.rare.encoder import EncoderIndex, Featuriser, PatientInput, PhenotypeEncoder
+from disease_pipeline.rare.components import Components, patient_input
+from disease_pipeline.rare.encoder import PatientInput
 from disease_pipeline.rare.explanation import Explainer
 from disease_pipeline.rare.hybrid import softmax
-from disease_pipeline.rare.profiles import (
-    Candidates,
-    Profiles,
-    case_profiles,
-    merge_profiles,
-)
-from disease_pipeline.rare.scorer import LikelihoodRatioScorer, LRParams, background_frequency
+from disease_pipeline.rare.profiles import Candidates
 from disease_pipeline.rare.terms import CleanedTerms, TermSpace, clean_terms, most_specific
 
 #: patients scored together by ``rank`` (bounds the patients × candidates arrays)
 RANK_BLOCK = 256
 NO_TERMS_REASON = "no usable HPO phenotype term: a rare-disease ranking needs at least one"
 
-
-def patient_input(space: TermSpace, case: Case) -> PatientInput:
-    """Encoder/scorer input of a cleaned case."""
-    return PatientInput(
-        present=np.asarray(space.indices(case.present), dtype=np.int64),
-        excluded=np.asarray(space.indices(case.excluded), dtype=np.int64),
-        age=case.age,
-        sex=case.sex,
-    )
-
-
-class Components:
-    """Per-candidate component scores for one patient.
-
-    ``knowledge``: likelihood ratio against the annotations alone. ``case_knowledge``:
-    the same against profiles updated with known cases (split into present- and
-    excluded-term parts). ``encoder``: cosine similarity to the candidate prototypes.
-    """
-
-    def __init__(
-        self,
-        space: TermSpace,
-        candidates: Candidates,
-        knowledge: Profiles,
-        cases: list[Case],
-        *,
-        lr_params: LRParams,
-        pseudocount: float,
-        encoder: tuple[PhenotypeEncoder, Featuriser] | None,
-    ) -> None:
-        self.space = space
-        self.background = background_frequency(knowledge)
-        self.knowledge = LikelihoodRatioScorer(knowledge, self.background, space, lr_params)
-        known = [c for c in cases if c.disease_id in candidates.index]
-        self.case_profiles = case_profiles(known, candidates, space)
-        merged = merge_profiles(knowledge, self.case_profiles, pseudocount)
-        self.case_knowledge = LikelihoodRatioScorer(merged, self.background, space, lr_params)
-        self.encoder = None
-        if encoder is not None:
-            rows = np.array([candidates.index[c.disease_id] for c in known], dtype=np.int64)
-            inputs = [patient_input(space, c) for c in known]
-            self.encoder = EncoderIndex(encoder[0], encoder[1], knowledge, rows, inputs)
-
-    def features(self, patient: PatientInput) -> np.ndarray:
-        """Candidate × :data:`disease_pipeline.rare.hybrid.FEATURES` matrix."""
-        present, excluded = self.case_knowledge.score_parts(patient.present, patient.excluded)
-        encoder = (
-            self.encoder.similarity(patient) if self.encoder is not None else np.zeros_like(present)
-        )
-        return np.column_stack([present, excluded, encoder])
-
-    def logits_batch(self, patients: list[PatientInput], weights: np.ndarray) -> np.ndarray:
-        """``(n_patients, n_candidates)`` hybrid logits ``w · x_d`` of many patients at
-        once (the three feature columns of :meth:`features`, never stacked)."""
-        present, excluded = self.case_knowledge.score_parts_batch(
-            [p.present for p in patients], [p.excluded for p in patients]
-        )
-        # in place: these are (n_patients, n_candidates) arrays of their own
-        present *= weights[0]
-        excluded *= weights[1]
-        present += excluded
-        if self.encoder is not None:
-            similarity = self.encoder.similarity_batch(patients)
-            similarity *= weights[2]
-            present += similarity
-        return present
-
-    def knowledge_score(self, patient: PatientInput) -> np.ndarray:
-        """Annotation-only likelihood-ratio score (the knowledge scorer alone)."""
-        return self.knowledge.score(patient.present, patient.excluded)
+__all__ = ["Components", "RareDiseaseModel", "encounter_terms", "patient_input", "top_k_stable"]
 
 
 @dataclass

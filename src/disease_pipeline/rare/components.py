@@ -1,0 +1,144 @@
+"""Per-candidate component scores of the hybrid (its feature columns, see
+:data:`disease_pipeline.rare.hybrid.FEATURES`).
+
+Knowledge features (they rank diseases with no known case, the *unseen* situation):
+
+* ``knowledge_present`` / ``knowledge_excluded``: LIRICAL-like log likelihood ratios of
+  the present and excluded terms (ancestor matches discounted, explicit NOT
+  annotations) against profiles updated with known cases;
+* ``knowledge_robust``: the same present-term sum with each term's log LR floored at
+  ``log(robust_floor)``, so one unexplained finding does not sink a disease;
+* ``resnik_one_sided`` / ``matched_share``: one-sided Resnik best-match average and
+  its IC-normalised (Lin-like) share, against the annotations
+  (:mod:`disease_pipeline.rare.similarity`).
+
+Case features (few-shot): ``encoder`` (cosine to the prototypes), ``has_cases`` (the
+candidate has known cases) and ``encoder_if_cases`` (the encoder on those only), so
+the learned weights can trust the encoder where cases exist and the knowledge
+features elsewhere. ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
+entries (the learned weight keeps one disease from taking two places).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+from disease_pipeline.rare.cases import Case
+from disease_pipeline.rare.encoder import EncoderIndex, Featuriser, PatientInput, PhenotypeEncoder
+from disease_pipeline.rare.hybrid import FEATURES
+from disease_pipeline.rare.profiles import Candidates, Profiles, case_profiles, merge_profiles
+from disease_pipeline.rare.scorer import (
+    LikelihoodRatioScorer,
+    LRParams,
+    _summed,
+    background_frequency,
+    information_content,
+)
+from disease_pipeline.rare.similarity import OneSidedResnik
+from disease_pipeline.rare.terms import TermSpace
+
+#: floor of one present term's likelihood ratio in ``knowledge_robust``
+ROBUST_FLOOR = 0.2
+
+
+def patient_input(space: TermSpace, case: Case) -> PatientInput:
+    """Encoder/scorer input of a cleaned case."""
+    return PatientInput(
+        present=np.asarray(space.indices(case.present), dtype=np.int64),
+        excluded=np.asarray(space.indices(case.excluded), dtype=np.int64),
+        age=case.age,
+        sex=case.sex,
+    )
+
+
+class Components:
+    """Per-candidate component scores for one patient or a batch (module docstring).
+
+    ``knowledge``: likelihood ratio against the annotations alone (the knowledge scorer
+    of the validation report). ``case_knowledge``: the same against profiles updated
+    with known cases. ``resnik``: one-sided Resnik against the annotations.
+    """
+
+    def __init__(
+        self,
+        space: TermSpace,
+        candidates: Candidates,
+        knowledge: Profiles,
+        cases: list[Case],
+        *,
+        lr_params: LRParams,
+        pseudocount: float,
+        encoder: tuple[PhenotypeEncoder, Featuriser] | None,
+    ) -> None:
+        self.space = space
+        self.background = background_frequency(knowledge)
+        self.knowledge = LikelihoodRatioScorer(knowledge, self.background, space, lr_params)
+        known = [c for c in cases if c.disease_id in candidates.index]
+        self.case_profiles = case_profiles(known, candidates, space)
+        merged = merge_profiles(knowledge, self.case_profiles, pseudocount)
+        self.case_knowledge = LikelihoodRatioScorer(merged, self.background, space, lr_params)
+        self.resnik = OneSidedResnik(knowledge, information_content(knowledge), space)
+        self.has_cases = (self.case_profiles.n_cases > 0).astype(np.float64)
+        self.annotated_terms = np.diff(sp.csr_matrix(knowledge.direct).indptr)
+        table = candidates.table
+        self.not_omim = ((table["category"] == "RARE") & (table["database"] != "OMIM")).to_numpy(
+            np.float64
+        )
+        self.encoder = None
+        if encoder is not None:
+            rows = np.array([candidates.index[c.disease_id] for c in known], dtype=np.int64)
+            inputs = [patient_input(space, c) for c in known]
+            self.encoder = EncoderIndex(encoder[0], encoder[1], knowledge, rows, inputs)
+
+    def columns_batch(self, patients: list[PatientInput]) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, (n_patients, n_candidates) array)`` of every feature of
+        :data:`FEATURES`, in order, one at a time (never all stacked)."""
+        present = [p.present for p in patients]
+        excluded = [p.excluded for p in patients]
+        n = (len(patients), len(self.has_cases))
+        scorer = self.case_knowledge
+        table = scorer.log_ratio_table
+        floor = float(np.log(ROBUST_FLOOR))
+        yield "knowledge_present", _summed(present, lambda t: table(t, excluded=False))
+        yield "knowledge_excluded", _summed(excluded, lambda t: table(t, excluded=True))
+        similarity = (
+            self.encoder.similarity_batch(patients) if self.encoder is not None else np.zeros(n)
+        )
+        yield "encoder", similarity
+        resnik, share = self.resnik.score_batch(present)
+        yield "resnik_one_sided", resnik
+        yield "matched_share", share
+        yield (
+            "knowledge_robust",
+            _summed(present, lambda t: np.maximum(table(t, excluded=False), floor)),
+        )
+        yield "has_cases", np.broadcast_to(self.has_cases, n)
+        yield "encoder_if_cases", similarity * self.has_cases
+        yield "not_omim", np.broadcast_to(self.not_omim, n)
+
+    def features(self, patient: PatientInput) -> np.ndarray:
+        """Candidate × :data:`FEATURES` matrix of one patient."""
+        columns = dict(self.columns_batch([patient]))
+        return np.column_stack([columns[name][0] for name in FEATURES])
+
+    def logits_batch(self, patients: list[PatientInput], weights: np.ndarray) -> np.ndarray:
+        """``(n_patients, n_candidates)`` hybrid logits ``w · x_d`` of many patients,
+        accumulated one feature column at a time."""
+        position = {name: j for j, name in enumerate(FEATURES)}
+        out = np.zeros((len(patients), len(self.has_cases)))
+        for name, column in self.columns_batch(patients):
+            w = float(weights[position[name]])
+            if w:
+                out += w * column
+        return out
+
+    def knowledge_score(self, patient: PatientInput) -> np.ndarray:
+        """Annotation-only likelihood-ratio score (the knowledge scorer alone)."""
+        return self.knowledge.score(patient.present, patient.excluded)
+
+    def resnik_score(self, patient: PatientInput) -> np.ndarray:
+        """One-sided Resnik best-match average against the annotations."""
+        return self.resnik.score(patient.present)

@@ -1,0 +1,103 @@
+"""One-sided semantic similarity of a patient to every candidate (Phenomizer-style).
+
+For a present patient term ``q`` and candidate ``d``, the *best match* is the
+information content of the most informative common ancestor of ``q`` and any term
+annotated to ``d``::
+
+    best(q, d) = max_{a ∈ anc(q), d annotated with a or a descendant} IC(a)
+
+with ``IC(a) = −log(share of profiled candidates annotated with a or a descendant)``.
+The one-sided Resnik best-match average is the mean of ``best(q, d)`` over the
+patient's present terms (the disease side is not averaged in, so a richly annotated
+disease is not punished for terms the patient does not show). The *matched share*
+``best(q, d) / IC(q)`` (1 when ``q`` itself or a descendant is annotated, less for a
+partial match through an ancestor) is a Lin-like normalisation that does not favour
+patients described with very specific terms.
+
+One patient against all ~12,900 candidates costs a few milliseconds: every term's
+best-match row is a walk over the sparse columns of its ancestors, kept in a
+per-process cache, and patients' rows are summed by one sparse product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from disease_pipeline.rare.profiles import Profiles
+from disease_pipeline.rare.terms import TermSpace
+
+#: term rows (each ``n_candidates`` float32) a scorer keeps for reuse, per process
+TERM_CACHE_SIZE = 1024
+
+
+def _csc_binary(matrix: sp.spmatrix) -> sp.csc_matrix:
+    binary = sp.csc_matrix(matrix, copy=True)
+    binary.eliminate_zeros()
+    binary.sort_indices()
+    binary.data[:] = 1.0
+    return binary
+
+
+class OneSidedResnik:
+    """One-sided Resnik best-match average and matched share (see module docstring)."""
+
+    def __init__(self, profiles: Profiles, ic: np.ndarray, space: TermSpace) -> None:
+        annotated = _csc_binary(profiles.propagated)
+        self.indptr = annotated.indptr
+        self.indices = annotated.indices
+        self.ic = np.asarray(ic, dtype=np.float64)
+        self.space = space
+        self.n_candidates = annotated.shape[0]
+
+    def best_match(self, term: int) -> np.ndarray:
+        """``best(q, d)`` for one present term index ``q`` and every candidate ``d``."""
+        cache = self.__dict__.setdefault("_term_rows", {})
+        row = cache.get(term)
+        if row is not None:
+            return row
+        ancestors = self.space.ancestor_lists[term]
+        row = np.zeros(self.n_candidates, dtype=np.float32)
+        # IC never decreases from an ancestor to a descendant: writing the ancestors in
+        # increasing IC leaves the maximum in place without a comparison
+        for a in ancestors[np.argsort(self.ic[ancestors], kind="stable")]:
+            row[self.indices[self.indptr[a] : self.indptr[a + 1]]] = self.ic[a]
+        if len(cache) < TERM_CACHE_SIZE:
+            cache[term] = row
+        return row
+
+    def _table(self, terms: np.ndarray, normalised: bool) -> np.ndarray:
+        if len(terms) == 0:
+            return np.zeros((0, self.n_candidates), dtype=np.float32)
+        rows = np.stack([self.best_match(int(t)) for t in terms])
+        if normalised:
+            rows = rows / np.maximum(self.ic[terms], 1e-6)[:, None].astype(np.float32)
+        return rows
+
+    def score(self, present: list[int] | np.ndarray, excluded: object = ()) -> np.ndarray:
+        """One-sided Resnik BMA of every candidate (excluded terms are ignored)."""
+        return self.score_batch([np.asarray(present, dtype=np.int64)])[0][0]
+
+    def score_batch(self, present: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(resnik, matched_share)`` of many patients, ``(n_patients, n_candidates)``
+        each: the mean over each patient's present terms of ``best(q, d)`` and of
+        ``best(q, d) / IC(q)``."""
+        lengths = np.array([len(p) for p in present], dtype=np.float64)
+        shape = (len(present), self.n_candidates)
+        if not lengths.sum():
+            return np.zeros(shape), np.zeros(shape)
+        flat = np.concatenate(present).astype(np.int64)
+        unique, position = np.unique(flat, return_inverse=True)
+        rows = np.repeat(np.arange(len(present)), lengths.astype(np.int64))
+        weights = 1.0 / np.maximum(lengths, 1)[rows]
+        membership = sp.csr_matrix(
+            (weights, (rows, position.ravel())), shape=(len(present), len(unique))
+        )
+        raw = self._table(unique, normalised=False)
+        share = raw / np.maximum(self.ic[unique], 1e-6)[:, None]
+        return np.asarray(membership @ raw), np.asarray(membership @ share)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_term_rows", None)
+        return state
