@@ -57,30 +57,67 @@ def test_disease_age_and_sex_patterns(cohort):
     assert (uti == "female").mean() > 0.7
 
 
-def test_lab_missingness_follows_the_lab_table(cohort):
-    labs, n = cohort["labs"], len(cohort["encounters"])
-    table = load_lab_table().set_index("loinc")
-    missing = 1 - labs.groupby("loinc").size() / n
-    expected = table.loc[missing.index, "missing_rate"]
-    assert (missing - expected).abs().max() < 0.03
-    assert 0.3 <= 1 - len(labs) / (n * len(missing)) <= 0.6
+def test_modalities_are_missing_as_in_real_care(cohort):
+    enc, vitals, labs = cohort["encounters"], cohort["vitals"], cohort["labs"]
+    share = enc["modality"].value_counts(normalize=True)
+    assert share["symptoms_only"] >= 0.30 and share["vitals_only"] >= 0.10
+    assert not enc.loc[enc["encounter_class"] == "IMP", "modality"].eq("symptoms_only").any()
+    with_vitals = set(vitals["encounter"])
+    with_labs = set(labs["encounter"])
+    assert not with_vitals & set(enc.index[enc["modality"] == "symptoms_only"])
+    assert not with_labs & set(enc.index[enc["modality"] != "full"])
+    # sicker patients are worked up more often
+    by_modality = enc.groupby("modality")["acuity"].mean()
+    assert by_modality["symptoms_only"] < by_modality["full"]
 
 
-def test_acuity_drives_severity_vitals_and_labs_without_being_a_formula(cohort):
+def test_labs_are_ordered_when_the_presentation_suggests_them(cohort):
+    """Missing not at random: troponin is ordered far more often for chest pain."""
+    enc, sym, labs = cohort["encounters"], cohort["symptoms"], cohort["labs"]
+    full = enc.index[enc["modality"] == "full"]
+    chest = set(sym.loc[sym["present"] & (sym["hpo_id"] == "HP:0100749"), "encounter"])
+    troponin = set(labs.loc[labs["loinc"] == "10839-9", "encounter"])
+    with_pain = [e for e in full if e in chest]
+    without = [e for e in full if e not in chest]
+    rate = lambda rows: sum(e in troponin for e in rows) / max(len(rows), 1)  # noqa: E731
+    assert len(with_pain) >= 20 and rate(with_pain) > rate(without) + 0.2
+
+
+def test_severity_is_rated_from_outcomes_not_thresholded_from_acuity(cohort):
     enc, vitals = cohort["encounters"], cohort["vitals"]
-    thresholds = cohort["cfg"]["acuity"]["thresholds"]
     rank = enc["severity"].map({s: i for i, s in enumerate(SEVERITY_LEVELS)})
-    exact = np.digitize(enc["acuity"], thresholds)
-    agree = (rank == exact).mean()
-    assert 0.85 < agree < 0.995  # thresholds with noise: mostly, not always
     assert set(enc["severity"]) == set(SEVERITY_LEVELS)
+    # related to the acuity that drives the findings, but far from a formula of it
+    rho = spearmanr(rank, enc["acuity"]).statistic
+    assert 0.3 < rho < 0.85, rho
+    # rated from outcomes, with rater noise: ICU or death is mostly critical
+    severe = enc["icu"] | enc["died"]
+    assert (enc.loc[severe, "severity"] == "critical").mean() > 0.8
+    assert 0.02 < (rank == 3).mean() < 0.15 and (rank == 0).mean() > 0.3
     hr = vitals[vitals["loinc"] == "8867-4"].join(enc[["acuity", "age_years"]], on="encounter")
     adults = hr[hr["age_years"] > 16]
     assert np.corrcoef(adults["canonical"], adults["acuity"])[0, 1] > 0.2
     lactate = cohort["labs"].query("loinc == '2524-7'").join(enc["acuity"], on="encounter")
-    assert np.corrcoef(lactate["canonical"], lactate["acuity"])[0, 1] > 0.2
+    assert np.corrcoef(lactate["canonical"], lactate["acuity"])[0, 1] > 0.15
     by_class = enc.groupby("encounter_class")["acuity"].mean()
     assert by_class["AMB"] < by_class["EMER"] < by_class["IMP"]
+
+
+def test_label_noise_codes_a_confusable_neighbour(cohort):
+    enc = cohort["encounters"]
+    common = enc[enc["category"] == "COMMON"]
+    wrong = common["code"] != common["true_code"]
+    assert 0.05 <= wrong.mean() <= 0.15
+    assert (
+        enc.loc[enc["category"] == "RARE", "code"]
+        == enc.loc[enc["category"] == "RARE", "true_code"]
+    ).all()
+    # the recorded neighbour shares symptoms with the true disease
+    catalogue = load_common_diseases().set_index("icd10")
+    terms = {c: {s["hpo"] for s in items} for c, items in catalogue["symptoms"].items()}
+    pairs = common.loc[wrong, ["code", "true_code"]].drop_duplicates()
+    overlap = [bool(terms[a] & terms[b]) for a, b in pairs.itertuples(index=False)]
+    assert np.mean(overlap) > 0.9
 
 
 def test_symptoms_follow_frequencies_with_noise_omissions_and_exclusions(cohort):

@@ -20,32 +20,47 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
         "seed", "n_encounters", "start_date", "end_date", "timezone", "faker_locale",
         "validate_sample", "patients", "encounters", "common", "rare", "symptoms",
         "acuity", "vitals", "labs", "comorbidities", "notes", "errors", "duplicates",
+        "sites", "labels", "outcomes", "measurements",
     },
     "patients": {
         "encounters_per_patient_mean", "other_sex_share", "unknown_sex_share",
         "email_share", "smoker_share", "smoker_min_age",
     },
-    "encounters": {"hour_weights", "class_slope", "inpatient_midpoint", "emergency_midpoint"},
+    "encounters": {"hour_weights", "class_slope", "emergency_midpoint"},
     "common": {"include", "onset_days_median", "onset_days_sigma"},
     "rare": {
         "n_diseases", "share", "cases_min", "cases_max", "case_weight_sigma", "databases",
         "min_present_terms", "include", "max_present_symptoms", "present_symptoms_mean",
-        "base_acuity_beta",
+        "base_acuity_beta", "min_present_symptoms", "imprecise_share", "parent_share",
+        "unrelated_terms",
         "onset_days_median", "onset_days_sigma", "acute_share",
     },
     "symptoms": {
         "default_frequency", "acuity_gain", "omission_rate", "background_mean",
-        "background_terms", "excluded_mean", "snomed_share", "severity_share",
-        "onset_share", "reported_share",
+        "background_terms", "excluded_mean", "severity_share", "onset_share",
+        "reported_share", "incidental_recorded", "incidental_terms", "vocabulary_mean",
+        "vocabulary_power", "vocabulary_shape", "incidental_onset_days", "differential_width",
+        "onset_heaping",
     },
     "acuity": {
-        "concentration", "age_slope_over_65", "infant_bonus", "comorbidity_effect",
-        "noise_sd", "thresholds", "label_noise_sd",
+        "concentration", "age_slope_over_65", "infant_bonus", "comorbidity_effect", "noise_sd",
     },
     "vitals": {"alt_unit_share", "generic_shift", "child_shift", "child_scale_years"},
     "labs": {
-        "alt_unit_share", "lowercase_unit_share", "missing_acuity_effect", "generic_shift",
+        "lowercase_unit_share", "missing_acuity_effect", "suspicion_effect", "generic_shift",
         "delay_minutes",
+    },
+    "sites": {"reference_acuity", "modality_acuity_slope", "specs", "season_spike", "assay_change"},
+    "labels": {"noise_share", "neighbours"},
+    "outcomes": {
+        "acuity_weight", "age_weight", "comorbidity_weight", "tier_weight", "risk_noise_sd",
+        "admission_intercept", "icu_intercept", "death_intercept", "los_median_days",
+        "los_sigma", "high_los_days", "rater_noise",
+    },
+    "measurements": {
+        "patient_icc", "acuity_floor", "response_sd", "max_shift_sd", "hospital_spread",
+        "min_ratio",
+        "vital_max_shift_sd",
     },
     "comorbidities": {"messy_share", "codes"},
     "notes": {"share", "name_share"},
@@ -56,26 +71,37 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
 SHARES = [
     "patients.other_sex_share", "patients.unknown_sex_share", "patients.email_share",
     "patients.smoker_share", "rare.share", "rare.acute_share", "symptoms.default_frequency",
-    "symptoms.acuity_gain", "symptoms.omission_rate", "symptoms.snomed_share",
+    "symptoms.acuity_gain", "symptoms.omission_rate",
     "symptoms.severity_share", "symptoms.onset_share", "symptoms.reported_share",
-    "acuity.infant_bonus", "acuity.comorbidity_effect", "encounters.inpatient_midpoint",
-    "encounters.emergency_midpoint", "vitals.alt_unit_share", "labs.alt_unit_share",
+    "symptoms.incidental_recorded", "symptoms.onset_heaping.share", "rare.imprecise_share",
+    "rare.parent_share", "labels.noise_share", "outcomes.rater_noise",
+    "measurements.patient_icc", "measurements.acuity_floor", "measurements.min_ratio",
+    "sites.reference_acuity",
+    "acuity.infant_bonus", "acuity.comorbidity_effect",
+    "encounters.emergency_midpoint", "vitals.alt_unit_share",
     "labs.lowercase_unit_share", "comorbidities.messy_share", "notes.share", "notes.name_share",
     "errors.rate", "duplicates.rate",
 ]  # fmt: skip
 COUNTS = [
     "seed", "n_encounters", "validate_sample", "patients.smoker_min_age", "rare.n_diseases",
     "rare.cases_min", "rare.cases_max", "rare.min_present_terms", "rare.max_present_symptoms",
+    "rare.min_present_symptoms", "labels.neighbours", "symptoms.differential_width",
+    "outcomes.high_los_days",
 ]  # fmt: skip
 NON_NEGATIVE = [
     "symptoms.background_mean", "symptoms.excluded_mean", "acuity.noise_sd",
-    "acuity.label_noise_sd", "acuity.age_slope_over_65", "common.onset_days_sigma",
+    "symptoms.vocabulary_mean", "symptoms.vocabulary_power", "labs.suspicion_effect",
+    "outcomes.risk_noise_sd", "outcomes.los_sigma", "measurements.response_sd",
+    "measurements.hospital_spread", "symptoms.vocabulary_shape", "sites.modality_acuity_slope",
+    "acuity.age_slope_over_65", "common.onset_days_sigma",
     "rare.onset_days_sigma", "rare.case_weight_sigma", "labs.missing_acuity_effect",
     "encounters.class_slope",
 ]  # fmt: skip
 POSITIVE = [
     "patients.encounters_per_patient_mean", "acuity.concentration", "common.onset_days_median",
     "rare.onset_days_median", "vitals.child_scale_years", "rare.present_symptoms_mean",
+    "outcomes.los_median_days", "measurements.max_shift_sd", "measurements.vital_max_shift_sd",
+    "labels.neighbours", "symptoms.differential_width",
 ]  # fmt: skip
 
 
@@ -166,15 +192,15 @@ def _check_pairs(params: Mapping[str, Any]) -> None:
     rare = params["rare"]
     if rare["cases_min"] < 1 or rare["cases_max"] < rare["cases_min"]:
         raise ValueError("parameters simulate.rare.cases_min/cases_max: need 1 <= min <= max")
-    thresholds = params["acuity"]["thresholds"]
-    if (
-        len(thresholds) != 3
-        or any(_bad_weight(t) for t in thresholds)
-        or not 0 < thresholds[0] < thresholds[1] < thresholds[2] < 1
-    ):
+    low_terms, high_terms = rare["min_present_symptoms"], rare["max_present_symptoms"]
+    if not 1 <= low_terms <= high_terms:
         raise ValueError(
-            "parameter simulate.acuity.thresholds must be 3 increasing numbers in (0, 1)"
+            "parameters simulate.rare.min_present_symptoms/max_present_symptoms: need "
+            "1 <= min <= max"
         )
+    unrelated = rare["unrelated_terms"]
+    if len(unrelated) != 2 or any(_bad_weight(u) for u in unrelated) or unrelated[1] < unrelated[0]:
+        raise ValueError("parameter simulate.rare.unrelated_terms must be [min, max] >= 0")
     beta = rare["base_acuity_beta"]
     if len(beta) != 2 or any(_bad_weight(b) or b == 0 for b in beta):
         raise ValueError("parameter simulate.rare.base_acuity_beta must be two positive numbers")
@@ -228,12 +254,69 @@ def _check_codes(
     vitals = set(lab_table.loc[lab_table["kind"] == "vital", "short"])
     for code, spec in params["comorbidities"]["codes"].items():
         _check_comorbidity(str(code), spec, vitals, labs)
+        where = f"simulate.comorbidities.codes[{code}]"
+        for target in spec.get("risk", {}):
+            if target not in common_codes:
+                raise ValueError(f"parameter {where}.risk: {target!r} is not in the catalogue")
+        _check_terms(ontology, spec.get("findings", {}), f"{where}.findings")
+    _check_terms(ontology, params["symptoms"]["incidental_terms"], "symptoms.incidental_terms")
+    _check_sites(params["sites"], common_codes, lab_table)
     weights = params["symptoms"]["background_terms"].values()
     if params["symptoms"]["background_mean"] > 0 and not sum(weights) > 0:
         raise ValueError("parameter simulate.symptoms.background_terms: no positive weight")
 
 
-COMORBIDITY_KEYS = {"name", "max_prevalence", "midpoint_age", "spread_years", "vitals", "labs"}
+def _check_terms(ontology: Ontology, terms: Mapping[str, Any], where: str) -> None:
+    for term, share in terms.items():
+        if not ontology.is_phenotype(str(term)):
+            raise ValueError(f"parameter simulate.{where}: {term!r} is not a live HPO phenotype")
+        if _bad_weight(share) or share > 1:
+            raise ValueError(f"parameter simulate.{where}[{term}] must lie in [0, 1]")
+
+
+SITE_KEYS = {"share", "tier_slope", "child_factor", "snomed_share", "lab_alt_unit_share",
+             "symptoms_only", "vitals_only"}  # fmt: skip
+
+
+def _check_sites(sites: Mapping[str, Any], common_codes: set[str], lab_table: pd.DataFrame) -> None:
+    specs = sites["specs"]
+    if not isinstance(specs, Mapping) or not specs:
+        raise ValueError("parameter simulate.sites.specs must name at least one site")
+    for name, spec in specs.items():
+        where = f"simulate.sites.specs[{name}]"
+        if set(spec) != SITE_KEYS:
+            raise ValueError(f"parameter {where}: keys must be {', '.join(sorted(SITE_KEYS))}")
+        for key in SITE_KEYS - {"tier_slope", "child_factor", "share"}:
+            if _bad_weight(spec[key]) or spec[key] > 1:
+                raise ValueError(f"parameter {where}.{key} must lie in [0, 1]")
+        if spec["symptoms_only"] + spec["vitals_only"] > 1:
+            raise ValueError(f"parameter {where}: symptoms_only + vitals_only exceed 1")
+        if _bad_weight(spec["share"]) or _bad_weight(spec["child_factor"]):
+            raise ValueError(f"parameter {where}: share and child_factor must be >= 0")
+    spike, change = sites["season_spike"], sites["assay_change"]
+    for what, block in (("season_spike", spike), ("assay_change", change)):
+        if block["site"] not in specs:
+            raise ValueError(
+                f"parameter simulate.sites.{what}.site: unknown site {block['site']!r}"
+            )
+    for code in spike["codes"]:
+        if code not in common_codes:
+            raise ValueError(
+                f"parameter simulate.sites.season_spike.codes: {code!r} not in catalogue"
+            )
+    rows = lab_table.set_index("loinc")
+    if str(change["loinc"]) not in rows.index:
+        raise ValueError(
+            f"parameter simulate.sites.assay_change.loinc: unknown {change['loinc']!r}"
+        )
+    row = rows.loc[str(change["loinc"])]
+    if change["unit"] not in {row["canonical_unit"], *row["units"], *row["affine"]}:
+        raise ValueError(f"parameter simulate.sites.assay_change.unit: {change['unit']!r} unknown")
+
+
+COMORBIDITY_KEYS = {
+    "name", "max_prevalence", "midpoint_age", "spread_years", "vitals", "labs", "risk", "findings",
+}  # fmt: skip
 
 
 def _check_comorbidity(

@@ -1,10 +1,12 @@
-"""Diagnosis, comorbidities and hidden acuity of every encounter.
+"""Site, diagnosis, comorbidities, hidden acuity and outcome of every encounter.
 
 Common diseases are drawn per visit with probability proportional to prevalence x
-age density x sex share x seasonal factor; rare cases go to distinct patients. The
-hidden acuity (beta around the disease's base acuity, shifted by age and
-comorbidities, plus noise) later drives vitals, labs, encounter class and the
-severity label, which adds its own noise to the thresholds.
+age density x sex share x seasonal factor x the site's case mix (and its dated
+seasonal spike) x the relative risks of the patient's comorbidities; rare cases go to
+distinct patients. A share of common diagnoses is recorded as a confusable neighbour
+(label noise). The hidden acuity (beta around the disease's base acuity, shifted by age
+and comorbidities, plus noise) drives the findings; the severity label is rated from a
+separate outcome model (:mod:`outcomes`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtr
 
+from disease_pipeline.pipelines.simulate import differential, outcomes, sites
 from disease_pipeline.pipelines.simulate.common import (
     DAYS_PER_YEAR,
     SECONDS_PER_DAY,
-    SEVERITY_LEVELS,
     stream,
     uuid_strings,
 )
@@ -82,13 +84,25 @@ def _comorbidities(
     return out.sort_values(["encounter", "code"], kind="stable").reset_index(drop=True)
 
 
+def comorbidity_risk(
+    cfg: dict[str, Any], comorb: pd.DataFrame, n: int, codes: np.ndarray
+) -> np.ndarray:
+    """Multiplier of each catalogue disease's weight per visit from the patient's
+    comorbidities (``comorbidities.codes[*].risk``: ICD-10 → relative risk)."""
+    out = np.ones((n, len(codes)))
+    for code, group in comorb.groupby("code", sort=True):
+        for target, factor in cfg["comorbidities"]["codes"][code].get("risk", {}).items():
+            out[np.ix_(group["encounter"].to_numpy(int), codes == target)] *= float(factor)
+    return out
+
+
 def _acuity(
     cfg: dict[str, Any],
     rng: np.random.Generator,
     base: np.ndarray,
     age: np.ndarray,
     n_comorb: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     acu = cfg["acuity"]
     mean = (
         base
@@ -101,20 +115,41 @@ def _acuity(
     acuity = rng.beta(mean * kappa, (1.0 - mean) * kappa) + rng.normal(
         0, acu["noise_sd"], len(mean)
     )
-    acuity = np.clip(acuity, 0.0, 1.0)
-    noisy = acuity + rng.normal(0.0, acu["label_noise_sd"], len(acuity))
-    level = np.digitize(noisy, np.asarray(acu["thresholds"], float))
-    return acuity, np.asarray(SEVERITY_LEVELS, dtype=object)[level]
+    return np.clip(acuity, 0.0, 1.0)
 
 
-def _encounter_class(
-    cfg: dict[str, Any], rng: np.random.Generator, acuity: np.ndarray
+def miscode(
+    rng: np.random.Generator, cfg: dict[str, Any], disease: np.ndarray, common: pd.DataFrame
 ) -> np.ndarray:
-    enc = cfg["encounters"]
-    p_inpatient = expit(enc["class_slope"] * (acuity - enc["inpatient_midpoint"]))
-    p_emergency = expit(enc["class_slope"] * (acuity - enc["emergency_midpoint"]))
-    u1, u2 = rng.random(len(acuity)), rng.random(len(acuity))
-    return np.where(u1 < p_inpatient, "IMP", np.where(u2 < p_emergency, "EMER", "AMB"))
+    """Recorded catalogue row per common visit: the true one, or with probability
+    ``labels.noise_share`` one of its ``labels.neighbours`` most confusable diseases."""
+    _, matrix = differential.frequency_matrix(common)
+    order, weight = differential.neighbours(
+        matrix, common["prevalence_per_10k"].to_numpy(float), int(cfg["labels"]["neighbours"])
+    )
+    flip = rng.random(len(disease)) < cfg["labels"]["noise_share"]
+    pick = sample_rows(rng, weight[disease[flip]])
+    out = disease.copy()
+    out[flip] = order[disease[flip], pick]
+    return out
+
+
+def _rare_rows(
+    rng: np.random.Generator, patient: np.ndarray, rare: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Visits that are rare cases (one per patient) and their rare-disease row."""
+    n_rare = int(rare["n_cases"].sum()) if len(rare) else 0
+    if not n_rare:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    one_visit = pd.DataFrame({"patient": patient, "key": rng.random(len(patient))})
+    one_visit = one_visit.sort_values("key").drop_duplicates("patient")
+    if len(one_visit) < n_rare:
+        raise ValueError(
+            f"parameter simulate.rare.share: {n_rare} rare cases need as many patients, "
+            f"only {len(one_visit)} simulated"
+        )
+    rows = np.sort(rng.choice(one_visit.index.to_numpy(), size=n_rare, replace=False))
+    return rows, rng.permutation(np.repeat(np.arange(len(rare)), rare["n_cases"]))
 
 
 def assign_diagnoses(
@@ -124,11 +159,14 @@ def assign_diagnoses(
     common: pd.DataFrame,
     rare: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Encounters with diagnosis, acuity, severity and class, plus their comorbidities.
+    """Encounters with site, diagnosis, acuity, outcome, severity and class, plus their
+    comorbidities.
 
     Returns:
-        ``encounters`` (one row per visit, in time order) and ``comorbidities``
-        (``encounter, code``: ICD-10 codes in canonical spelling).
+        ``encounters`` (one row per visit, in time order; ``disease`` is the true catalogue
+        or rare row that drives the findings, ``code``/``disease_name`` the recorded
+        diagnosis, ``true_code`` the true one) and ``comorbidities`` (``encounter, code``:
+        ICD-10 codes in canonical spelling).
     """
     rng = stream(cfg["seed"], "diagnoses")
     n = len(visits)
@@ -137,49 +175,53 @@ def assign_diagnoses(
     age = (start_s / SECONDS_PER_DAY - patients["birth_day"].to_numpy()[patient]) / DAYS_PER_YEAR
     sex = patients["sex"].to_numpy()[patient]
     month = start_s.astype("datetime64[s]").astype("datetime64[M]").astype(int) % 12 + 1
+    site = sites.assign_sites(stream(cfg["seed"], "sites"), cfg, len(patients))[patient]
+    comorb = _comorbidities(cfg, rng, patient, age, len(patients))
 
     is_rare = np.zeros(n, dtype=bool)
     disease = np.zeros(n, dtype=int)
-    n_rare = int(rare["n_cases"].sum()) if len(rare) else 0
-    if n_rare:
-        one_visit = pd.DataFrame({"patient": patient, "key": rng.random(n)}).sort_values("key")
-        one_visit = one_visit.drop_duplicates("patient")
-        if len(one_visit) < n_rare:
-            raise ValueError(
-                f"parameter simulate.rare.share: {n_rare} rare cases need as many patients, "
-                f"only {len(one_visit)} simulated"
-            )
-        rare_rows = np.sort(rng.choice(one_visit.index.to_numpy(), size=n_rare, replace=False))
-        is_rare[rare_rows] = True
-        disease[rare_rows] = rng.permutation(np.repeat(np.arange(len(rare)), rare["n_cases"]))
-    common_rows = np.flatnonzero(~is_rare)
+    rare_rows, rare_disease = _rare_rows(rng, patient, rare)
+    is_rare[rare_rows] = True
+    disease[rare_rows] = rare_disease
+    rows = np.flatnonzero(~is_rare)
+    codes = common["icd10"].to_numpy()
+    tier = common["severity_tier"].to_numpy(float)
     weights = disease_weights(
-        common,
-        age[common_rows],
-        sex[common_rows] == "male",
-        sex[common_rows] == "female",
-        month[common_rows],
+        common, age[rows], sex[rows] == "male", sex[rows] == "female", month[rows]
     )
-    disease[common_rows] = sample_rows(rng, weights)
+    weights *= sites.case_mix(cfg, site[rows], tier, age[rows])
+    weights *= sites.season_spike(cfg, site[rows], start_s[rows], codes)
+    weights *= comorbidity_risk(cfg, comorb, n, codes)[rows]
+    disease[rows] = sample_rows(rng, weights)
+    recorded = disease.copy()
+    recorded[rows] = miscode(stream(cfg["seed"], "labels"), cfg, disease[rows], common)
 
-    code = np.where(is_rare, "", common["icd10"].to_numpy()[np.where(is_rare, 0, disease)]).astype(
-        object
-    )
-    name = common["name"].to_numpy()[np.where(is_rare, 0, disease)].astype(object)
+    safe = np.where(is_rare, 0, recorded)
+    code = np.where(is_rare, "", codes[safe]).astype(object)
+    true_code = np.where(is_rare, "", codes[np.where(is_rare, 0, disease)]).astype(object)
+    name = common["name"].to_numpy()[safe].astype(object)
     system = np.full(n, "ICD10", dtype=object)
     base = common["base_acuity"].to_numpy(float)[np.where(is_rare, 0, disease)]
-    if n_rare:
-        rows = np.flatnonzero(is_rare)
-        ids = rare["disease_id"].to_numpy()[disease[rows]]
-        system[rows] = [DATABASE_SYSTEM[i.split(":")[0]] for i in ids]
-        code[rows] = [i.split(":", 1)[1] for i in ids]
-        name[rows] = rare["disease_name"].to_numpy()[disease[rows]]
-        base[rows] = rare["base_acuity"].to_numpy(float)[disease[rows]]
+    disease_tier = tier[np.where(is_rare, 0, disease)]
+    if len(rare_rows):
+        ids = rare["disease_id"].to_numpy()[rare_disease]
+        system[rare_rows] = [DATABASE_SYSTEM[i.split(":")[0]] for i in ids]
+        code[rare_rows] = true_code[rare_rows] = [i.split(":", 1)[1] for i in ids]
+        name[rare_rows] = rare["disease_name"].to_numpy()[rare_disease]
+        base[rare_rows] = rare["base_acuity"].to_numpy(float)[rare_disease]
+        disease_tier[rare_rows] = 1.0 + 4.0 * base[rare_rows]
 
-    comorb = _comorbidities(cfg, rng, patient, age, len(patients))
     comorb = comorb[comorb["code"].to_numpy() != code[comorb["encounter"].to_numpy()]]
     n_comorb = np.bincount(comorb["encounter"].to_numpy(int), minlength=n)
-    acuity, severity = _acuity(cfg, rng, base, age, n_comorb)
+    acuity = _acuity(cfg, rng, base, age, n_comorb)
+    out_rng = stream(cfg["seed"], "outcomes")
+    risk = outcomes.outcome_risk(
+        out_rng, cfg, acuity, age=age, n_comorb=n_comorb, tier=disease_tier
+    )
+    outcome = outcomes.simulate_outcomes(out_rng, cfg, risk)
+    klass = outcomes.encounter_class(out_rng, cfg, acuity, outcome["admitted"].to_numpy())
+    severity = outcomes.rate_severity(out_rng, cfg, outcome, klass == "EMER")
+    modality = sites.modalities(stream(cfg["seed"], "modality"), cfg, site, acuity, klass == "IMP")
     encounters = pd.DataFrame(
         {
             "encounter_id": uuid_strings(rng, n),
@@ -188,15 +230,19 @@ def assign_diagnoses(
             "age_years": age,
             "sex": sex,
             "month": month,
+            "site": site,
             "category": np.where(is_rare, "RARE", "COMMON"),
             "disease": disease,
             "system": system,
             "code": code,
+            "true_code": true_code,
             "disease_name": name,
             "acuity": acuity,
             "severity": severity,
-            "encounter_class": _encounter_class(cfg, rng, acuity),
+            "encounter_class": klass,
+            "modality": modality,
             "n_comorbidities": n_comorb,
         }
     )
+    encounters = pd.concat([encounters, outcome], axis=1)
     return encounters, comorb.reset_index(drop=True)

