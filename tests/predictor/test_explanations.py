@@ -50,8 +50,19 @@ def test_top_contributions_are_ranked_by_size_with_direction():
     assert [i["feature"] for i in items] == ["labs_crp_max", "hpo_HP_0001945", "news2"]
     assert [i["direction"] for i in items] == ["decreases", "increases", "increases"]
     assert items[0]["text"] == "C-reactive protein (max): not recorded"
-    assert items[1]["text"] == "Fever: yes"
+    assert items[1]["text"] == "Fever: reported"
     assert items[0]["value"] is None
+
+
+def test_a_finding_not_reported_is_never_worded_as_absent():
+    """``hpo_<id> = 0`` means the clinician did not report the finding: "not reported",
+    never "no" (only findings sent as absent, ``hpo_not_<id>``, are absent)."""
+    names = ["hpo_HP_0001945", "hpo_not_HP_0002315"]
+    labels = feature_labels(names, HPO, LABS)
+    items = top_contributions(np.array([-0.8, 0.5]), np.array([0.0, 1.0]), names, labels, 2)
+    assert items[0]["text"] == "Fever: not reported"
+    assert items[1]["text"] == "no Headache (explicitly absent): reported"
+    assert not any(i["text"].endswith(": no") for i in items)
 
 
 def test_comorbidities_outside_the_catalogue_are_named_from_icd10_cm():

@@ -15,6 +15,13 @@ tables or patient records into one prediction per encounter:
 - ``p_rare``, ``severity`` ``{level, probabilities}``, and ``explanation``: the features
   that moved the top candidate most (XGBoost TreeSHAP contributions, ``pred_contribs``),
   in clinical words, each ``increases`` or ``decreases``.
+- ``must_not_miss`` / ``rule_out`` on every entry: a time-critical disease of the
+  catalogue that the knowledge posterior keeps plausible is listed (after the ranked
+  ``top_k`` when it is not among them) and flagged, with what would rule it out; the
+  severity's "low" is then capped (``predictor.red_flags``).
+- with an explanation and tables, ``explanation.findings`` (the reported findings that
+  moved the top candidate, knowledge likelihood ratios) and ``explanation.recommended_tests``
+  (the vitals/labs with the largest expected information gain over the differential).
 - with an explanation, each differential entry's ``phenotypes``: for a rare candidate
   of the rare model, the patient's phenotypes it matches, its frequent phenotypes the
   patient does not report and the evidence against it (None for other entries).
@@ -30,6 +37,11 @@ import pandas as pd
 
 from disease_pipeline.predictor.explanations import top_contributions
 from disease_pipeline.predictor.records_check import normalise_records
+from disease_pipeline.predictor.red_flags import (
+    explain_with_knowledge,
+    flag_must_not_miss,
+    knowledge_posterior,
+)
 from disease_pipeline.records import PatientRecord, records_to_tables
 
 RARE_SLOT_CODE = "RARE"
@@ -69,6 +81,9 @@ class DiseasePredictor:
     disease_names: dict[str, str] = field(default_factory=dict)
     feature_labels: dict[str, str] = field(default_factory=dict)
     rare_model: RareRanker | None = None
+    knowledge_blend: Any = None
+    knowledge_scorer: Any = None
+    must_not_miss: dict[str, float] = field(default_factory=dict)
     interval_level: float = 0.95
     explain_top_n: int = 5
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +122,8 @@ class DiseasePredictor:
         ``common_classes`` order, ``p_rare`` (n,), ``differential`` (n, K + 1) = the common
         diseases then the rare slot (rows sum to 1), ``severity`` (n, 4)."""
         common = self._calibrated("common", self.common_model.predict_proba(X))
+        if getattr(self, "knowledge_blend", None) is not None:
+            common = self.knowledge_blend.combine(X, common)
         p_rare = self._p_rare(X)
         severity = self._calibrated("severity", self.severity_model.predict_proba(X))
         levels = [str(c) for c in self.severity_model.classes_]
@@ -193,9 +210,22 @@ class DiseasePredictor:
                     "explanation": None,
                 }
             )
+        scorer = getattr(self, "knowledge_scorer", None)
+        if scorer is not None:
+            flag_must_not_miss(
+                outputs,
+                knowledge_posterior(scorer, X),
+                scorer,
+                dict(zip(classes, range(len(classes)), strict=True)),
+                (1.0 - p_rare)[:, None] * common,
+                p_rare=p_rare,
+                **(getattr(self, "must_not_miss", None) or {}),
+            )
         if explain:
             self._explain(X, outputs)
             self._explain_rare(X, tables, outputs)
+            if scorer is not None and tables is not None:
+                explain_with_knowledge(scorer, tables, outputs)
         return outputs
 
     def _rank_rare(

@@ -36,6 +36,8 @@ _FIXED = {
     "vitals_count": "number of vital signs",
     "labs_count": "number of lab results",
     "comorbidities_count": "number of comorbidities",
+    "measured_vitals": "vital signs measured",
+    "measured_labs": "lab results available",
 }
 
 
@@ -86,6 +88,9 @@ def _label(
     if name.startswith("comorbidity_"):
         code = comorbidity_code(name)
         return f"comorbidity: {disease_names.get(code, code)}"
+    if name.startswith("knowledge_"):
+        code = comorbidity_code(name.removeprefix("knowledge_"))
+        return f"catalogue knowledge score of {disease_names.get(code, code)}"
     if name.startswith("symptoms_") and name.endswith("_count"):
         return f"{name[len('symptoms_') : -len('_count')].replace('_', ' ')} symptoms (count)"
     return name.replace("_", " ")
@@ -99,10 +104,14 @@ def comorbidity_code(feature: str) -> str:
 
 
 def describe_value(name: str, value: float) -> str:
-    """Short text of a feature value: present/absent for phenotype flags, else the number."""
+    """Short text of a feature value: "reported" / "not reported" for phenotype flags (a
+    finding that was not reported is never called absent: only ``hpo_not_`` columns,
+    findings sent as absent, say so), yes/no for other flags, else the number."""
     if value is None or not np.isfinite(value):
         return "not recorded"
-    if _HPO.match(name) or name in _FLAGS or name.startswith(("comorbidity_", "sex_", "missing_")):
+    if _HPO.match(name):
+        return "reported" if value >= 0.5 else "not reported"
+    if name in _FLAGS or name.startswith(("comorbidity_", "sex_", "missing_", "measured_")):
         return "yes" if value >= 0.5 else "no"
     return f"{value:.4g}"
 

@@ -11,7 +11,9 @@ definitions, vectorised in :meth:`FeatureBuilder.transform`); temporal features;
 NEWS2/qSOFA; symptom counts per organ system and their interactions with age and
 comorbidities; comorbidity flags; HPO phenotype vectors (present terms propagated to
 their ancestors, ``hpo_<id>``; excluded terms propagated to their descendants,
-``hpo_not_<id>``); optional ``missing_<lab>`` indicators.
+``hpo_not_<id>``); optional ``missing_<lab>`` indicators; with ``knowledge`` parameters,
+the catalogue knowledge scorer's log posterior per disease and the measured-modality
+flags (``predictor.feature_knowledge``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from disease_pipeline.predictor.feature_dfs import (
     specs_from_features,
     synthesise,
 )
+from disease_pipeline.predictor.feature_knowledge import knowledge_block, knowledge_names
 from disease_pipeline.predictor.feature_scores import NEWS2_VITALS, SCORE_COLUMNS, clinical_scores
 from disease_pipeline.predictor.feature_tables import Prepared, pair_matrix, prepare_tables
 
@@ -56,6 +59,8 @@ class FeatureBuilder:
             ``temperature``) → LOINC code or list of codes.
         acute_onset_days / chronic_onset_days: thresholds of the progression flags.
         missing_indicators: add ``missing_<lab>`` columns.
+        knowledge: ``common_model.knowledge`` parameters of the catalogue knowledge scorer
+            (None: no knowledge block).
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class FeatureBuilder:
         acute_onset_days: float = 7,
         chronic_onset_days: float = 90,
         missing_indicators: bool = False,
+        knowledge: dict | None = None,
     ) -> None:
         for name, value in (
             ("min_term_count", min_term_count),
@@ -101,6 +107,7 @@ class FeatureBuilder:
         self.acute_onset_days = float(acute_onset_days)
         self.chronic_onset_days = float(chronic_onset_days)
         self.missing_indicators = bool(missing_indicators)
+        self.knowledge = dict(knowledge) if knowledge is not None else None
         self.feature_names: list[str] = []
         self._lookups: dict[str, Callable[[str], np.ndarray]] = {}
         self._names: list[str] = []
@@ -113,6 +120,11 @@ class FeatureBuilder:
             raise ValueError("FeatureBuilder.fit: no encounters to fit on")
         onto = load_ontology()
         self.ontology_version = onto.version
+        self.knowledge_scorer = None
+        if self.knowledge is not None:
+            from disease_pipeline.knowledge.common_scorer import CommonKnowledgeScorer
+
+            self.knowledge_scorer = CommonKnowledgeScorer.from_catalogue(**self.knowledge)
         self.loinc_vocab = {
             child: self._frequent(prep.children[child], "loinc", None)
             for child in ("vitals", "labs")
@@ -179,7 +191,7 @@ class FeatureBuilder:
         self._check_fitted()
         prep = prepare_tables(tables)
         dfs_block = aggregate(self.specs, prep.age, prep.children, prep.n)
-        return self._assemble(prep, dfs_block)
+        return self._assemble(prep, dfs_block, tables)
 
     def transform_featuretools(self, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         """Same as :meth:`transform`, the DFS block computed by ``ft.calculate_feature_matrix``."""
@@ -189,7 +201,7 @@ class FeatureBuilder:
         dfs_block = calculate_with_featuretools(
             self.feature_definitions, self.specs, entityset, prep.encounter_ids
         )
-        return self._assemble(prep, dfs_block)
+        return self._assemble(prep, dfs_block, tables)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "specs"):
@@ -219,13 +231,17 @@ class FeatureBuilder:
                 f"missing_{self.loinc_labels.get(c) or feature_label(c)}"
                 for c in self.loinc_vocab["labs"]
             ]
+        if getattr(self, "knowledge_scorer", None) is not None:
+            names += knowledge_names(self.knowledge_scorer)
         duplicated = sorted({c for c in names if names.count(c) > 1})
         if duplicated:
             raise ValueError(f"FeatureBuilder: duplicated feature names {duplicated}")
         self._names = names
         return names
 
-    def _assemble(self, prep: Prepared, dfs_block: np.ndarray) -> pd.DataFrame:
+    def _assemble(
+        self, prep: Prepared, dfs_block: np.ndarray, tables: dict[str, pd.DataFrame]
+    ) -> pd.DataFrame:
         n, sym = prep.n, prep.children["symptoms"]
         present = sym["present"] == 1.0
         p_codes, p_terms = sym["codes"][present], sym["hpo_id"][present]
@@ -282,6 +298,8 @@ class FeatureBuilder:
             blocks.append(
                 1.0 - pair_matrix(labs["codes"], labs["loinc"], n, len(vocab), self._lookup("labs"))
             )
+        if getattr(self, "knowledge_scorer", None) is not None:
+            blocks.append(knowledge_block(self.knowledge_scorer, tables, prep.encounter_ids))
         matrix = np.column_stack([np.asarray(block, dtype=float) for block in blocks])
         columns = self._column_names()
         if matrix.shape[1] != len(columns):

@@ -26,6 +26,7 @@ from disease_pipeline.predictor.calibrators import (
     make_calibrator,
 )
 from disease_pipeline.predictor.explanations import feature_labels
+from disease_pipeline.predictor.knowledge_blend import KnowledgeBlend, fit_knowledge_blend
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,38 @@ def calibrate_model(
     return calibrator, report, figure
 
 
+def fit_blend(
+    model_input_calibration: pd.DataFrame,
+    common_model: Any,
+    common_calibrator: Calibrator,
+    params: dict[str, Any],
+) -> tuple[KnowledgeBlend, dict[str, Any]]:
+    """The knowledge blend of the common model (``predictor.knowledge_blend``), its
+    weights per modality pattern chosen by log loss on the calibration split, and its
+    report.
+
+    Args:
+        params: ``calibration.knowledge_blend``: ``grid``, ``min_rows``,
+            ``min_knowledge_share`` and ``default_weights`` per modality pattern.
+    """
+    classes = [str(c) for c in common_model.classes_]
+    y = encode(model_input_calibration["label_disease"], classes)
+    rows = model_input_calibration[y >= 0]
+    proba = common_calibrator.transform(common_model.predict_proba(rows))
+    blend = fit_knowledge_blend(
+        rows,
+        proba,
+        y[y >= 0],
+        classes,
+        grid=[float(g) for g in params["grid"]],
+        min_rows=int(params["min_rows"]),
+        min_knowledge_share={k: float(v) for k, v in params["min_knowledge_share"].items()},
+        default_weights={k: tuple(map(float, v)) for k, v in params["default_weights"].items()},
+    )
+    logger.info("knowledge blend weights: %s", blend.weights)
+    return blend, blend.report
+
+
 def collect_calibrators(
     *,
     common: Calibrator,
@@ -111,6 +144,7 @@ def assemble_predictor(
     *,
     params: dict[str, Any],
     rare_model: Any = None,
+    knowledge_blend: KnowledgeBlend | None = None,
 ) -> DiseasePredictor:
     """The ``DiseasePredictor`` bundle, its models set to one thread (fastest per patient).
 
@@ -138,6 +172,9 @@ def assemble_predictor(
         disease_names=names,
         feature_labels=clinical_feature_labels(list(feature_builder.feature_names)),
         rare_model=rare_model,
+        knowledge_blend=knowledge_blend,
+        knowledge_scorer=getattr(feature_builder, "knowledge_scorer", None),
+        must_not_miss=dict(params.get("must_not_miss") or {}),
         interval_level=float(params["interval_level"]),
         explain_top_n=int(params["explain_top_n"]),
         metadata={
@@ -145,6 +182,7 @@ def assemble_predictor(
             "severity_model": type(severity_model).__name__,
             "n_common_diseases": len(names),
             "n_features": len(feature_builder.feature_names),
+            "knowledge_blend": None if knowledge_blend is None else knowledge_blend.weights,
         },
     )
 

@@ -9,6 +9,7 @@ from disease_pipeline.pipelines.calibration.nodes import (
     assemble_predictor,
     calibrate_model,
     collect_calibrators,
+    fit_blend,
 )
 
 MODELS = ("common", "gate", "severity")
@@ -39,6 +40,17 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="collect_calibrators",
         ),
         Node(
+            fit_blend,
+            [
+                "model_input_calibration",
+                "common_model",
+                "common_calibrator",
+                "params:calibration.knowledge_blend",
+            ],
+            ["knowledge_blend", "reporting_knowledge_blend"],
+            name="fit_knowledge_blend",
+        ),
+        Node(
             assemble_predictor,
             {
                 "rare_model": "rare_model",
@@ -47,6 +59,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "gate_model": "gate_model",
                 "severity_model": "severity_model",
                 "calibrators": "calibrators",
+                "knowledge_blend": "knowledge_blend",
                 "params": "params:calibration",
             },
             "predictor",

@@ -127,11 +127,16 @@ def subset_tables(tables: dict[str, pd.DataFrame], encounter_ids) -> dict[str, p
 
 
 def fit_feature_builder(
-    tables: dict[str, pd.DataFrame], assignment: pd.DataFrame, builder_params: dict
+    tables: dict[str, pd.DataFrame],
+    assignment: pd.DataFrame,
+    builder_params: dict,
+    knowledge_params: dict | None = None,
 ) -> FeatureBuilder:
-    """Fit a :class:`FeatureBuilder` on the encounters of the training split only."""
+    """Fit a :class:`FeatureBuilder` on the encounters of the training split only; with
+    ``knowledge_params`` (``common_model.knowledge``) it adds the knowledge block."""
     train_ids = assignment.loc[assignment["split"] == "train", "encounter_id"]
-    return FeatureBuilder(**builder_params).fit(subset_tables(tables, train_ids))
+    builder = FeatureBuilder(**builder_params, knowledge=knowledge_params)
+    return builder.fit(subset_tables(tables, train_ids))
 
 
 def build_feature_matrix(
@@ -177,3 +182,45 @@ def check_parity(builder: FeatureBuilder, tables: dict[str, pd.DataFrame]) -> No
             f"vectorised features differ from featuretools in columns {columns}"
         ) from error
     logger.info("featuretools parity checked on %d encounters", len(fast))
+
+
+#: masked pattern → the measurement tables it removes
+MASKS = {"symptoms_only": ("vitals", "labs"), "vitals": ("labs",), "labs": ("vitals",)}
+
+
+def mask_modalities(
+    tables: dict[str, pd.DataFrame], assignment: pd.DataFrame, params: dict
+) -> dict[str, pd.DataFrame]:
+    """Tables where a random share of the encounters of ``params["splits"]`` lose their
+    vitals and/or labs, so the models see every modality pattern (symptoms only, +vitals,
+    +labs, all) while training and calibrating, as clinicians send them.
+
+    Args:
+        params: ``splits`` (split names masked) and ``shares`` (pattern → share of their
+            encounters: ``symptoms_only`` drops vitals and labs, ``vitals`` drops labs,
+            ``labs`` drops vitals); ``seed``.
+    """
+    shares = {str(k): float(v) for k, v in (params.get("shares") or {}).items()}
+    unknown = sorted(set(shares) - set(MASKS))
+    if unknown or any(v < 0 for v in shares.values()) or sum(shares.values()) > 1:
+        raise ValueError(
+            f"features.modality_masking.shares: patterns {sorted(MASKS)}, shares >= 0 "
+            f"summing to at most 1 (got {shares})"
+        )
+    ids = assignment.loc[assignment["split"].isin(params.get("splits", [])), "encounter_id"]
+    ids = np.sort(ids.astype(str).to_numpy())
+    rng = np.random.default_rng(int(params.get("seed", 0)))
+    draw = rng.random(len(ids))
+    dropped: dict[str, set] = {"vitals": set(), "labs": set()}
+    low = 0.0
+    for pattern, share in shares.items():
+        chosen = ids[(draw >= low) & (draw < low + share)]
+        low += share
+        for table in MASKS[pattern]:
+            dropped[table].update(chosen)
+    out = dict(tables)
+    for table, gone in dropped.items():
+        frame = tables[table]
+        out[table] = frame[~frame["encounter_id"].astype(str).isin(gone)]
+        logger.info("modality masking: %s removed from %d encounters", table, len(gone))
+    return out

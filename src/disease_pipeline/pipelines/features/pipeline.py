@@ -10,6 +10,7 @@ from disease_pipeline.pipelines.features.nodes import (
     build_labels,
     build_registry_cases,
     fit_feature_builder,
+    mask_modalities,
 )
 from disease_pipeline.pipelines.features.splits import (
     assign_cv_folds,
@@ -55,15 +56,26 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "prm_feature_tables",
                 "model_input_split_assignment",
                 "params:features.builder",
+                "params:common_model.knowledge",
             ],
             outputs="feature_builder",
             name="fit_feature_builder",
         ),
         Node(
+            mask_modalities,
+            inputs=[
+                "prm_feature_tables",
+                "model_input_split_assignment",
+                "params:features.modality_masking",
+            ],
+            outputs="prm_feature_tables_masked",
+            name="mask_modalities",
+        ),
+        Node(
             build_feature_matrix,
             inputs={
                 "builder": "feature_builder",
-                "tables": "prm_feature_tables",
+                "tables": "prm_feature_tables_masked",
                 "labels": "feat_labels",
                 "chunk_size": "params:features.chunk_size",
                 "parity_sample": "params:features.parity_sample",
