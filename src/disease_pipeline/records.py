@@ -75,7 +75,12 @@ class PatientRecord(BaseModel):
 
     patient_id: str | None = Field(None, description="pseudonymous id; never a raw identifier")
     encounter_id: str | None = None
-    age: float = Field(ge=0, le=120, description="age in years (90 and over may be sent as 90)")
+    age: float | None = Field(
+        None,
+        ge=0,
+        le=120,
+        description="age in years (90 and over may be sent as 90); null when unknown",
+    )
     sex: Sex = "unknown"
     encounter_date: datetime | None = None
     symptoms: list[Symptom] = Field(default_factory=list)
@@ -101,8 +106,8 @@ def records_to_tables(records: list[PatientRecord]) -> dict[str, pd.DataFrame]:
                 "source": "request",
                 "start": _naive_utc(record.encounter_date or datetime.now()),
                 "encounter_class": "AMB",
-                "age_years": float(record.age),
-                "age_90_plus": record.age >= 90,
+                "age_years": float("nan") if record.age is None else float(record.age),
+                "age_90_plus": record.age is not None and record.age >= 90,
                 "sex": record.sex,
             }
         )

