@@ -14,12 +14,10 @@ import numpy as np
 import pytest
 
 from disease_pipeline.json_types import json_bytes, json_types
-from disease_pipeline.knowledge.hpo import load_ontology
 from disease_pipeline.records import PatientRecord, records_to_tables
 from disease_pipeline.serving.audit import AuditLog
 from disease_pipeline.serving.engine import PredictionEngine, output_summary
 from disease_pipeline.serving.feedback import FeedbackStore, PredictionIndex, feedback_row
-from disease_pipeline.serving.hpo_search import HpoSearch
 from disease_pipeline.serving.inputs import InputError, RecordNormaliser
 from disease_pipeline.serving.runtime import GC_THRESHOLDS, tune_collector
 
@@ -112,25 +110,6 @@ def test_output_summary_keeps_codes_not_identifiers():
         "p_rare": 0.2,
         "severity": "high",
     }
-
-
-def test_hpo_search_ranks_prefix_matches_first():
-    search = HpoSearch(load_ontology())
-    results = search.search("fever", 5)
-    assert results[0] == {"id": "HP:0001945", "name": "Fever"}
-    assert all("fever" in r["name"].lower() for r in results)
-
-    def kind(name: str) -> int:  # 0 prefix, 1 word start, 2 inside a word
-        lower = name.lower()
-        return 0 if lower.startswith("pain") else 1 if " pain" in f" {lower}" else 2
-
-    kinds = [kind(r["name"]) for r in search.search("pain", 40)]
-    assert kinds == sorted(kinds) and kinds[0] == 0 and 1 in kinds
-    assert search.search("hp:0001945") == [{"id": "HP:0001945", "name": "Fever"}]
-    assert search.search("f") == []
-    # only phenotypic abnormalities: not modes of inheritance, by id or by name
-    assert search.search("HP:0000006") == []
-    assert search.search("autosomal dominant inheritance") == []
 
 
 def test_feedback_index_rank_and_store(tmp_path):
