@@ -2,7 +2,13 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from disease_pipeline.pipelines.features.nodes import assemble_feature_tables
+from disease_pipeline.pipelines.features.pipeline import WAREHOUSE_TABLES
+
+from .baselines import build_knowledge_baseline, fit_logistic_baseline, score_baselines
 from .diagnostics import evaluate_robustness, explain_common_model, measure_serving_costs
+from .evaluation_report import write_evaluation_report
+from .figures import evaluate_with_intervals
 from .gate import apply_acceptance_gate, verdict_markdown
 from .nodes import evaluate_predictions, evaluate_subgroups, evaluate_temporal
 from .report import collect_metrics, plot_evaluation, write_model_card
@@ -13,20 +19,64 @@ PARAMS = "params:evaluation"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Scores the calibration and test splits with the predictor, computes every figure of
-    issue 4, then lets the gate decide (``reporting_gate_verdict``)."""
+    """Scores the calibration and test splits with the predictor from their warehouse
+    tables (the serving path), computes every figure with its bootstrap interval, the
+    baselines and the modality patterns, then lets the gate decide
+    (``reporting_gate_verdict``)."""
     nodes = [
         Node(
+            assemble_feature_tables,
+            inputs={table: f"prm_{table}" for table in WAREHOUSE_TABLES},
+            outputs="prm_evaluation_tables",
+            name="assemble_evaluation_tables",
+        ),
+        Node(
             score_test_split,
-            ["predictor", "model_input_test", "feature_builder", PARAMS],
+            ["predictor", "model_input_test", "prm_evaluation_tables", PARAMS],
             "model_output_test_predictions",
             name="score_test_split",
         ),
         Node(
             score_calibration_split,
-            ["predictor", "model_input_calibration", "feature_builder", PARAMS],
+            ["predictor", "model_input_calibration", "prm_evaluation_tables", PARAMS],
             "model_output_calibration_predictions",
             name="score_calibration_split",
+        ),
+        Node(
+            fit_logistic_baseline,
+            ["model_input_train", "feature_builder", "params:common_model.baseline", PARAMS],
+            "logistic_baseline_model",
+            name="fit_logistic_baseline",
+        ),
+        Node(
+            build_knowledge_baseline,
+            PARAMS,
+            "knowledge_baseline_model",
+            name="build_knowledge_baseline",
+        ),
+        Node(
+            score_baselines,
+            [
+                "model_input_test",
+                "prm_evaluation_tables",
+                "logistic_baseline_model",
+                "knowledge_baseline_model",
+                PARAMS,
+            ],
+            "model_output_baseline_predictions",
+            name="score_baselines",
+        ),
+        Node(
+            evaluate_with_intervals,
+            [
+                "model_output_test_predictions",
+                "reporting_metrics_test",
+                "model_output_baseline_predictions",
+                "reporting_rare_model_validation",
+                PARAMS,
+            ],
+            ["reporting_metrics_intervals", "reporting_modality_metrics"],
+            name="evaluate_with_intervals",
         ),
         Node(
             evaluate_predictions,
@@ -95,6 +145,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             collect_metrics,
             [
                 "reporting_metrics_test",
+                "reporting_metrics_intervals",
                 "reporting_metrics_temporal",
                 "reporting_metrics_subgroups",
                 "reporting_metrics_cv",
@@ -116,6 +167,17 @@ def create_pipeline(**kwargs) -> Pipeline:
             "reporting_gate_verdict",
             "reporting_gate_verdict_markdown",
             name="render_gate_verdict",
+        ),
+        Node(
+            write_evaluation_report,
+            [
+                "reporting_metrics",
+                "reporting_modality_metrics",
+                "reporting_gate_verdict",
+                PARAMS,
+            ],
+            "reporting_evaluation_markdown",
+            name="write_evaluation_report",
         ),
         Node(
             write_model_card,

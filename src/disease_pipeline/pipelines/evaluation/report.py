@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
+from .evaluation_report import with_interval
 from .metrics import one_hot
 from .nodes import severe_score
 from .scoring import SEVERITY_LEVELS, class_columns, probabilities
@@ -83,13 +84,8 @@ def collect_metrics(*parts: dict[str, float]) -> tuple[dict[str, float], dict[st
     return merged, mlflow_metrics
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.3f}"
-    return str(value)
-
-
 _CARD_METRICS = (
+    ("Common cases: top-1 / top-3 / top-10", ("common.top1", "common.top3", "common.top10")),
     ("Common diseases, macro AUROC", "common.auroc_macro"),
     ("Common diseases, macro AUPRC", "common.auprc_macro"),
     ("Common diseases, macro F1", "common.f1_macro"),
@@ -104,10 +100,17 @@ _CARD_METRICS = (
         "differential.rare_macro_auroc_within_rare",
     ),
     ("Gate P(rare) AUROC", "gate.auroc"),
+    (
+        "Symptoms-only common cases: top-1 / top-3",
+        ("modality.symptoms_only.top1", "modality.symptoms_only.top3"),
+    ),
+    ("Common top-1: champion minus logistic baseline (paired)", "compare.logistic.top1_diff"),
+    ("Common top-3: champion minus knowledge scorer (paired)", "compare.knowledge.top3_diff"),
     ("Rare-case recall at the operating threshold", "gate.rare_recall"),
     ("High/critical severity: sensitivity at the operating threshold", "severity.op.sensitivity"),
     ("High/critical severity: precision there", "severity.op.precision"),
     ("ECE common / gate / severity", ("common.ece", "gate.ece", "severity.ece")),
+    ("Worst ECE", "calibration.ece_max"),
     ("Brier score common", "common.brier"),
     ("Cross-validated macro AUROC (mean ± sd)", ("cv.auroc_macro_mean", "cv.auroc_macro_std")),
     ("AUROC loss with 20 % inputs missing (relative)", "robustness.auroc_degradation"),
@@ -149,18 +152,26 @@ def write_model_card(
         "",
         "## Metrics (test split, the latest period)",
         "",
-        "| metric | value |",
+        "Values with their 95 % bootstrap interval where the evaluation computes one; the "
+        "baselines beside each figure are in `evaluation.md`.",
+        "",
+        "| metric | value [95 % CI] |",
         "|---|---|",
     ]
     for title, names in _CARD_METRICS:
         keys = names if isinstance(names, tuple) else (names,)
-        values = " / ".join(_fmt(reporting_metrics.get(k, float("nan"))) for k in keys)
+        values = " / ".join(with_interval(reporting_metrics, k) for k in keys)
         lines.append(f"| {title} | {values} |")
     status = "approved" if reporting_gate_verdict["approved"] else "rejected"
     lines += [
         "",
         f"## Acceptance gate: {status}",
         reporting_gate_verdict["reason"].capitalize() + ". See `gate_verdict.md`.",
+        "",
+        "## Simulated data: assumptions and limits",
+        card["simulator"]["summary"].strip(),
+        "",
+        *[f"- {item}" for item in card["simulator"]["assumptions"]],
         "",
         "## Limits",
         *[f"- {limit}" for limit in card["limits"]],

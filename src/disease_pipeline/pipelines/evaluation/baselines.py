@@ -1,0 +1,138 @@
+"""The baselines the champion must beat, scored on the same test encounters.
+
+- ``logistic``: the common_model pipeline's baseline recipe (median imputation,
+  standardisation, multinomial logistic regression, ``params:common_model.baseline``),
+  refitted here on the COMMON training cases (a seeded sample of at most
+  ``baselines.logistic.max_rows``) because the common_model pipeline keeps only its
+  validation figures.
+- ``knowledge``: the catalogue's knowledge scorer alone
+  (``disease_pipeline.knowledge.common_scorer.CommonKnowledgeScorer``), scored from the
+  warehouse tables. Until that class exists in the code base the baseline is absent and
+  its gate criteria report "not available".
+
+The table written (``model_output_baseline_predictions``) has ``encounter_id`` and one
+probability column ``<baseline>__<code>`` per common disease the baseline ranks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .scoring import split_tables
+
+logger = logging.getLogger(__name__)
+
+#: where the knowledge scorer lives (module, class)
+KNOWLEDGE_SCORER = ("disease_pipeline.knowledge.common_scorer", "CommonKnowledgeScorer")
+
+
+@dataclass
+class FittedBaseline:
+    """A fitted feature-row model: ``predict_proba`` over ``classes`` from ``features``."""
+
+    classes: list[str]
+    features: list[str]
+    model: Any
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        proba = np.zeros((len(X), len(self.classes)))
+        proba[:, self.model.classes_] = self.model.predict_proba(X[self.features].astype(float))
+        return proba
+
+
+def fit_logistic_baseline(
+    model_input_train: pd.DataFrame,
+    feature_builder: Any,
+    baseline: dict[str, Any],
+    params: dict[str, Any],
+) -> FittedBaseline:
+    """The common_model baseline recipe refitted on the COMMON training cases."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    config = params["baselines"]["logistic"]
+    train = model_input_train[model_input_train["label_category"] == "COMMON"]
+    if len(train) > int(config["max_rows"]):
+        train = train.sample(n=int(config["max_rows"]), random_state=int(params["seed"]))
+    classes = sorted(str(c) for c in train["label_disease"].unique())
+    features = list(feature_builder.feature_names)
+    model = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(C=float(baseline["C"]), max_iter=int(baseline["max_iter"])),
+    )
+    target = train["label_disease"].astype(str).map({c: i for i, c in enumerate(classes)})
+    model.fit(train[features].astype(float), target.to_numpy())
+    return FittedBaseline(classes, features, model)
+
+
+def build_knowledge_baseline(params: dict[str, Any]) -> dict[str, Any]:
+    """``{"scorer": <the catalogue's knowledge scorer>, "note": ...}`` built with
+    ``baselines.knowledge.scorer_params``; the scorer is None (and the note says why)
+    while the code base has no such scorer."""
+    module_name, class_name = KNOWLEDGE_SCORER
+    try:
+        scorer_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        note = f"{module_name}.{class_name} not found: no knowledge baseline"
+        logger.warning("evaluation: %s", note)
+        return {"scorer": None, "note": note}
+    from disease_pipeline.knowledge.catalogue import load_common_diseases
+
+    scorer_params = dict(params["baselines"]["knowledge"].get("scorer_params") or {})
+    scorer = scorer_class.from_catalogue(load_common_diseases(), **scorer_params)
+    return {"scorer": scorer, "note": f"{module_name}.{class_name}"}
+
+
+def softmax_rows(log_scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of log-scores (a log-posterior up to a constant per row)."""
+    log_scores = np.asarray(log_scores, dtype=float)
+    shifted = log_scores - log_scores.max(axis=1, keepdims=True)
+    weights = np.exp(shifted)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def score_baselines(
+    model_input_test: pd.DataFrame,
+    prm_evaluation_tables: dict[str, pd.DataFrame],
+    logistic: FittedBaseline,
+    knowledge: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Each baseline's probabilities for the test encounters (see the module docstring);
+    ``knowledge`` is :func:`build_knowledge_baseline`'s output."""
+    ids = model_input_test["encounter_id"].astype(str).tolist()
+    X = model_input_test.set_index(model_input_test["encounter_id"].astype(str))
+    columns = {"encounter_id": ids}
+    proba = logistic.predict_proba(X)
+    columns |= {f"logistic__{c}": proba[:, j] for j, c in enumerate(logistic.classes)}
+    scorer = knowledge.get("scorer")
+    if scorer is not None:
+        batch_size = int(params["batch_size"])
+        parts = [
+            softmax_rows(scorer.log_posterior(split_tables(prm_evaluation_tables, chunk)))
+            for chunk in (ids[s : s + batch_size] for s in range(0, len(ids), batch_size))
+        ]
+        proba = np.vstack(parts) if parts else np.zeros((0, len(scorer.classes)))
+        columns |= {f"knowledge__{c}": proba[:, j] for j, c in enumerate(scorer.classes)}
+    return pd.DataFrame(columns)
+
+
+def baseline_names(frame: pd.DataFrame) -> list[str]:
+    """Baselines present in a ``model_output_baseline_predictions`` table."""
+    return sorted({c.split("__", 1)[0] for c in frame.columns if "__" in c})
+
+
+def baseline_probabilities(frame: pd.DataFrame, name: str) -> tuple[list[str], np.ndarray]:
+    """(classes, (n, k) probabilities) of one baseline of the table."""
+    prefix = f"{name}__"
+    columns = [c for c in frame.columns if c.startswith(prefix)]
+    return [c.removeprefix(prefix) for c in columns], frame[columns].to_numpy(float)
