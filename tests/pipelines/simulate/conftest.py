@@ -77,6 +77,7 @@ def cohort(test_params) -> dict:
     return {
         "cfg": cfg,
         "rare": rare,
+        "terms": terms,
         "patients": patients,
         "encounters": encounters,
         "comorbidities": comorbidities,

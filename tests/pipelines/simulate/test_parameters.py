@@ -48,7 +48,9 @@ def test_base_parameters_meet_the_issue_sizes():
         ("errors.rate", 2.0, "simulate.errors.rate"),
         ("patients.email_share", "many", "simulate.patients.email_share"),
         ("symptoms.background_mean", -1.0, "simulate.symptoms.background_mean"),
-        ("acuity.thresholds", [0.6, 0.4, 0.8], "simulate.acuity.thresholds"),
+        ("labels.noise_share", 1.5, "simulate.labels.noise_share"),
+        ("rare.unrelated_terms", [3, 1], "simulate.rare.unrelated_terms"),
+        ("sites.season_spike.site", "mars", "simulate.sites.season_spike.site"),
         ("end_date", "2020-01-01", "simulate.end_date"),
         ("timezone", "Mars/Olympus", "simulate.timezone"),
         ("rare.share", 0.9, "simulate.rare.share"),  # more rare cases than n_diseases x cases_max

@@ -45,7 +45,7 @@ def snomed_for_hpo(ontology: Ontology) -> dict[str, str]:
 
 
 def _common_block(
-    rng: np.random.Generator, cfg: dict[str, Any], rows: np.ndarray, acuity: np.ndarray,
+    rng: np.random.Generator, cfg: dict[str, Any], rows: np.ndarray, acuity: np.ndarray, *,
     terms: list[str], freq: np.ndarray,
 ) -> pd.DataFrame:  # fmt: skip
     """Recorded present terms of the common encounters ``rows`` sharing one disease."""
