@@ -12,10 +12,11 @@ Knowledge features (they rank diseases with no known case, the *unseen* situatio
   its IC-normalised (Lin-like) share, against the annotations
   (:mod:`disease_pipeline.rare.similarity`).
 
-Case features (few-shot): ``encoder`` (cosine to the prototypes), ``has_cases`` (the
-candidate has known cases) and ``encoder_if_cases`` (the encoder on those only), so
-the learned weights can trust the encoder where cases exist and the knowledge
-features elsewhere. ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
+Case features (few-shot): ``resnik_cases`` (one-sided Resnik against the terms of the
+candidate's known cases, 0 without cases), ``encoder`` (cosine to the prototypes),
+``has_cases`` (the candidate has known cases) and ``encoder_if_cases`` (the encoder on
+those only), so the learned weights can trust the cases where there are some and
+the knowledge features elsewhere. ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
 entries (the learned weight keeps one disease from taking two places).
 """
 
@@ -80,7 +81,9 @@ class Components:
         self.case_profiles = case_profiles(known, candidates, space)
         merged = merge_profiles(knowledge, self.case_profiles, pseudocount)
         self.case_knowledge = LikelihoodRatioScorer(merged, self.background, space, lr_params)
-        self.resnik = OneSidedResnik(knowledge, information_content(knowledge), space)
+        ic = information_content(knowledge)
+        self.resnik = OneSidedResnik(knowledge, ic, space)
+        self.case_resnik = OneSidedResnik(self.case_profiles, ic, space)
         self.has_cases = (self.case_profiles.n_cases > 0).astype(np.float64)
         self.annotated_terms = np.diff(sp.csr_matrix(knowledge.direct).indptr)
         table = candidates.table
@@ -118,6 +121,7 @@ class Components:
         yield "has_cases", np.broadcast_to(self.has_cases, n)
         yield "encoder_if_cases", similarity * self.has_cases
         yield "not_omim", np.broadcast_to(self.not_omim, n)
+        yield "resnik_cases", self.case_resnik.score_batch(present)[0]
 
     def features(self, patient: PatientInput) -> np.ndarray:
         """Candidate × :data:`FEATURES` matrix of one patient."""

@@ -29,12 +29,19 @@ FEATURES = (
     "has_cases",
     "encoder_if_cases",
     "not_omim",
+    "resnik_cases",
 )
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
-PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 #: Columns whose strongest candidates enter a patient's shortlist (scores that rank
 #: patients' candidates, not per-candidate constants).
-SHORTLIST_FEATURES = ("knowledge_present", "encoder", "resnik_one_sided", "knowledge_robust")
+SHORTLIST_FEATURES = (
+    "knowledge_present",
+    "encoder",
+    "resnik_one_sided",
+    "knowledge_robust",
+    "resnik_cases",
+)
 
 
 @dataclass(frozen=True)
