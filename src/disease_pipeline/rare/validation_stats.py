@@ -130,7 +130,7 @@ def per_disease(
                 "hybrid_top10": round(float(np.mean(h <= 10)), 3),
                 f"{reference}_top1": round(float(np.mean(r <= 1)), 3),
                 f"{reference}_top10": round(float(np.mean(r <= 10)), 3),
-                "hybrid_median_rank": float(np.median(h)),
+                "hybrid_median_rank": _finite(float(np.median(h))),
                 "annotated_terms": int(first["annotated_terms"]),
                 "mean_terms": round(float(np.mean([details[i]["n_terms"] for i in members])), 1),
                 "unexplained_share": round(
@@ -144,6 +144,11 @@ def per_disease(
         )
     rows.sort(key=lambda x: (x["hybrid_top10"], x["hybrid_top1"], -x["cases"]))
     return {"diseases": rows, "worst": rows[:worst]}
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None when infinite (the truth is no candidate): JSON has no inf."""
+    return value if np.isfinite(value) else None
 
 
 def _mode(values: list[str]) -> str:

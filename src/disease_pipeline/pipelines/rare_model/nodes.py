@@ -169,12 +169,14 @@ def _subsample_diseases(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFr
 def validate_rare_model(
     cases: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[dict[str, Any], str, dict[str, dict[str, float]]]:
-    """Real-case validation (registry cases only) under both protocols.
+    """Real-case validation (registry cases only) under both protocols, against the
+    one-sided and symmetric Resnik baselines, with bootstrap intervals and a
+    per-disease breakdown (:mod:`disease_pipeline.rare.evaluation`).
 
-    ``validation.max_cases`` bounds the time: whole diseases are drawn at random until
-    that many cases (the full figures come from ``scripts/evaluate_rare.py``). Returns
-    the JSON report, its markdown rendering and MLflow metrics; with
-    ``validation.enabled`` false, a report saying so.
+    ``validation.max_cases`` (null: every registry case) may bound the time: whole
+    diseases are then drawn at random until that many cases. Returns the JSON report,
+    its markdown rendering and MLflow metrics; with ``validation.enabled`` false, a
+    report saying so.
     """
     options = params.get("validation", {})
     if not options.get("enabled", True):
