@@ -236,7 +236,7 @@ def test_more_missing_inputs_cost_more(outputs, world):
             evaluate_robustness(
                 predictor,
                 test,
-                WorldBuilder(),
+                world[2][0],
                 outputs["model_output_test_predictions"],
                 config,
             )["robustness.auroc_degradation"]
@@ -244,4 +244,4 @@ def test_more_missing_inputs_cost_more(outputs, world):
     assert 0 <= losses[0] < losses[1]
     with pytest.raises(ValueError, match="missing_rate"):
         params["robustness"]["missing_rate"] = 1.5
-        evaluate_robustness(predictor, test, WorldBuilder(), pd.DataFrame(), params)
+        evaluate_robustness(predictor, test, world[2][0], pd.DataFrame(), params)

@@ -6,6 +6,10 @@ import math
 
 import pytest
 
+from disease_pipeline.pipelines.evaluation.parity import output_mismatches, records_from_tables
+from disease_pipeline.pipelines.features.nodes import assemble_feature_tables
+from disease_pipeline.pipelines.features.pipeline import WAREHOUSE_TABLES
+
 pytestmark = pytest.mark.slow
 
 
@@ -34,6 +38,31 @@ def test_every_gate_metric_is_computed_on_the_real_predictor(catalog):
         metrics["differential.rare_macro_auroc"]
         >= metrics["differential.rare_macro_auroc_listed"] - 0.02
     )
+
+
+def test_evaluation_scores_what_the_service_answers(catalog):
+    """Sampled test encounters, sent as API records through predict_records (what the
+    service calls), get exactly the differential, P(rare) and severity evaluated."""
+    scored = catalog.load("model_output_test_predictions")
+    scored = scored.sample(n=min(30, len(scored)), random_state=0)
+    top_k = int(catalog.load("params:evaluation")["scoring_top_k"])
+    tables = assemble_feature_tables(**{t: catalog.load(f"prm_{t}") for t in WAREHOUSE_TABLES})
+    records = records_from_tables(tables, scored["encounter_id"].tolist())
+    answers = catalog.load("predictor").predict_records(records, top_k=top_k)
+    assert [a["encounter_id"] for a in answers] == scored["encounter_id"].tolist()
+    assert output_mismatches(scored, answers, top_k) == []
+
+
+def test_every_gated_figure_has_its_interval_and_the_report_shows_it(catalog):
+    metrics = catalog.load("reporting_metrics")
+    gate = catalog.load("params:evaluation.gate")
+    for criterion in gate["criteria"].values():
+        if criterion.get("bound") == "interval" and criterion.get("when_missing") != "report":
+            low = metrics[f"{criterion['metric']}.ci_low"]
+            assert low <= metrics[criterion["metric"]] <= metrics[f"{criterion['metric']}.ci_high"]
+    page = catalog.load("reporting_evaluation_markdown")
+    assert f"{metrics['common.top1']:.3f} [{metrics['common.top1.ci_low']:.3f}" in page
+    assert "logistic baseline" in page
 
 
 def test_model_card_and_shap_refer_to_this_run(catalog):

@@ -13,33 +13,52 @@ from matplotlib.figure import Figure
 from . import metrics as m
 from .nodes import common_metrics
 from .plots import importance_figure
-from .scoring import LABEL_COLUMNS, feature_matrix, score_features
+from .scoring import LABEL_COLUMNS, feature_matrix, score_tables, split_tables
 
 _TREE_ATTRIBUTES = ("model", "model_", "estimator", "estimator_", "classifier", "booster")
+
+
+#: warehouse tables whose rows are clinical inputs (dropped by the robustness check)
+INPUT_TABLES = ("symptoms", "vitals", "labs")
+
+
+def drop_inputs(tables: dict[str, pd.DataFrame], rate: float, seed: int) -> dict[str, pd.DataFrame]:
+    """The tables with each symptom, vital-sign and lab row dropped with probability
+    ``rate`` (seeded): inputs the clinician did not record."""
+    rng = np.random.default_rng(seed)
+    out = dict(tables)
+    for name in INPUT_TABLES:
+        if name in tables:
+            out[name] = tables[name][rng.random(len(tables[name])) >= rate]
+    return out
 
 
 def evaluate_robustness(
     predictor: Any,
     model_input_test: pd.DataFrame,
-    feature_builder: Any,
+    prm_evaluation_tables: dict[str, pd.DataFrame],
     model_output_test_predictions: pd.DataFrame,
     params: dict[str, Any],
 ) -> dict[str, float]:
-    """Scores again with ``robustness.missing_rate`` of the feature cells set to NaN (a
-    seeded uniform mask) and reports the relative loss of common macro AUROC, top-1 and
-    gate AUROC, and the log-loss increase."""
+    """Scores the test split again, through ``predict_tables`` as the service would, with
+    ``robustness.missing_rate`` of its recorded inputs (symptom, vital-sign and lab rows)
+    dropped at random (seeded), and reports the relative loss of common macro AUROC,
+    top-1 and gate AUROC, and the log-loss increase."""
     config = params["robustness"]
     rate = float(config["missing_rate"])
     if not 0 < rate < 1:
         raise ValueError(f"evaluation.robustness.missing_rate must be in (0, 1), got {rate}")
-    features = feature_matrix(model_input_test, list(feature_builder.feature_names), "test")
-    mask = np.random.default_rng(int(params["seed"])).random(features.shape) < rate
-    scored = score_features(
+    ids = model_input_test["encounter_id"].astype(str).tolist()
+    tables = drop_inputs(split_tables(prm_evaluation_tables, ids), rate, int(params["seed"]))
+    kept = sum(len(tables[t]) for t in INPUT_TABLES if t in tables)
+    total = sum(len(split_tables(prm_evaluation_tables, ids)[t]) for t in INPUT_TABLES)
+    scored = score_tables(
         predictor,
-        features.mask(mask),
-        int(params["scoring_top_k"]),
-        int(params["batch_size"]),
-        "evaluation: scoring with missing inputs",
+        tables,
+        ids,
+        top_k=int(params["scoring_top_k"]),
+        batch_size=int(params["batch_size"]),
+        desc="evaluation: scoring with missing inputs",
     )
     masked = pd.concat(
         [
@@ -66,7 +85,7 @@ def evaluate_robustness(
     ]
     return {
         "robustness.missing_rate": rate,
-        "robustness.cells_masked": float(mask.mean()),
+        "robustness.inputs_dropped": float(1 - kept / total) if total else np.nan,
         "robustness.common_auroc_missing": after["common.auroc_macro"],
         "robustness.auroc_degradation": relative_loss(
             before["common.auroc_macro"], after["common.auroc_macro"]

@@ -111,7 +111,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             [
                 "predictor",
                 "model_input_test",
-                "feature_builder",
+                "prm_evaluation_tables",
                 "model_output_test_predictions",
                 PARAMS,
             ],

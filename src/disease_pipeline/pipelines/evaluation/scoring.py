@@ -82,31 +82,6 @@ def predictions_to_frame(outputs: list[Any], index: pd.Index, classes: list[str]
     return pd.DataFrame(rows, index=index)
 
 
-def score_features(
-    predictor: Any,
-    features: pd.DataFrame,
-    top_k: int,
-    batch_size: int,
-    desc: str,
-    *,
-    rare_ids: list[str] = (),
-) -> pd.DataFrame:
-    """Predictor outputs for bare feature rows (index = encounter id), scored in batches;
-    with ``rare_ids``, also ``p_rare__<id>``. Only for perturbed features (robustness):
-    a split is scored from its tables by :func:`score_tables`, the serving path."""
-    classes = common_classes(predictor)
-    parts = []
-    starts = range(0, len(features), batch_size)
-    for start in tqdm(starts, desc=desc, leave=False, disable=len(starts) < 2):
-        batch = features.iloc[start : start + batch_size]
-        outputs = predictor.predict_features(batch, top_k=top_k)
-        frame = predictions_to_frame(list(outputs), batch.index, classes)
-        parts.append(_full_probabilities(predictor, frame, batch, None, rare_ids))
-    if not parts:
-        return predictions_to_frame([], features.index, classes)
-    return pd.concat(parts)
-
-
 def _full_probabilities(
     predictor: Any,
     frame: pd.DataFrame,
