@@ -45,12 +45,12 @@ def predictor_tables() -> dict:
     return assemble_feature_tables(**{name: prm[name] for name in PRM})
 
 
-@pytest.fixture(scope="session")
-def predictor(predictor_tables):
+def build_predictor(tables: dict, knowledge: dict | None = None):
     """The assembled predictor: builder and models fitted on the first 70 % of encounters
-    (by time), calibrated on the rest."""
+    (by time), calibrated on the rest; ``knowledge`` adds the knowledge block and blend."""
     features = load_parameters("features")
-    builder = FeatureBuilder(**features["builder"]).fit(predictor_tables)
+    builder = FeatureBuilder(**features["builder"], knowledge=knowledge).fit(tables)
+    predictor_tables = tables
     matrix = labelled_matrix(predictor_tables, builder)
     cut = int(len(matrix) * 0.7)
     data = (
@@ -66,3 +66,15 @@ def predictor(predictor_tables):
     )
     pipeline = common_pipeline() + severity_pipeline() + calibration_pipeline()
     return run_in_memory(pipeline, data)["predictor"]
+
+
+@pytest.fixture(scope="session")
+def predictor(predictor_tables):
+    """The predictor without the knowledge block (see :func:`build_predictor`)."""
+    return build_predictor(predictor_tables)
+
+
+@pytest.fixture(scope="session")
+def knowledge_predictor(predictor_tables):
+    """The predictor with the catalogue knowledge scorer, its blend and can't-miss flags."""
+    return build_predictor(predictor_tables, load_parameters("common_model")["knowledge"])

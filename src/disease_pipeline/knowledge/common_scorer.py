@@ -46,13 +46,13 @@ from disease_pipeline.knowledge.term_usage import annotated_disease_total, annot
 class KnowledgeParams:
     """Knobs of :class:`CommonKnowledgeScorer` (``common_model.knowledge`` parameters)."""
 
-    noise: float = 0.1  # η
-    partial_match: float = 0.6  # λ
-    specificity_power: float = 0.5  # γ
-    max_ancestor_share: float = 0.1
+    noise: float = 0.2  # η
+    partial_match: float = 0.3  # λ
+    specificity_power: float = 0.75  # γ
+    max_ancestor_share: float = 0.2
     background_floor: float = 0.002
     absent_floor: float = 0.05
-    prevalence_weight: float = 0.5
+    prevalence_weight: float = 0.25
     age_weight: float = 1.0
     age_outside: float = 0.02
     sex_weight: float = 1.0

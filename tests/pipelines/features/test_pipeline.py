@@ -8,7 +8,7 @@ from kedro.runner import SequentialRunner
 from disease_pipeline.pipelines.features.nodes import assemble_feature_tables, subset_tables
 from disease_pipeline.pipelines.features.pipeline import create_pipeline
 from disease_pipeline.predictor.features import FeatureBuilder
-from tests.pipelines.common_model.synthetic import KeptDataset, param_entries
+from tests.pipelines.common_model.synthetic import KeptDataset, load_parameters, param_entries
 from tests.pipelines.features.conftest import PRM
 
 OUTPUTS = (
@@ -30,6 +30,11 @@ def outputs(warehouse, feature_params) -> dict:
         {f"prm_{name}": MemoryDataset(frame) for name, frame in warehouse.items()}
         | {name: KeptDataset() for name in OUTPUTS}
         | {name: MemoryDataset(v) for name, v in param_entries("features", feature_params).items()}
+        | {
+            "params:common_model.knowledge": MemoryDataset(
+                load_parameters("common_model")["knowledge"]
+            )
+        }
     )
     SequentialRunner().run(pipeline, catalog)
     return {name: catalog.load(name) for name in OUTPUTS}
@@ -50,6 +55,8 @@ def test_pipeline_reads_the_warehouse_names():
         "params:features.parity_sample",
         "params:features.seed",
         "params:features.split.cv_folds",
+        "params:features.modality_masking",
+        "params:common_model.knowledge",
     }
 
 
@@ -68,6 +75,16 @@ def test_feature_matrix_follows_the_contract(outputs):
     assert (matrix[builder.feature_names].dtypes == "float64").all()
     assert matrix["encounter_id"].is_unique
     assert not (matrix["encounter_id"].isin(outputs["feat_registry_cases"]["encounter_id"])).any()
+
+
+def test_knowledge_block_and_masked_training_rows(outputs):
+    """The matrix carries the knowledge log posterior and the modality flags; some
+    training rows were masked to symptoms only, while test rows keep what they had."""
+    builder: FeatureBuilder = outputs["feature_builder"]
+    assert "knowledge_I21" in builder.feature_names and "measured_labs" in builder.feature_names
+    train = outputs["model_input_train"]
+    assert ((train["measured_vitals"] == 0) & (train["measured_labs"] == 0)).any()
+    assert train.filter(like="knowledge_").notna().all().all()
 
 
 def test_splits_partition_the_matrix_by_patient_and_time(outputs):

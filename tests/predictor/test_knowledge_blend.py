@@ -1,0 +1,95 @@
+"""The knowledge blend: weights per modality pattern fitted by log loss, floors respected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import softmax
+
+from disease_pipeline.predictor.feature_knowledge import knowledge_column, modality_pattern
+from disease_pipeline.predictor.knowledge_blend import fit_knowledge_blend
+
+CLASSES = ["A", "B", "C"]
+DEFAULTS = {
+    "symptoms_only": (1.0, 0.0),
+    "vitals": (0.5, 0.5),
+    "labs": (0.5, 0.5),
+    "all": (0.0, 1.0),
+}
+
+
+def _data(n: int, seed: int):
+    """Knowledge that knows the label on symptoms-only rows; a model that knows it on
+    rows with labs."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    labs = rng.random(n) < 0.5
+    informative = np.eye(3)[y] * 3.0
+    noise = rng.normal(0, 1, (n, 3))
+    K = np.where(labs[:, None], noise, informative + noise)
+    logits = np.where(labs[:, None], informative + noise, rng.normal(0, 1, (n, 3)))
+    X = pd.DataFrame(K, columns=[knowledge_column(c) for c in CLASSES])
+    X["measured_vitals"] = 0.0
+    X["measured_labs"] = labs.astype(float)
+    return X, softmax(logits, axis=1), y
+
+
+def test_patterns_come_from_the_modality_flags():
+    X, _, _ = _data(20, 0)
+    patterns = modality_pattern(X)
+    assert set(patterns) <= {"symptoms_only", "labs"}
+    assert (patterns == "labs").sum() == int(X["measured_labs"].sum())
+    assert modality_pattern(pd.DataFrame({"x": [1.0]})).tolist() == ["all"]
+
+
+def test_weights_follow_what_is_informative_per_pattern():
+    X, proba, y = _data(600, 1)
+    blend = fit_knowledge_blend(
+        X,
+        proba,
+        y,
+        CLASSES,
+        grid=[0.0, 0.5, 1.0],
+        min_rows=30,
+        min_knowledge_share={},
+        default_weights=DEFAULTS,
+    )
+    alpha, beta = blend.weights["symptoms_only"]
+    assert alpha > beta
+    alpha, beta = blend.weights["labs"]
+    assert beta > alpha
+    assert blend.weights["vitals"] == DEFAULTS["vitals"]  # no rows: default kept
+    combined = blend.combine(X, proba)
+    assert np.allclose(combined.sum(axis=1), 1.0)
+
+
+def test_the_knowledge_floor_is_respected():
+    X, proba, y = _data(600, 2)
+    blend = fit_knowledge_blend(
+        X,
+        proba,
+        y,
+        CLASSES,
+        grid=[0.0, 0.5, 1.0],
+        min_rows=30,
+        min_knowledge_share={"labs": 0.5},
+        default_weights=DEFAULTS,
+    )
+    alpha, beta = blend.weights["labs"]
+    assert alpha / (alpha + beta) >= 0.5
+
+
+def test_without_knowledge_columns_the_model_is_unchanged():
+    _, proba, y = _data(50, 3)
+    X = pd.DataFrame({"other": np.zeros(50)})
+    blend = fit_knowledge_blend(
+        X,
+        proba,
+        y,
+        CLASSES,
+        grid=[0.0, 1.0],
+        min_rows=1,
+        min_knowledge_share={},
+        default_weights=DEFAULTS,
+    )
+    assert np.array_equal(blend.combine(X, proba), proba)
