@@ -197,13 +197,18 @@ function renderResult(result) {
     `model ${result.model.name} v${result.model.version} · request ${result.request_id} · ${result.timestamp}`;
   const severity = result.severity || {};
   $("#severity").textContent = severity.level || "—";
+  $("#severity").title = severity.note || "";  // a plausible can't-miss diagnosis, named
   $("#severity-bars").replaceChildren(...Object.entries(severity.probabilities || {}).map(([level, p]) =>
     el("div", { class: "bar" }, el("span", {}, level),
       el("span", { class: "fill", style: `width:${Math.round(120 * p)}px` }), percent(p))));
   $("#p-rare").textContent = percent(result.p_rare);
   $("#differential tbody").replaceChildren(...result.differential.map((item) => {
     const interval = Array.isArray(item.interval) ? `${percent(item.interval[0])} – ${percent(item.interval[1])}` : "—";
-    return el("tr", {}, el("td", {}, item.rank), el("td", {}, item.name || item.code),
+    const name = item.must_not_miss
+      ? el("td", { class: "must-not-miss" }, item.name || item.code,
+        el("strong", {}, " — must not miss"), el("span", { class: "muted" }, ` (rule out: ${item.rule_out})`))
+      : el("td", {}, item.name || item.code);
+    return el("tr", {}, el("td", {}, item.rank), name,
       el("td", {}, item.code), el("td", { class: item.category }, item.category),
       el("td", {}, percent(item.probability)), el("td", {}, interval));
   }));
