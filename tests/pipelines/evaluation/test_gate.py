@@ -87,7 +87,7 @@ def test_evidence_reported_when_missing_is_named_not_available_and_does_not_pass
         "criteria": {
             "auroc_common": GATE["criteria"]["auroc_common"],
             "unseen": {
-                "metric": "registry.unseen.hybrid_vs_resnik_bma.top3_diff",
+                "metric": "registry.unseen.hybrid_vs_resnik_one_sided.top3_diff",
                 "op": ">=",
                 "threshold": 0.0,
                 "bound": "interval",
@@ -105,8 +105,8 @@ def test_evidence_reported_when_missing_is_named_not_available_and_does_not_pass
     # once the figure exists it decides like any other
     metrics = {
         "common.auroc_macro": 0.9,
-        "registry.unseen.hybrid_vs_resnik_bma.top3_diff": 0.02,
-        "registry.unseen.hybrid_vs_resnik_bma.top3_diff.ci_low": -0.01,
-        "registry.unseen.hybrid_vs_resnik_bma.top3_diff.ci_high": 0.05,
+        "registry.unseen.hybrid_vs_resnik_one_sided.top3_diff": 0.02,
+        "registry.unseen.hybrid_vs_resnik_one_sided.top3_diff.ci_low": -0.01,
+        "registry.unseen.hybrid_vs_resnik_one_sided.top3_diff.ci_high": 0.05,
     }
     assert apply_acceptance_gate(metrics, gate)["failed"] == ["unseen"]

@@ -45,7 +45,7 @@ NOT_QUALITY = {
     "subgroup_gap",
 }
 PROTOCOL = "world_registry"
-REGISTRY = f"registry.{PROTOCOL}.hybrid_vs_resnik_bma.top1_diff"
+REGISTRY = f"registry.{PROTOCOL}.hybrid_vs_resnik_one_sided.top1_diff"
 OUTPUTS = ("reporting_metrics_test", "reporting_metrics_intervals", "reporting_modality_metrics")
 
 

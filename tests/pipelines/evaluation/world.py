@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from xgboost import XGBClassifier
 
+from disease_pipeline.pipelines.evaluation.intervals import paired_mean_difference
 from disease_pipeline.predictor.bundle import DiseasePredictor
 from disease_pipeline.records import SYMPTOM_COLUMNS
 
@@ -265,9 +266,9 @@ class WorldKnowledge:
 
 def registry_validation(predictor: DiseasePredictor, n: int, seed: int, protocol: str) -> dict:
     """Rare validation in the rare_model pipeline's format for registry-like cases of the
-    world: per-case ranks of the predictor's rare component (``hybrid``) and of a one-sided
-    best-match baseline (``resnik_bma``: IC-weighted share of the patient's terms that the
-    disease's annotation lists)."""
+    world: top-1 of the predictor's rare component (``hybrid``) and of a one-sided
+    best-match baseline (``resnik_one_sided``: IC-weighted share of the patient's terms
+    that the disease's annotation lists), with their paired bootstrap difference."""
     tables, labels = make_world(4 * n, seed, "2030-01-01")
     rare = labels["label_category"].eq("RARE").to_numpy()
     features = WorldBuilder().transform(tables)[rare].iloc[:n]
@@ -278,12 +279,23 @@ def registry_validation(predictor: DiseasePredictor, n: int, seed: int, protocol
     ic = -np.log(annotated.mean(axis=0).clip(1 / len(ids)))
     x = features[PHENOTYPES].to_numpy(float)
     resnik = (x * ic) @ annotated.T / np.maximum(x.sum(axis=1, keepdims=True), 1)
+    j = np.array([ids.index(t) for t in truth])
 
-    def ranks(scores: np.ndarray) -> list[float]:
-        j = np.array([ids.index(t) for t in truth])
+    def top1(scores: np.ndarray) -> np.ndarray:
         mine = scores[np.arange(len(j)), j][:, None]
-        return (1 + (scores > mine).sum(1) + ((scores == mine).sum(1) - 1) / 2).tolist()
+        ranks = 1 + (scores > mine).sum(1) + ((scores == mine).sum(1) - 1) / 2
+        return (ranks <= 1).astype(float)
 
+    diff = paired_mean_difference("d", top1(hybrid), top1(resnik), n_boot=200, seed=0, level=0.95)
+    difference = {"difference": diff["d"], "interval": [diff["d.ci_low"], diff["d.ci_high"]]}
     return {
-        "protocols": {protocol: {"ranks": {"hybrid": ranks(hybrid), "resnik_bma": ranks(resnik)}}}
+        "protocols": {
+            protocol: {
+                "metrics": {"hybrid": {"top1": top1(hybrid).mean()}},
+                "bootstrap": {
+                    "difference_to": "resnik_one_sided",
+                    "differences": {"hybrid": {"top1": difference}},
+                },
+            }
+        }
     }

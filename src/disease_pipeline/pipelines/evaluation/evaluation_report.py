@@ -139,7 +139,7 @@ def write_evaluation_report(
             f"{params['seed']}). The test split is scored through `predict_tables` on its "
             "warehouse tables, the path the service runs. Baselines: the logistic "
             "regression of the common_model pipeline refitted on the training split, and "
-            "the catalogue's knowledge scorer alone (n/a while the code base has none).",
+            "the catalogue's knowledge scorer alone (n/a when the code base has none).",
             "",
             *_headline(reporting_metrics),
             "",

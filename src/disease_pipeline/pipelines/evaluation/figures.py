@@ -13,8 +13,8 @@ thresholds of :func:`.nodes.evaluate_predictions`, the baselines' probabilities
   encounters, both ranking the same common diseases (the champion by P(d | common));
 - ``modality.<pattern>.<figure>`` and ``compare.knowledge.<pattern>.top{k}_diff``;
 - ``registry.<protocol>.<method>.<metric>`` and ``registry.<protocol>.<method>_vs_<baseline>
-  .<metric>_diff``: the unseen-disease protocol on the registry phenopackets, as written by
-  the rare_model pipeline (absent when it wrote no such figure).
+  .<metric>_diff``: the unseen-disease protocol on the registry phenopackets with the
+  intervals the rare_model pipeline computed (absent when it wrote no such figure).
 """
 
 from __future__ import annotations
@@ -188,37 +188,43 @@ def _lookup(tree: Any, path: str) -> Any:
     return tree
 
 
-def registry_figures(
-    validation: dict[str, Any] | None, config: dict[str, Any], boot: Boot
-) -> dict[str, float]:
-    """The unseen-disease protocol of the registry cases (rare_model validation): the
-    rare component's and the baseline's ``metric`` and their paired difference with its
-    interval, computed from the per-case ranks when the validation lists them
-    (``protocols.<p>.ranks.<method>``), else read from ``protocols.<p>.differences.
-    <method>_vs_<baseline>.<metric>`` (``{value, ci_low, ci_high}``). Nothing when the
-    validation has no such figure: the gate then reports the criterion not available."""
+def _interval(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return None
+
+
+def registry_figures(validation: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, float]:
+    """The unseen-disease protocol of the registry cases as the rare_model pipeline wrote
+    it (``reporting_rare_model_validation``): ``protocols.<p>.metrics.<method>.<metric>``,
+    the intervals ``protocols.<p>.bootstrap.intervals.<method>.<metric>`` and the paired
+    difference ``protocols.<p>.bootstrap.differences.<method>.<metric>`` (``{difference,
+    interval}``) to ``bootstrap.difference_to``, which must be the configured baseline.
+    Nothing when the validation has no such figure: the gate then reports the criterion
+    not available."""
     protocol, method, base = config["protocol"], config["method"], config["baseline"]
     metric = str(config["metric"])
     block = _lookup(validation or {}, f"protocols.{protocol}")
     if not isinstance(block, dict):
         return {}
-    name = f"registry.{protocol}.{method}_vs_{base}.{metric}_diff"
     out: dict[str, float] = {}
+    boot = block.get("bootstrap") if isinstance(block.get("bootstrap"), dict) else {}
     for who in (method, base):
+        key = f"registry.{protocol}.{who}.{metric}"
         value = _lookup(block, f"metrics.{who}.{metric}")
         if isinstance(value, int | float):
-            out[f"registry.{protocol}.{who}.{metric}"] = float(value)
-    ranks = block.get("ranks") if isinstance(block.get("ranks"), dict) else {}
-    if method in ranks and base in ranks and metric.startswith("top"):
-        k = int(metric.removeprefix("top"))
-        a, b = (np.asarray(ranks[w], dtype=float) <= k for w in (method, base))
-        return out | boot.diff(name, a.astype(float), b.astype(float))
-    given = _lookup(block, f"differences.{method}_vs_{base}.{metric}")
-    if isinstance(given, dict) and {"value", "ci_low", "ci_high"} <= set(given):
+            out[key] = float(value)
+        bounds = _interval(_lookup(boot, f"intervals.{who}.{metric}"))
+        if bounds:
+            out |= {f"{key}.ci_low": bounds[0], f"{key}.ci_high": bounds[1]}
+    given = _lookup(boot, f"differences.{method}.{metric}")
+    bounds = _interval(given.get("interval")) if isinstance(given, dict) else None
+    if boot.get("difference_to") == base and bounds and "difference" in given:
+        name = f"registry.{protocol}.{method}_vs_{base}.{metric}_diff"
         out |= {
-            name: float(given["value"]),
-            f"{name}.ci_low": float(given["ci_low"]),
-            f"{name}.ci_high": float(given["ci_high"]),
+            name: float(given["difference"]),
+            f"{name}.ci_low": bounds[0],
+            f"{name}.ci_high": bounds[1],
         }
     return out
 
@@ -247,7 +253,7 @@ def evaluate_with_intervals(
     out |= baseline_figures
     modality, table = _modality_block(common, hits, boot)
     out |= modality
-    out |= registry_figures(reporting_rare_model_validation, params["registry_protocol"], boot)
+    out |= registry_figures(reporting_rare_model_validation, params["registry_protocol"])
     # figures whose point value evaluate_predictions reports keep that value
     out = {k: v for k, v in out.items() if k not in reporting_metrics_test}
     return out, table
