@@ -1,0 +1,43 @@
+"""The hybrid's feature columns: one batch path equal to the per-patient one, and the
+case features that let the weights tell known diseases from unseen ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from disease_pipeline.rare.hybrid import FEATURES
+from disease_pipeline.rare.model import patient_input
+
+
+def test_batch_logits_equal_per_patient_features_times_weights(fitted, cases):
+    model, _ = fitted
+    patients = [patient_input(model.space, c) for c in cases[:7]]
+    batch = model.components.logits_batch(patients, model.weights)
+    for i, patient in enumerate(patients):
+        x = model.components.features(patient)
+        assert x.shape == (len(model.candidates), len(FEATURES))
+        assert np.allclose(batch[i], x @ model.weights, atol=1e-5)
+        assert np.allclose(model.hybrid_logits(patient), x @ model.weights)
+
+
+def test_case_features_mark_the_diseases_with_known_cases(fitted, cases):
+    model, report = fitted
+    components = model.components
+    x = components.features(patient_input(model.space, cases[0]))
+    column = {name: j for j, name in enumerate(FEATURES)}
+    known = {model.candidates.index[c.disease_id] for c in cases}
+    has_cases = np.flatnonzero(x[:, column["has_cases"]])
+    assert set(has_cases.tolist()) == known
+    # case-only features are zero for every candidate without a known case
+    others = np.setdiff1d(np.arange(len(model.candidates)), has_cases)
+    assert not x[others, column["encoder_if_cases"]].any()
+    assert not x[others, column["resnik_cases"]].any()
+    truth = model.candidates.index[cases[0].disease_id]
+    assert x[truth, column["resnik_cases"]] == pytest.approx(
+        x[:, column["resnik_cases"]].max()
+    )  # its own case matches every term exactly
+    table = model.candidates.table
+    not_omim = (table["category"] == "RARE") & (table["database"] != "OMIM")
+    assert np.array_equal(x[:, column["not_omim"]] > 0, not_omim.to_numpy())
+    assert set(report["weights"]) == set(FEATURES)
