@@ -171,6 +171,26 @@ def logistic_top1(
     return float((model.predict(scaler.transform(x[test])) == y[test]).mean())
 
 
+def severity_logistic_auroc(
+    encounters: pd.DataFrame,
+    symptoms: pd.DataFrame,
+    measurements: pd.DataFrame,
+    *,
+    n_terms: int = 100,
+    train_share: float = 0.7,
+) -> float:
+    """AUROC for high/critical severity of a logistic regression on the same design,
+    trained on the earliest ``train_share`` of encounters and tested on the rest."""
+    x = _design(encounters, symptoms, measurements, n_terms)
+    y = encounters["severity"].isin(["high", "critical"]).to_numpy()
+    order = np.argsort(encounters["start_s"].to_numpy(), kind="stable")
+    cut = int(train_share * len(order))
+    train, test = order[:cut], order[cut:]
+    scaler = StandardScaler().fit(x[train])
+    model = LogisticRegression(max_iter=300).fit(scaler.transform(x[train]), y[train])
+    return float(roc_auc_score(y[test], model.predict_proba(scaler.transform(x[test]))[:, 1]))
+
+
 def measure_all(tables: dict[str, pd.DataFrame]) -> dict[str, float | str]:
     """Every shortcut figure of one simulated cohort (``encounters``, ``symptoms``,
     ``vitals``, ``labs``), as a flat dict."""
@@ -187,4 +207,5 @@ def measure_all(tables: dict[str, pd.DataFrame]) -> dict[str, float | str]:
         "lab_alone_pair": f"{lab['loinc']} for {lab['code']}",
         "lab_alone_rare_auroc": lab["rare_auroc"],
         "logistic_common_top1": logistic_top1(enc, sym, measurements),
+        "severity_logistic_auroc": severity_logistic_auroc(enc, sym, measurements),
     }

@@ -3,7 +3,7 @@
 A case lists a handful of terms (``rare.min_present_symptoms`` to
 ``rare.max_present_symptoms``) drawn from the disease's annotations by frequency; a
 share of them is recorded less precisely (``rare.imprecise_share``: moved to an is_a
-parent, or to a sibling term), 1-3 unrelated findings are added, and the patient is
+parent, or to a sibling term), 1-3 unrelated common symptoms are added, and the patient is
 often brought in by a common complaint. The chronic onset follows the disease's HPO
 onset annotation (aspect ``C`` of ``phenotype.hpoa``).
 """

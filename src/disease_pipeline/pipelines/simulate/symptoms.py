@@ -193,7 +193,7 @@ def _rare_blocks(
             blocks.append(terms.drop(columns="exact").assign(origin="disease"))
     low, high = cfg["rare"]["unrelated_terms"]
     k = rng.integers(int(low), int(high) + 1, size=len(rows_all))
-    pool = {**cfg["symptoms"]["background_terms"], **cfg["symptoms"]["incidental_terms"]}
+    pool = cfg["symptoms"]["background_terms"]
     codes = np.asarray(list(pool), dtype=object)
     weight = np.asarray(list(pool.values()), float)
     picks = rng.choice(len(codes), size=int(k.sum()), p=weight / weight.sum())
