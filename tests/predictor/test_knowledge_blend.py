@@ -79,6 +79,29 @@ def test_the_knowledge_floor_is_respected():
     assert alpha / (alpha + beta) >= 0.5
 
 
+def test_classes_the_model_never_saw_come_from_the_knowledge():
+    X, proba, y = _data(300, 4)
+    X["knowledge_D"] = X["knowledge_A"] + 1.0
+    blend = fit_knowledge_blend(
+        X,
+        proba,
+        y,
+        CLASSES,
+        extra=["D", "A"],
+        grid=[0.0, 0.5, 1.0],
+        min_rows=30,
+        min_knowledge_share={},
+        default_weights=DEFAULTS,
+    )
+    assert blend.classes == [*CLASSES, "D"]
+    combined = blend.combine(X, proba)
+    assert combined.shape == (300, 4) and np.allclose(combined.sum(axis=1), 1.0)
+    symptoms_only = X["measured_labs"].to_numpy() == 0
+    # where the knowledge favours A, the unseen D (scored above A) gets a share
+    favoured = symptoms_only & (X["knowledge_A"].to_numpy() > X["knowledge_B"].to_numpy() + 2)
+    assert (combined[favoured, 3] > 0.1).all()
+
+
 def test_without_knowledge_columns_the_model_is_unchanged():
     _, proba, y = _data(50, 3)
     X = pd.DataFrame({"other": np.zeros(50)})
@@ -93,3 +116,4 @@ def test_without_knowledge_columns_the_model_is_unchanged():
         default_weights=DEFAULTS,
     )
     assert np.array_equal(blend.combine(X, proba), proba)
+    assert blend.classes == CLASSES

@@ -41,6 +41,19 @@ def test_the_knowledge_block_and_blend_are_in_the_bundle(knowledge_predictor):
     assert "measured_labs" in knowledge_predictor.feature_names
 
 
+def test_catalogue_diseases_the_model_never_saw_can_be_ranked(knowledge_predictor):
+    """The synthetic training data hold a few diseases only: the others come from the
+    knowledge scorer, so a symptom-only myocardial infarction is still ranked."""
+    unseen = knowledge_predictor.knowledge_blend.extra
+    assert unseen and set(unseen).isdisjoint(knowledge_predictor.common_model.classes_)
+    assert knowledge_predictor.common_classes[-len(unseen) :] == unseen
+    output = knowledge_predictor.predict_records(
+        [symptoms_only(58, "male", [CHEST_PAIN, DYSPNEA])]
+    )[0]
+    codes = [e["code"] for e in output["differential"][:10]]
+    assert "I21" in codes
+
+
 def test_symptoms_only_rows_follow_the_blend_of_their_pattern(knowledge_predictor):
     record = symptoms_only(58, "male", [CHEST_PAIN, DYSPNEA])
     from disease_pipeline.records import records_to_tables
@@ -52,7 +65,8 @@ def test_symptoms_only_rows_follow_the_blend_of_their_pattern(knowledge_predicto
     raw = knowledge_predictor._calibrated(
         "common", knowledge_predictor.common_model.predict_proba(X)
     )
-    expected = softmax(alpha * blend.knowledge(X) + beta * np.log(np.maximum(raw, 1e-6)), axis=1)
+    K = blend.knowledge(X)
+    expected = softmax(alpha * K + beta * blend.model_log_proba(raw, K), axis=1)
     assert np.allclose(knowledge_predictor.predict_arrays(X)["common"], expected)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-from scipy.special import logsumexp
 
 from disease_pipeline.knowledge.catalogue import load_lab_table
 from disease_pipeline.knowledge.common_scorer import CommonKnowledgeScorer
@@ -74,6 +73,11 @@ def _entropy(log_p: np.ndarray) -> np.ndarray:
     return -(np.exp(log_p) * log_p).sum(axis=-1)
 
 
+def _log_normalise(scores: np.ndarray) -> np.ndarray:
+    top = scores.max(axis=-1, keepdims=True)
+    return scores - top - np.log(np.exp(scores - top).sum(axis=-1, keepdims=True))
+
+
 def recommended_tests(
     scorer: CommonKnowledgeScorer,
     probabilities: np.ndarray,
@@ -81,55 +85,62 @@ def recommended_tests(
     *,
     top_n: int = 3,
     min_probability: float = 1e-3,
+    max_candidates: int = 15,
 ) -> list[dict]:
     """The ``top_n`` unmeasured items (LOINC) by expected information gain (nats).
 
-    ``probabilities`` (n_classes,) is the current differential over the scorer's classes.
+    ``probabilities`` (n_classes,) is the current differential over the scorer's classes;
+    its ``max_candidates`` most probable diseases above ``min_probability`` are weighed.
+    All items are integrated at once (items × quadrature values × candidates).
     """
     model = scorer.measurements
-    p = np.asarray(probabilities, dtype=float)
-    keep = np.flatnonzero(p >= min_probability)
-    if len(keep) < 2:
+    p_all = np.asarray(probabilities, dtype=float)
+    keep = np.argsort(-p_all, kind="stable")[:max_candidates]
+    keep = keep[p_all[keep] >= min_probability]
+    items = np.array([j for j, code in enumerate(model.loinc) if code not in measured], dtype=int)
+    if len(keep) < 2 or not len(items):
         return []
-    p = p[keep] / p[keep].sum()
-    log_prior = np.log(p)
+    p = p_all[keep] / p_all[keep].sum()
+    k = len(keep)
     nodes, node_weights = np.polynomial.hermite.hermgauss(QUADRATURE_NODES)
     node_weights = node_weights / np.sqrt(np.pi)
-    prior_entropy = float(_entropy(log_prior))
+    mean, sd = model.mean[np.ix_(items, keep)], model.sd[np.ix_(items, keep)]  # (J, k)
+    values = (mean[:, :, None] + np.sqrt(2.0) * sd[:, :, None] * nodes).reshape(len(items), -1)
+    z = (values[:, :, None] - mean[:, None, :]) / sd[:, None, :]  # (J, k * nodes, k)
+    main = -0.5 * z**2 - np.log(sd[:, None, :]) + np.log(1.0 - model.outlier_share)
+    wide_sd = (model.outlier_width * model.healthy_sd[items])[:, None]
+    wide = (
+        -0.5 * ((values - model.healthy_mean[items][:, None]) / wide_sd) ** 2
+        - np.log(wide_sd)
+        + np.log(model.outlier_share)
+    )
+    loglik = np.logaddexp(main, wide[:, :, None])
+    log_post = _log_normalise(np.log(p)[None, None, :] + loglik)
+    weight = np.repeat(p, len(nodes)) * np.tile(node_weights, k)  # (k * nodes,)
+    gain = float(_entropy(np.log(p))) - _entropy(log_post) @ weight  # (J,)
+    separation = np.abs(mean[:, :, None] - mean[:, None, :]) / np.sqrt(
+        sd[:, :, None] ** 2 + sd[:, None, :] ** 2
+    )
+    pair = (separation * p[None, :, None] * p[None, None, :]).reshape(len(items), -1)
     names = _item_names()
     results = []
-    for j, code in enumerate(model.loinc):
-        if code in measured:
-            continue
-        mean, sd = model.mean[j, keep], model.sd[j, keep]
-        if np.allclose(mean, mean[0]) and np.allclose(sd, sd[0]):
-            continue
-        values = (mean[:, None] + np.sqrt(2.0) * sd[:, None] * nodes[None, :]).ravel()
-        loglik = model.log_likelihood(j, values)[:, keep]  # (k * nodes, k)
-        log_post = log_prior[None, :] + loglik
-        log_post -= logsumexp(log_post, axis=1, keepdims=True)
-        expected = float(
-            (np.repeat(p, len(nodes)) * np.tile(node_weights, len(p))) @ _entropy(log_post)
-        )
-        gain = prior_entropy - expected
-        separation = np.abs(mean[:, None] - mean[None, :]) / np.sqrt(
-            sd[:, None] ** 2 + sd[None, :] ** 2
-        )
-        pair_score = separation * p[:, None] * p[None, :]
-        a, b = np.unravel_index(int(np.argmax(pair_score)), pair_score.shape)
+    for position in np.argsort(-gain, kind="stable")[:top_n]:
+        j = int(items[position])
+        if gain[position] <= 1e-9:
+            break
+        a, b = divmod(int(np.argmax(pair[position])), k)
         first, second = scorer.classes[keep[a]], scorer.classes[keep[b]]
-        label = names.get(code, model.labels[j])
+        label = names.get(model.loinc[j], model.labels[j])
         results.append(
             {
-                "loinc": code,
+                "loinc": model.loinc[j],
                 "name": label,
                 "kind": model.kinds[j],
-                "expected_information_gain": round(gain, 4),
+                "expected_information_gain": round(float(gain[position]), 4),
                 "separates": [first, second],
                 "text": (
                     f"{label} would best separate {scorer.names[first]} from {scorer.names[second]}"
                 ),
             }
         )
-    results.sort(key=lambda r: -r["expected_information_gain"])
-    return results[:top_n]
+    return results

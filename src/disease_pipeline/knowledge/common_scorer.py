@@ -275,7 +275,9 @@ class CommonKnowledgeScorer:
                     (present if bool(flag) else absent)[i].append(term)
         month = np.full(n, np.nan)
         if "start" in enc:
-            start = pd.to_datetime(enc["start"], errors="coerce", utc=True, format="mixed")
+            start = enc["start"]
+            if not pd.api.types.is_datetime64_any_dtype(start):
+                start = pd.to_datetime(start, errors="coerce", utc=True, format="mixed")
             month = start.dt.month.to_numpy(dtype=float, na_value=np.nan)
         sex = enc["sex"].fillna("unknown").to_numpy() if "sex" in enc else np.full(n, "unknown")
         age = pd.to_numeric(enc["age_years"], errors="coerce").to_numpy(float)

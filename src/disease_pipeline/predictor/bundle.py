@@ -52,6 +52,11 @@ NO_CONTRIBUTION_NOTE = (
     "no feature of this patient moved this probability: it reflects how often the "
     "disease occurred among similar training cases"
 )
+#: said when the top candidate is a catalogue disease the learned model never saw
+KNOWLEDGE_ONLY_NOTE = (
+    "ranked by the catalogue knowledge alone (the learned model has not seen this "
+    "disease): see the findings"
+)
 #: rows per block when computing explanations (bounds the contribution tensor's memory)
 EXPLAIN_BLOCK = 256
 
@@ -96,7 +101,12 @@ class DiseasePredictor:
 
     @property
     def common_classes(self) -> list[str]:
-        """ICD-10 codes of the common diseases, in model column order."""
+        """ICD-10 codes of the common diseases, in column order of ``predict_arrays``:
+        the common model's classes, then (with a knowledge blend) the catalogue diseases
+        the model never saw."""
+        blend = getattr(self, "knowledge_blend", None)
+        if blend is not None:
+            return list(blend.classes)
         return [str(c) for c in self.common_model.classes_]
 
     def supported_diseases(self) -> dict[str, str]:
@@ -276,7 +286,7 @@ class DiseasePredictor:
     # -------------------------------------------------------------- explanation
     def _explain(self, X: pd.DataFrame, outputs: list[dict[str, Any]]) -> None:
         """Fill ``explanation`` of each output for its top candidate."""
-        classes = {c: j for j, c in enumerate(self.common_classes)}
+        classes = {str(c): j for j, c in enumerate(self.common_model.classes_)}
         rare_index = list(self.gate_model.classes_).index("RARE")
         names = list(getattr(self.common_model, "feature_names", self.feature_names))
         gate_names = list(getattr(self.gate_model, "feature_names", self.feature_names))
@@ -287,6 +297,10 @@ class DiseasePredictor:
             matrix = block.to_numpy(dtype=float)
             tops = [outputs[start + i]["differential"][0] for i in range(len(block))]
             is_common = np.asarray([t["category"] == "COMMON" for t in tops])
+            unseen = np.asarray(
+                [c and t["code"] not in classes for t, c in zip(tops, is_common, strict=True)]
+            )
+            is_common &= ~unseen
             common_values = gate_values = None
             if is_common.any():
                 targets = [classes[t["code"]] for t, c in zip(tops, is_common, strict=True) if c]
@@ -299,6 +313,14 @@ class DiseasePredictor:
                 )
             c_row = g_row = 0
             for i, top in enumerate(tops):
+                if unseen[i]:  # ranked by the catalogue knowledge alone
+                    outputs[start + i]["explanation"] = {
+                        "target": f"{top['name']} ({top['code']})",
+                        "model": "knowledge",
+                        "features": [],
+                        "note": KNOWLEDGE_ONLY_NOTE,
+                    }
+                    continue
                 if is_common[i]:
                     values = common_values[c_row, :-1]
                     row, used, model = matrix[i, common_positions], names, "common"

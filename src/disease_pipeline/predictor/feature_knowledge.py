@@ -51,11 +51,14 @@ def knowledge_block(
     """``(len(ids), n_classes + 2)``: log posterior per disease, then the modality flags.
 
     ``ids`` are the encounter ids in feature-matrix order."""
-    enc = tables["encounters"].copy()
-    enc["encounter_id"] = enc["encounter_id"].astype(str)
-    enc = enc.drop_duplicates("encounter_id").set_index("encounter_id").reindex(ids.astype(str))
-    ordered = {**tables, "encounters": enc.reset_index()}
-    log_post = scorer.log_posterior(ordered)
+    enc = tables["encounters"]
+    wanted = pd.Index(ids.astype(str), name="encounter_id")
+    given = enc["encounter_id"].astype(str).to_numpy()
+    if len(given) != len(wanted) or (given != wanted.to_numpy()).any():
+        enc = enc.assign(encounter_id=enc["encounter_id"].astype(str))
+        enc = enc.drop_duplicates("encounter_id").set_index("encounter_id").reindex(wanted)
+        enc = enc.reset_index()
+    log_post = scorer.log_posterior({**tables, "encounters": enc})
     flags = [measured(tables, table, ids) for table in ("vitals", "labs")]
     return np.column_stack([log_post, *flags])
 

@@ -33,11 +33,19 @@ LOG_FLOOR = np.log(1e-6)
 
 @dataclass
 class KnowledgeBlend:
-    """Per-pattern weights ``(α, β)`` over the common classes (see module docstring)."""
+    """Per-pattern weights ``(α, β)`` (see module docstring) over ``classes``: the learned
+    model's classes first, then the catalogue diseases it never saw (``extra``), which
+    the knowledge alone can put in the differential."""
 
-    classes: list[str]
+    model_classes: list[str]
     weights: dict[str, tuple[float, float]]
+    extra: list[str] = field(default_factory=list)
     report: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        """Every class of the blended differential (model classes first)."""
+        return [*self.model_classes, *self.extra]
 
     @property
     def columns(self) -> list[str]:
@@ -46,19 +54,31 @@ class KnowledgeBlend:
 
     def knowledge(self, X: pd.DataFrame) -> np.ndarray | None:
         """``(n, n_classes)`` knowledge log posterior over the classes (None when absent)."""
-        if not all(c in X.columns for c in self.columns):
+        positions = X.columns.get_indexer(self.columns)
+        if (positions < 0).any():
             return None
-        K = X[self.columns].to_numpy(float)
+        K = X.iloc[:, positions].to_numpy(dtype=float)
         return K - logsumexp(K, axis=1, keepdims=True)
 
+    def model_log_proba(self, proba: np.ndarray, K: np.ndarray) -> np.ndarray:
+        """The model's log probabilities over :attr:`classes`: its own classes keep their
+        share ``1 − m``, the classes it never saw get their knowledge posterior (total m)."""
+        log_p = np.maximum(np.log(np.maximum(proba, 1e-300)), LOG_FLOOR)
+        if not self.extra:
+            return log_p
+        extra = K[:, len(self.model_classes) :]
+        unseen = np.clip(np.exp(extra).sum(axis=1, keepdims=True), 0.0, 1.0 - 1e-9)
+        return np.hstack([log_p + np.log1p(-unseen), extra])
+
     def combine(self, X: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
-        """Blended probabilities, rows summing to 1 (``proba`` itself without knowledge)."""
+        """Blended probabilities over :attr:`classes`, rows summing to 1 (without the
+        knowledge columns: ``proba`` itself, zeros for the extra classes)."""
         K = self.knowledge(X)
         if K is None:
-            return proba
+            return np.hstack([proba, np.zeros((len(proba), len(self.extra)))])
         patterns = modality_pattern(X)
-        out = np.array(proba, dtype=float, copy=True)
-        log_p = np.maximum(np.log(np.maximum(proba, 1e-300)), LOG_FLOOR)
+        log_p = self.model_log_proba(proba, K)
+        out = np.exp(log_p)
         for pattern, (alpha, beta) in self.weights.items():
             rows = patterns == pattern
             if rows.any():
@@ -77,6 +97,7 @@ def fit_knowledge_blend(
     y: np.ndarray,
     classes: list[str],
     *,
+    extra: list[str] = (),
     grid: list[float],
     min_rows: int,
     min_knowledge_share: dict[str, float],
@@ -87,6 +108,7 @@ def fit_knowledge_blend(
     Args:
         X: feature rows with the knowledge columns; ``proba`` the calibrated model
             probabilities in ``classes`` order; ``y`` class positions (rows < 0 ignored).
+        extra: catalogue diseases the model never saw (ranked by the knowledge alone).
         grid: candidate values of α and of β (both, not both 0).
         min_rows: fewer rows of a pattern keep its ``default_weights``.
         min_knowledge_share: pattern → floor of α / (α + β).
@@ -94,14 +116,18 @@ def fit_knowledge_blend(
     unknown = sorted(set(default_weights) - set(PATTERNS.values()))
     if unknown:
         raise ValueError(f"knowledge blend: unknown modality patterns {unknown}")
-    blend = KnowledgeBlend(list(classes), {p: tuple(w) for p, w in default_weights.items()})
+    blend = KnowledgeBlend(
+        list(classes),
+        {p: tuple(w) for p, w in default_weights.items()},
+        [c for c in extra if c not in set(classes)],
+    )
     K = blend.knowledge(X)
     if K is None:
         blend.report = {"skipped": "no knowledge columns in the features"}
         return blend
     keep = y >= 0
     patterns = modality_pattern(X)
-    log_p = np.maximum(np.log(np.maximum(proba, 1e-300)), LOG_FLOOR)
+    log_p = blend.model_log_proba(proba, K)
     report = {}
     for pattern in PATTERNS.values():
         rows = keep & (patterns == pattern)

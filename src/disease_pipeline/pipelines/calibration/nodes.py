@@ -92,11 +92,13 @@ def fit_blend(
     model_input_calibration: pd.DataFrame,
     common_model: Any,
     common_calibrator: Calibrator,
+    feature_builder: Any,
     params: dict[str, Any],
 ) -> tuple[KnowledgeBlend, dict[str, Any]]:
     """The knowledge blend of the common model (``predictor.knowledge_blend``), its
     weights per modality pattern chosen by log loss on the calibration split, and its
-    report.
+    report. Catalogue diseases the model never saw join the differential through the
+    knowledge scorer of ``feature_builder``.
 
     Args:
         params: ``calibration.knowledge_blend``: ``grid``, ``min_rows``,
@@ -106,11 +108,13 @@ def fit_blend(
     y = encode(model_input_calibration["label_disease"], classes)
     rows = model_input_calibration[y >= 0]
     proba = common_calibrator.transform(common_model.predict_proba(rows))
+    scorer = getattr(feature_builder, "knowledge_scorer", None)
     blend = fit_knowledge_blend(
         rows,
         proba,
         y[y >= 0],
         classes,
+        extra=list(scorer.classes) if scorer is not None else [],
         grid=[float(g) for g in params["grid"]],
         min_rows=int(params["min_rows"]),
         min_knowledge_share={k: float(v) for k, v in params["min_knowledge_share"].items()},
@@ -162,7 +166,8 @@ def assemble_predictor(
             )
         if hasattr(model, "set_threads"):
             model.set_threads(int(params["predict_threads"]))
-    names = disease_names([str(c) for c in common_model.classes_])
+    codes = [str(c) for c in common_model.classes_]
+    names = disease_names(knowledge_blend.classes if knowledge_blend is not None else codes)
     return DiseasePredictor(
         feature_builder=feature_builder,
         common_model=common_model,

@@ -45,6 +45,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "model_input_calibration",
                 "common_model",
                 "common_calibrator",
+                "feature_builder",
                 "params:calibration.knowledge_blend",
             ],
             ["knowledge_blend", "reporting_knowledge_blend"],
