@@ -175,7 +175,9 @@ def assign_diagnoses(
     age = (start_s / SECONDS_PER_DAY - patients["birth_day"].to_numpy()[patient]) / DAYS_PER_YEAR
     sex = patients["sex"].to_numpy()[patient]
     month = start_s.astype("datetime64[s]").astype("datetime64[M]").astype(int) % 12 + 1
-    site = sites.assign_sites(stream(cfg["seed"], "sites"), cfg, len(patients))[patient]
+    first_age = pd.Series(age).groupby(patient).min().reindex(range(len(patients)))
+    first_age = first_age.fillna(first_age.mean()).to_numpy()
+    site = sites.assign_sites(stream(cfg["seed"], "sites"), cfg, first_age)[patient]
     comorb = _comorbidities(cfg, rng, patient, age, len(patients))
 
     is_rare = np.zeros(n, dtype=bool)
@@ -189,7 +191,7 @@ def assign_diagnoses(
     weights = disease_weights(
         common, age[rows], sex[rows] == "male", sex[rows] == "female", month[rows]
     )
-    weights *= sites.case_mix(cfg, site[rows], tier, age[rows])
+    weights *= sites.case_mix(cfg, site[rows], tier)
     weights *= sites.season_spike(cfg, site[rows], start_s[rows], codes)
     weights *= comorbidity_risk(cfg, comorb, n, codes)[rows]
     disease[rows] = sample_rows(rng, weights)

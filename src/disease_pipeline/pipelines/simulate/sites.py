@@ -1,7 +1,7 @@
 """Care sites: who goes where, what each site sees, and how it records it.
 
 Each patient belongs to one site (``simulate.sites``), drawn once. A site sets the
-case mix (more or fewer high-tier diseases, children), the modalities a visit gets
+case mix (more or fewer high-tier diseases, more or fewer children), the modalities a visit gets
 (symptoms only, vitals but no labs, full work-up), the share of symptoms coded in
 SNOMED CT and the share of labs reported in an alternative unit. Two dated changes
 make time matter: a seasonal spike of some diseases at one site, and a new lab assay
@@ -33,21 +33,23 @@ def site_table(cfg: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([{"site": name, **spec} for name, spec in specs.items()])
 
 
-def assign_sites(rng: np.random.Generator, cfg: dict[str, Any], n_patients: int) -> np.ndarray:
-    """Site number of every patient, drawn from the sites' shares."""
-    share = site_table(cfg)["share"].to_numpy(float)
-    return rng.choice(len(share), size=n_patients, p=share / share.sum())
-
-
-def case_mix(
-    cfg: dict[str, Any], site: np.ndarray, tier: np.ndarray, age: np.ndarray
-) -> np.ndarray:
-    """Multiplier of each disease's weight per visit: ``exp(tier_slope x (tier - 3))``
-    (referral centres see sicker case mixes) and ``child_factor`` for visits under 16."""
+def assign_sites(rng: np.random.Generator, cfg: dict[str, Any], age: np.ndarray) -> np.ndarray:
+    """Site number of every patient (``age``: years at the first visit): drawn from the
+    sites' shares, children (under 16) weighted by each site's ``child_factor``."""
     table = site_table(cfg)
-    slope = table["tier_slope"].to_numpy(float)[site]
-    child = np.where(age < 16, table["child_factor"].to_numpy(float)[site], 1.0)
-    return np.exp(slope[:, None] * (tier[None, :] - 3.0)) * child[:, None]
+    share = table["share"].to_numpy(float)
+    child = table["child_factor"].to_numpy(float)
+    weights = share[None, :] * np.where(age[:, None] < 16, child[None, :], 1.0)
+    cumulative = np.cumsum(weights, axis=1)
+    u = rng.random(len(age)) * cumulative[:, -1]
+    return np.minimum((cumulative < u[:, None]).sum(axis=1), len(share) - 1)
+
+
+def case_mix(cfg: dict[str, Any], site: np.ndarray, tier: np.ndarray) -> np.ndarray:
+    """Multiplier of each disease's weight per visit: ``exp(tier_slope x (tier - 3))``
+    (referral centres see sicker case mixes, primary care milder ones)."""
+    slope = site_table(cfg)["tier_slope"].to_numpy(float)[site]
+    return np.exp(slope[:, None] * (tier[None, :] - 3.0))
 
 
 def season_spike(
