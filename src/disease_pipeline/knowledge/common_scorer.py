@@ -59,9 +59,9 @@ class KnowledgeParams:
     sex_floor: float = 0.002
     season_weight: float = 0.5
     season_floor: float = 0.05
-    measurement_weight: float = 1.0
-    acuity_sd: float = 0.25
-    measurement_outlier_share: float = 0.05
+    measurement_weight: float = 0.5
+    acuity_sd: float = 0.5
+    measurement_outlier_share: float = 0.2
     measurement_outlier_width: float = 4.0
 
     def __post_init__(self) -> None:
