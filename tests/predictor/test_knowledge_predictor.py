@@ -80,7 +80,15 @@ def test_red_flag_presentations_keep_the_cant_miss_diagnosis(knowledge_predictor
     # a plausible time-critical disease never leaves severity "low" with high confidence
     cap = knowledge_predictor.must_not_miss["low_cap"]
     assert output["severity"]["probabilities"]["low"] <= cap + 1e-9
+    assert output["severity"]["level"] != "low"
     assert "note" in output["severity"]
+
+
+def test_without_a_plausible_critical_disease_severity_is_left_alone(knowledge_predictor):
+    record = symptoms_only(25, "female", ["HP:0031417", "HP:0025095", "HP:0033050"])
+    output = knowledge_predictor.predict_records([record])[0]
+    assert not any(e["must_not_miss"] for e in output["differential"])
+    assert "note" not in output["severity"]
 
 
 def test_chest_pain_man_gets_troponin_or_ecg_style_tests_and_findings(knowledge_predictor):

@@ -5,8 +5,9 @@ infarction, pulmonary embolism, sepsis, …) whose knowledge posterior stays abo
 ``floor`` is flagged ``must_not_miss`` in the differential with ``rule_out`` (the test
 or finding that would rule it out); when it is outside the listed top ``k`` it is
 appended after them. While one remains plausible, P(severity = low) is capped at
-``low_cap`` (the excess goes to "high"), so severity never says "low" with high
-confidence.
+``low_cap`` (the excess goes to "critical" for a life-threatening tier-5 disease, else
+"high") and the level is at least "moderate": severity never says "low" while a
+plausible time-critical disease remains.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from disease_pipeline.knowledge.common_explain import finding_contributions, rec
 from disease_pipeline.predictor.feature_knowledge import knowledge_column
 
 SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
+#: catalogue severity tier of a life-threatening disease
+CRITICAL_TIER = 5
 
 
 def knowledge_posterior(scorer: Any, X: pd.DataFrame) -> np.ndarray | None:
@@ -95,21 +98,25 @@ def flag_must_not_miss(
         extra.sort(key=lambda e: -e["probability"])
         output["differential"].extend(extra)
         if plausible:
-            _cap_low(output["severity"], low_cap)
+            tiers = dict(zip(scorer.classes, scorer.catalogue["severity_tier"], strict=True))
+            worst = max(int(tiers[c]) for c in plausible)
+            _respect_critical(output["severity"], low_cap, worst)
             output["severity"]["note"] = (
                 "a time-critical diagnosis remains plausible: "
                 + ", ".join(scorer.names[c] for c in plausible)
             )
 
 
-def _cap_low(severity: dict[str, Any], low_cap: float) -> None:
+def _respect_critical(severity: dict[str, Any], low_cap: float, tier: int) -> None:
+    """Cap P(low) at ``low_cap`` (the excess goes to "critical" for a tier-5 disease,
+    else "high") and take the level among moderate/high/critical."""
     probabilities = dict(severity["probabilities"])
     excess = probabilities["low"] - low_cap
     if excess > 0:
         probabilities["low"] = low_cap
-        probabilities["high"] += excess
+        probabilities["critical" if tier >= CRITICAL_TIER else "high"] += excess
     severity["probabilities"] = probabilities
-    severity["level"] = max(SEVERITY_LEVELS, key=lambda level: probabilities[level])
+    severity["level"] = max(SEVERITY_LEVELS[1:], key=lambda level: probabilities[level])
 
 
 def explain_with_knowledge(
