@@ -23,7 +23,7 @@ PRESENTATIONS = {
     "45-year-old woman, pleuritic chest pain, dyspnoea, haemoptysis": (
         45,
         "female",
-        ["HP:0033840", "HP:0002094", "HP:0002105"],
+        ["HP:0033771", "HP:0002094", "HP:0002105"],
         "I26",
     ),
     "72-year-old man, fever, confusion, tachypnoea, chills": (

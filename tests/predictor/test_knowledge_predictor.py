@@ -17,7 +17,7 @@ CHEST_PAIN, DYSPNEA, FATIGUE = "HP:0100749", "HP:0002094", "HP:0012378"
 #: classic red-flag presentations (symptoms only) → the can't-miss diagnosis to flag
 RED_FLAGS = {
     "myocardial infarction": (58, "male", [CHEST_PAIN, DYSPNEA], "I21"),
-    "pulmonary embolism": (45, "female", ["HP:0033840", DYSPNEA, "HP:0002105"], "I26"),
+    "pulmonary embolism": (45, "female", ["HP:0033771", DYSPNEA, "HP:0002105"], "I26"),
     "sepsis": (72, "male", ["HP:0001945", "HP:0001289", "HP:0002789", "HP:0025143"], "A41.9"),
     "appendicitis": (19, "male", ["HP:0002027", "HP:0002018", "HP:0002039", "HP:0001945"], "K35.8"),
     "diabetic ketoacidosis": (17, "female", ["HP:0000103", "HP:0001959", "HP:0002013"], "E10.1"),
