@@ -101,13 +101,21 @@ def case_terms(
     out = []
     for row, k in zip(rows.tolist(), count.tolist(), strict=True):
         keys = rng.random(len(terms)) ** (1.0 / weight)
-        chosen = terms[np.argsort(-keys, kind="stable")[:k]]
-        fuzzy = rng.random(len(chosen)) < rare["imprecise_share"]
-        recorded = [
-            imprecise(rng, t, ontology, rare["parent_share"]) if f else t
-            for t, f in zip(chosen.tolist(), fuzzy.tolist(), strict=True)
-        ]
-        out.append(pd.DataFrame({"encounter": row, "hpo_id": recorded, "exact": ~fuzzy}))
+        recorded: dict[str, bool] = {}  # recorded term -> exact
+        for term in terms[np.argsort(-keys, kind="stable")].tolist():
+            if len(recorded) == k:
+                break
+            fuzzy = bool(rng.random() < rare["imprecise_share"])
+            shown = imprecise(rng, term, ontology, rare["parent_share"]) if fuzzy else term
+            if shown in recorded:  # two terms generalised to one parent: keep the exact one
+                shown, fuzzy = term, False
+            if shown not in recorded:
+                recorded[shown] = not fuzzy
+        out.append(
+            pd.DataFrame(
+                {"encounter": row, "hpo_id": list(recorded), "exact": list(recorded.values())}
+            )
+        )
     return (
         pd.concat(out, ignore_index=True)
         if out
