@@ -56,3 +56,14 @@ def test_hits_from_probabilities_use_the_stable_order():
     hits = iv.hits_from_proba(np.array(["A", "A"]), proba, ["A", "B", "C"], 1)
     assert hits.tolist() == [0.0, 1.0]
     assert iv.hits_from_proba(np.array(["Z"]), proba[:1], ["A", "B", "C"], 3).tolist() == [0.0]
+
+
+def test_resampled_macro_auroc_equals_sorting_each_resample():
+    rng = np.random.default_rng(5)
+    classes = ["A", "B", "C"]
+    labels = np.asarray(classes)[rng.integers(0, 3, 200)]
+    proba = np.round(rng.dirichlet(np.ones(3), 200), 2)  # ties
+    statistic = iv.resampled_macro_auroc(labels, proba, classes)
+    for draw in (np.arange(200), *iv.resamples(200, 5, seed=0)):
+        expected = iv.macro_auroc(labels[draw], proba[draw], classes)
+        assert statistic(draw) == pytest.approx(expected)

@@ -65,7 +65,7 @@ def _common_block(frame: pd.DataFrame, boot: Boot, prefix: str) -> dict[str, flo
     for k in boot.top_k:
         out |= boot.mean(f"{prefix}.top{k}", iv.hits_at_k(labels, ranked, k))
     out |= boot.stat(
-        f"{prefix}.auroc_macro", lambda d: iv.macro_auroc(labels[d], proba[d], classes), len(frame)
+        f"{prefix}.auroc_macro", iv.resampled_macro_auroc(labels, proba, classes), len(frame)
     )
     out |= boot.stat(
         f"{prefix}.ece",
@@ -110,7 +110,7 @@ def _rare_block(test: pd.DataFrame, boot: Boot) -> dict[str, float]:
     diseases = [c.removeprefix(RARE_PREFIX) for c in columns]
     out |= boot.stat(
         "differential.rare_macro_auroc_within_rare",
-        lambda d: iv.macro_auroc(labels[d], scores[d], diseases),
+        iv.resampled_macro_auroc(labels, scores, diseases),
         len(rare),
     )
     return out
@@ -145,7 +145,7 @@ def _baseline_block(
         shared = _shared(classes, b_classes)
         out |= boot.stat(
             f"baseline.{name}.auroc_macro",
-            lambda d, p=b_proba, c=b_classes: iv.macro_auroc(labels[d], p[d], c),
+            iv.resampled_macro_auroc(labels, b_proba, b_classes),
             len(common),
         )
         hits[name] = {}

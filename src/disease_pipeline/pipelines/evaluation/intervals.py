@@ -111,6 +111,35 @@ def fast_auroc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def resampled_macro_auroc(labels: np.ndarray, proba: np.ndarray, classes: list[str]) -> Statistic:
+    """Macro one-vs-rest AUROC of any resample (row positions drawn), as a statistic.
+
+    Each class's scores are sorted once; a resample only re-weights the rows (how often
+    each was drawn), so its AUROC is a weighted rank-sum over the fixed order — ties
+    share their half — instead of a new sort per class and resample."""
+    labels, n = np.asarray(labels), len(labels)
+    prepared = []
+    for j, name in enumerate(classes):
+        order = np.argsort(proba[:, j], kind="mergesort")
+        _, group = np.unique(proba[order, j], return_inverse=True)
+        prepared.append((order, group, labels[order] == name))
+
+    def statistic(draw: np.ndarray) -> float:
+        weights = np.bincount(draw, minlength=n).astype(float)
+        values = []
+        for order, group, positive in prepared:
+            w = weights[order]
+            pos = np.bincount(group, w * positive)
+            neg = np.bincount(group, w * ~positive)
+            denominator = pos.sum() * neg.sum()
+            if denominator > 0:
+                below = np.cumsum(neg) - neg
+                values.append(float(np.sum(pos * (below + 0.5 * neg)) / denominator))
+        return float(np.mean(values)) if values else float("nan")
+
+    return statistic
+
+
 def macro_auroc(labels: np.ndarray, proba: np.ndarray, classes: list[str]) -> float:
     """Macro one-vs-rest AUROC over the classes with positive and negative cases."""
     labels = np.asarray(labels)
