@@ -61,6 +61,7 @@ def inputs(predictor, world) -> dict:
         "params:evaluation": params,
         "params:evaluation.gate": params["gate"],
         "params:common_model.baseline": {"C": 1.0, "max_iter": 200},
+        "params:common_model.knowledge": {},
     }
 
 

@@ -6,9 +6,10 @@
   ``baselines.logistic.max_rows``) because the common_model pipeline keeps only its
   validation figures.
 - ``knowledge``: the catalogue's knowledge scorer alone
-  (``disease_pipeline.knowledge.common_scorer.CommonKnowledgeScorer``), scored from the
-  warehouse tables. Until that class exists in the code base the baseline is absent and
-  its gate criteria report "not available".
+  (``disease_pipeline.knowledge.common_scorer.CommonKnowledgeScorer`` with the project's
+  ``params:common_model.knowledge``), scored from the warehouse tables. Without that
+  class in the code base the baseline is absent and its gate criteria report "not
+  available".
 
 The table written (``model_output_baseline_predictions``) has ``encounter_id`` and one
 probability column ``<baseline>__<code>`` per common disease the baseline ranks.
@@ -74,10 +75,10 @@ def fit_logistic_baseline(
     return FittedBaseline(classes, features, model)
 
 
-def build_knowledge_baseline(params: dict[str, Any]) -> dict[str, Any]:
-    """``{"scorer": <the catalogue's knowledge scorer>, "note": ...}`` built with
-    ``baselines.knowledge.scorer_params``; the scorer is None (and the note says why)
-    while the code base has no such scorer."""
+def build_knowledge_baseline(knowledge: dict[str, Any]) -> dict[str, Any]:
+    """``{"scorer": <the catalogue's knowledge scorer>, "note": ...}`` built with the
+    project's knobs (``params:common_model.knowledge``); the scorer is None (and the note
+    says why) while the code base has no such scorer."""
     module_name, class_name = KNOWLEDGE_SCORER
     try:
         scorer_class = getattr(importlib.import_module(module_name), class_name)
@@ -87,8 +88,7 @@ def build_knowledge_baseline(params: dict[str, Any]) -> dict[str, Any]:
         return {"scorer": None, "note": note}
     from disease_pipeline.knowledge.catalogue import load_common_diseases
 
-    scorer_params = dict(params["baselines"]["knowledge"].get("scorer_params") or {})
-    scorer = scorer_class.from_catalogue(load_common_diseases(), **scorer_params)
+    scorer = scorer_class.from_catalogue(load_common_diseases(), **dict(knowledge or {}))
     return {"scorer": scorer, "note": f"{module_name}.{class_name}"}
 
 

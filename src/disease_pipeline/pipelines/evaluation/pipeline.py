@@ -50,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             build_knowledge_baseline,
-            PARAMS,
+            "params:common_model.knowledge",
             "knowledge_baseline_model",
             name="build_knowledge_baseline",
         ),
