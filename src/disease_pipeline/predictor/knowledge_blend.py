@@ -6,8 +6,9 @@ see ``feature_knowledge``), the common-disease probabilities are
     P(d) ∝ exp(α_m · K(d) + β_m · log P_model(d))
 
 with ``K`` the catalogue knowledge scorer's log posterior (renormalised over the model's
-classes). α, β are chosen per pattern by log loss on held-out training rows (the
-calibration split) over a grid; for sparse patterns a floor on α / (α + β) keeps the
+classes). α, β are chosen per pattern on held-out training rows (the calibration
+split) over a grid: among the pairs whose top-3 accuracy is within a tolerance of the
+best, the one of lowest log loss; for sparse patterns a floor on α / (α + β) keeps the
 knowledge in charge, so the answer is never driven by a model that only learned the
 simulator. Patterns with too few rows keep their default weights.
 """
@@ -91,6 +92,12 @@ def _nll(K: np.ndarray, log_p: np.ndarray, y: np.ndarray, alpha: float, beta: fl
     return float(-z[np.arange(len(y)), y].mean())
 
 
+def _top3(K: np.ndarray, log_p: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
+    z = alpha * K + beta * log_p
+    truth = z[np.arange(len(y)), y]
+    return float(((z > truth[:, None]).sum(axis=1) < 3).mean())
+
+
 def fit_knowledge_blend(
     X: pd.DataFrame,
     proba: np.ndarray,
@@ -101,6 +108,7 @@ def fit_knowledge_blend(
     grid: list[float],
     min_rows: int,
     min_knowledge_share: dict[str, float],
+    top3_tolerance: float = 0.005,
     default_weights: dict[str, tuple[float, float]],
 ) -> KnowledgeBlend:
     """Choose ``(α, β)`` per modality pattern by log loss on ``(X, proba, y)``.
@@ -112,6 +120,8 @@ def fit_knowledge_blend(
         grid: candidate values of α and of β (both, not both 0).
         min_rows: fewer rows of a pattern keep its ``default_weights``.
         min_knowledge_share: pattern → floor of α / (α + β).
+        top3_tolerance: the weights are chosen among those whose top-3 accuracy is within
+            this of the best (the ranking first), by log loss (then calibration).
     """
     unknown = sorted(set(default_weights) - set(PATTERNS.values()))
     if unknown:
@@ -142,13 +152,17 @@ def fit_knowledge_blend(
             if a + b > 0 and a / (a + b) >= floor - 1e-12
         ]
         scores = {c: _nll(K[rows], log_p[rows], y[rows], *c) for c in candidates}
-        best = min(candidates, key=lambda c: (scores[c], -c[0]))
+        top3 = {c: _top3(K[rows], log_p[rows], y[rows], *c) for c in candidates}
+        ranked = [c for c in candidates if top3[c] >= max(top3.values()) - top3_tolerance]
+        best = min(ranked, key=lambda c: (scores[c], -c[0]))
         blend.weights[pattern] = (float(best[0]), float(best[1]))
         report[pattern] = {
             "n_rows": n,
             "weights": blend.weights[pattern],
             "fitted": True,
             "log_loss": scores[best],
+            "top3": top3[best],
+            "top3_knowledge_only": _top3(K[rows], log_p[rows], y[rows], 1.0, 0.0),
             "log_loss_knowledge_only": _nll(K[rows], log_p[rows], y[rows], 1.0, 0.0),
             "log_loss_model_only": _nll(K[rows], log_p[rows], y[rows], 0.0, 1.0),
         }

@@ -96,7 +96,7 @@ def fit_blend(
     params: dict[str, Any],
 ) -> tuple[KnowledgeBlend, dict[str, Any]]:
     """The knowledge blend of the common model (``predictor.knowledge_blend``), its
-    weights per modality pattern chosen by log loss on the calibration split, and its
+    weights per modality pattern chosen on the calibration split (top-3, then log loss), and its
     report. Catalogue diseases the model never saw join the differential through the
     knowledge scorer of ``feature_builder``.
 
@@ -117,6 +117,7 @@ def fit_blend(
         extra=list(scorer.classes) if scorer is not None else [],
         grid=[float(g) for g in params["grid"]],
         min_rows=int(params["min_rows"]),
+        top3_tolerance=float(params.get("top3_tolerance", 0.005)),
         min_knowledge_share={k: float(v) for k, v in params["min_knowledge_share"].items()},
         default_weights={k: tuple(map(float, v)) for k, v in params["default_weights"].items()},
     )
