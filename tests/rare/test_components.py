@@ -18,7 +18,7 @@ def test_batch_logits_equal_per_patient_features_times_weights(fitted, cases):
         x = model.components.features(patient)
         assert x.shape == (len(model.candidates), len(FEATURES))
         assert np.allclose(batch[i], x @ model.weights, atol=1e-5)
-        assert np.allclose(model.hybrid_logits(patient), x @ model.weights)
+        assert np.allclose(model.hybrid_logits(patient), x @ model.weights, atol=1e-5)
 
 
 def test_case_features_mark_the_diseases_with_known_cases(fitted, cases):

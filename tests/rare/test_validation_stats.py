@@ -60,6 +60,8 @@ def test_worst_diseases_come_first_with_a_failure_mode():
 
 def test_failure_modes_name_the_telling_cause():
     assert "few patient terms" in failure_mode(_details(["a"], n_terms=1))
-    assert "OMIM/ORPHA" in failure_mode(_details(["a"], non_omim_above=2))
+    assert "OMIM/ORPHA" in failure_mode(_details(["a"], non_omim_above=5, hybrid_rank=12.0))
+    # ORPHA entries above a truth ranked 300th are not why it fails
+    assert "OMIM/ORPHA" not in failure_mode(_details(["a"], non_omim_above=5, hybrid_rank=300.0))
     assert "noise terms" in failure_mode(_details(["a"], unexplained_share=0.8))
     assert "sparse annotation" in failure_mode(_details(["a"], annotated_terms=3))

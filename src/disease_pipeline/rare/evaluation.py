@@ -138,8 +138,13 @@ def score_cases_detailed(
             for name in METHODS:
                 ranks[name].append(float("inf") if j is None else rank_of(scores[name][j], truth))
             hybrid = scores["hybrid"][j] if j is not None else np.zeros(len(model.candidates))
-            details.append(_case_facts(model, case, patient, truth, hybrid))
+            facts = _case_facts(model, case, patient, truth, hybrid)
+            details.append(facts | {"hybrid_rank": _finite_rank(ranks["hybrid"][-1])})
     return ranks, details
+
+
+def _finite_rank(rank: float) -> float | None:
+    return rank if np.isfinite(rank) else None
 
 
 def score_cases(

@@ -60,7 +60,7 @@ class RareDiseaseModel:
 
     def hybrid_logits(self, patient: PatientInput) -> np.ndarray:
         """``w · x_d`` for every candidate."""
-        return self.components.features(patient) @ self.weights
+        return self.components.logits_batch([patient], self.weights)[0]
 
     def probabilities(self, patient: PatientInput) -> np.ndarray:
         """Calibrated probability of every candidate (sums to 1)."""
@@ -97,16 +97,15 @@ class RareDiseaseModel:
             keep = (table["category"] == category).to_numpy()
             logits = np.where(keep, logits, -np.inf)
         probability = softmax(logits, self.temperature)
-        order = np.argsort(-logits, kind="stable")[:top_k]
+        order = top_k_stable(logits[None, :], top_k)[0]
         ranked = []
         for row in order:
-            info = table.iloc[row]
             ranked.append(
                 {
-                    "disease_id": str(info["disease_id"]),
-                    "name": str(info["name"]),
-                    "category": str(info["category"]),
-                    "icd10": info["icd10"],
+                    "disease_id": str(table["disease_id"].iat[row]),
+                    "name": str(table["name"].iat[row]),
+                    "category": str(table["category"].iat[row]),
+                    "icd10": table["icd10"].iat[row],
                     "score": float(logits[row]),
                     "probability": float(probability[row]),
                     "explanation": self.explainer.explain(

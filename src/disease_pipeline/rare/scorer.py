@@ -172,6 +172,11 @@ def _summed(term_lists: list[np.ndarray], table: Callable[[np.ndarray], np.ndarr
     lengths = [len(t) for t in term_lists]
     if not sum(lengths):
         return np.zeros((len(term_lists), table(np.zeros(0, np.int64)).shape[1]))
+    if len(term_lists) == 1:  # one patient (a service request): no sparse product
+        unique, counts = np.unique(np.asarray(term_lists[0], dtype=np.int64), return_counts=True)
+        rows = table(unique)
+        summed = counts @ rows if (counts > 1).any() else rows.sum(axis=0)
+        return np.asarray(summed, dtype=np.float64)[None, :]
     flat = np.concatenate(term_lists).astype(np.int64)
     unique, position = np.unique(flat, return_inverse=True)
     rows = np.repeat(np.arange(len(term_lists)), lengths)

@@ -66,13 +66,10 @@ class OneSidedResnik:
             cache[term] = row
         return row
 
-    def _table(self, terms: np.ndarray, normalised: bool) -> np.ndarray:
+    def _table(self, terms: np.ndarray) -> np.ndarray:
         if len(terms) == 0:
             return np.zeros((0, self.n_candidates), dtype=np.float32)
-        rows = np.stack([self.best_match(int(t)) for t in terms])
-        if normalised:
-            rows = rows / np.maximum(self.ic[terms], 1e-6)[:, None].astype(np.float32)
-        return rows
+        return np.stack([self.best_match(int(t)) for t in terms])
 
     def score(self, present: list[int] | np.ndarray, excluded: object = ()) -> np.ndarray:
         """One-sided Resnik BMA of every candidate (excluded terms are ignored)."""
@@ -86,6 +83,11 @@ class OneSidedResnik:
         shape = (len(present), self.n_candidates)
         if not lengths.sum():
             return np.zeros(shape), np.zeros(shape)
+        if len(present) == 1:  # one patient (a service request): no sparse product
+            terms = np.asarray(present[0], dtype=np.int64)
+            raw = self._table(terms)
+            share = raw / np.maximum(self.ic[terms], 1e-6)[:, None]
+            return raw.mean(axis=0, dtype=np.float64)[None, :], share.mean(axis=0)[None, :]
         flat = np.concatenate(present).astype(np.int64)
         unique, position = np.unique(flat, return_inverse=True)
         rows = np.repeat(np.arange(len(present)), lengths.astype(np.int64))
@@ -93,7 +95,7 @@ class OneSidedResnik:
         membership = sp.csr_matrix(
             (weights, (rows, position.ravel())), shape=(len(present), len(unique))
         )
-        raw = self._table(unique, normalised=False)
+        raw = self._table(unique)
         share = raw / np.maximum(self.ic[unique], 1e-6)[:, None]
         return np.asarray(membership @ raw), np.asarray(membership @ share)
 
