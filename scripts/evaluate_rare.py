@@ -1,10 +1,13 @@
 """Real-case validation of the rare-disease model on a folder of GA4GH phenopackets.
 
 Reproduces ``08_reporting/rare_model_validation.{json,md}`` (both protocols: unseen
-diseases by leave-disease-out folds, few-shot with k support cases) and the latency
-benchmark ``rare_model_latency.json`` outside Kedro, on any phenopacket folder::
+diseases by leave-disease-out folds, few-shot with k support cases; the hybrid, the LR
+knowledge scorer, the encoder and the one-sided / symmetric Resnik baselines, with
+disease-cluster bootstrap intervals, paired differences and a per-disease breakdown)
+and the latency benchmark ``rare_model_latency.json`` outside Kedro, on any
+phenopacket folder::
 
-    python scripts/evaluate_rare.py /work/shared/data/phenopackets
+    python scripts/evaluate_rare.py /work/shared/data/phenopackets   # ~10 CPU-minutes
     python scripts/evaluate_rare.py tests/data/phenopackets --env test   # ~2 minutes
 
 The phenopackets go through the ingestion pipeline's parser; parameters are the
