@@ -63,6 +63,25 @@ def test_weights_follow_what_is_informative_per_pattern():
     assert np.allclose(combined.sum(axis=1), 1.0)
 
 
+def test_a_common_scale_calibrates_without_changing_the_ranking():
+    X, proba, y = _data(600, 5)
+    kwargs = dict(
+        grid=[0.0, 0.5, 1.0],
+        min_rows=30,
+        min_knowledge_share={"labs": 0.5},
+        default_weights=DEFAULTS,
+    )
+    plain = fit_knowledge_blend(X, proba, y, CLASSES, **kwargs)
+    scaled = fit_knowledge_blend(X, proba, y, CLASSES, scales=(0.5, 1.0, 2.0, 4.0), **kwargs)
+    for pattern in ("symptoms_only", "labs"):
+        (a0, b0), (a1, b1) = plain.weights[pattern], scaled.weights[pattern]
+        assert np.isclose(a0 * b1, a1 * b0)  # same knowledge share
+        assert scaled.report[pattern]["log_loss"] <= plain.report[pattern]["log_loss"] + 1e-12
+    assert np.array_equal(
+        plain.combine(X, proba).argmax(axis=1), scaled.combine(X, proba).argmax(axis=1)
+    )
+
+
 def test_the_knowledge_floor_is_respected():
     X, proba, y = _data(600, 2)
     blend = fit_knowledge_blend(

@@ -109,6 +109,7 @@ def fit_knowledge_blend(
     min_rows: int,
     min_knowledge_share: dict[str, float],
     top3_tolerance: float = 0.005,
+    scales: tuple[float, ...] = (1.0,),
     default_weights: dict[str, tuple[float, float]],
 ) -> KnowledgeBlend:
     """Choose ``(α, β)`` per modality pattern by log loss on ``(X, proba, y)``.
@@ -122,6 +123,8 @@ def fit_knowledge_blend(
         min_knowledge_share: pattern → floor of α / (α + β).
         top3_tolerance: the weights are chosen among those whose top-3 accuracy is within
             this of the best (the ranking first), by log loss (then calibration).
+        scales: factors tried on the chosen (α, β) together, by log loss (a temperature:
+            it changes neither the ranking nor the knowledge share).
     """
     unknown = sorted(set(default_weights) - set(PATTERNS.values()))
     if unknown:
@@ -155,6 +158,13 @@ def fit_knowledge_blend(
         top3 = {c: _top3(K[rows], log_p[rows], y[rows], *c) for c in candidates}
         ranked = [c for c in candidates if top3[c] >= max(top3.values()) - top3_tolerance]
         best = min(ranked, key=lambda c: (scores[c], -c[0]))
+        # one common scale of (α, β) for calibration: the ranking and the share are kept
+        scale = min(
+            scales, key=lambda t: _nll(K[rows], log_p[rows], y[rows], t * best[0], t * best[1])
+        )
+        best = (scale * best[0], scale * best[1])
+        scores[best] = _nll(K[rows], log_p[rows], y[rows], *best)
+        top3[best] = _top3(K[rows], log_p[rows], y[rows], *best)
         blend.weights[pattern] = (float(best[0]), float(best[1]))
         report[pattern] = {
             "n_rows": n,

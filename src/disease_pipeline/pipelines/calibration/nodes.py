@@ -118,6 +118,7 @@ def fit_blend(
         grid=[float(g) for g in params["grid"]],
         min_rows=int(params["min_rows"]),
         top3_tolerance=float(params.get("top3_tolerance", 0.005)),
+        scales=tuple(float(t) for t in params.get("scales", [1.0])),
         min_knowledge_share={k: float(v) for k, v in params["min_knowledge_share"].items()},
         default_weights={k: tuple(map(float, v)) for k, v in params["default_weights"].items()},
     )
