@@ -4,10 +4,10 @@ A catalogue disease with a ``must_not_miss`` block (time-critical: myocardial
 infarction, pulmonary embolism, sepsis, …) whose knowledge posterior stays above
 ``floor`` is flagged ``must_not_miss`` in the differential with ``rule_out`` (the test
 or finding that would rule it out); when it is outside the listed top ``k`` it is
-appended after them. While one remains plausible, P(severity = low) is capped at
-``low_cap`` (the excess goes to "critical" for a life-threatening tier-5 disease, else
-"high") and the level is at least "moderate": severity never says "low" while a
-plausible time-critical disease remains.
+appended after them. While one remains plausible, the share of P(low) and P(moderate)
+equal to its knowledge posterior moves to "critical" (a life-threatening tier-5
+disease) or "high", P(low) is capped at ``low_cap`` and the level is at least
+"moderate": severity never says "low" while a plausible time-critical disease remains.
 """
 
 from __future__ import annotations
@@ -100,21 +100,31 @@ def flag_must_not_miss(
         if plausible:
             tiers = dict(zip(scorer.classes, scorer.catalogue["severity_tier"], strict=True))
             worst = max(int(tiers[c]) for c in plausible)
-            _respect_critical(output["severity"], low_cap, worst)
+            _respect_critical(output["severity"], low_cap, worst, sum(plausible.values()))
             output["severity"]["note"] = (
                 "a time-critical diagnosis remains plausible: "
                 + ", ".join(scorer.names[c] for c in plausible)
             )
 
 
-def _respect_critical(severity: dict[str, Any], low_cap: float, tier: int) -> None:
-    """Cap P(low) at ``low_cap`` (the excess goes to "critical" for a tier-5 disease,
-    else "high") and take the level among moderate/high/critical."""
+def _respect_critical(
+    severity: dict[str, Any], low_cap: float, tier: int, plausibility: float
+) -> None:
+    """Move the share ``plausibility`` (knowledge posterior of the flagged diseases) of
+    P(low) and P(moderate) to "critical" for a tier-5 disease, else "high"; cap P(low)
+    at ``low_cap`` (the excess to the same level); the level is the most probable of
+    moderate/high/critical."""
     probabilities = dict(severity["probabilities"])
+    target = "critical" if tier >= CRITICAL_TIER else "high"
+    share = float(np.clip(plausibility, 0.0, 1.0))
+    for level in ("low", "moderate"):
+        moved = share * probabilities[level]
+        probabilities[level] -= moved
+        probabilities[target] += moved
     excess = probabilities["low"] - low_cap
     if excess > 0:
         probabilities["low"] = low_cap
-        probabilities["critical" if tier >= CRITICAL_TIER else "high"] += excess
+        probabilities[target] += excess
     severity["probabilities"] = probabilities
     severity["level"] = max(SEVERITY_LEVELS[1:], key=lambda level: probabilities[level])
 
