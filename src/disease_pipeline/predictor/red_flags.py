@@ -6,8 +6,8 @@ infarction, pulmonary embolism, sepsis, …) whose knowledge posterior stays abo
 or finding that would rule it out); when it is outside the listed top ``k`` it is
 appended after them. While one remains plausible, the share of P(low) and P(moderate)
 equal to its knowledge posterior moves to "critical" (a life-threatening tier-5
-disease) or "high", P(low) is capped at ``low_cap`` and the level is at least
-"moderate": severity never says "low" while a plausible time-critical disease remains.
+disease) or "high", P(low) is capped at ``low_cap`` (the rest to "moderate") and the
+level is at least "moderate": severity never says "low" while a plausible time-critical disease remains.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _respect_critical(
 ) -> None:
     """Move the share ``plausibility`` (knowledge posterior of the flagged diseases) of
     P(low) and P(moderate) to "critical" for a tier-5 disease, else "high"; cap P(low)
-    at ``low_cap`` (the excess to the same level); the level is the most probable of
+    at ``low_cap`` (the excess to "moderate"); the level is the most probable of
     moderate/high/critical."""
     probabilities = dict(severity["probabilities"])
     target = "critical" if tier >= CRITICAL_TIER else "high"
@@ -124,7 +124,7 @@ def _respect_critical(
     excess = probabilities["low"] - low_cap
     if excess > 0:
         probabilities["low"] = low_cap
-        probabilities[target] += excess
+        probabilities["moderate"] += excess
     severity["probabilities"] = probabilities
     severity["level"] = max(SEVERITY_LEVELS[1:], key=lambda level: probabilities[level])
 
