@@ -89,7 +89,7 @@ def test_engine_reports_bad_fields_of_every_record_and_predictor_errors(engine):
     records = [
         PatientRecord(age=30, symptoms=[{"code": "HP:0001945"}]),
         PatientRecord(age=30, symptoms=[]),
-        PatientRecord(age=30, symptoms=[{"code": "HP:0000000"}]),
+        PatientRecord(age=30, symptoms=[{"code": "HP:12"}]),  # malformed (unknown is noted)
     ]
     with pytest.raises(InputError) as caught:
         engine.predict(records, top_k=2, where="patients")
