@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.knowledge.hpo import load_ontology
+from disease_pipeline.pipelines.simulate import rare_cases
 from disease_pipeline.pipelines.simulate.common import to_epoch_seconds
 from tests.pipelines.simulate.shortcuts import catalogue_terms, two_sided_auroc
 
@@ -113,3 +115,28 @@ def test_patients_keep_their_own_lab_level_between_visits(cohort):
     )
     assert len(pairs) >= 30
     assert pd.Series(pairs[0]).corr(pd.Series(pairs[1])) > 0.15
+
+
+def test_rare_diseases_shift_the_labs_of_the_organ_systems_they_involve(cohort):
+    cfg = cohort["cfg"]
+    rare = pd.DataFrame({"disease_id": ["X:1", "X:2"]})
+    terms = pd.DataFrame(
+        {
+            "disease_id": ["X:1", "X:1", "X:2"],
+            "hpo_id": ["HP:0001903", "HP:0001250", "HP:0001250"],  # anemia / seizure only
+            "frequency": [0.9, 0.9, 0.9],
+            "excluded": [False, False, False],
+        }
+    )
+    shifts = rare_cases.measurement_shifts(cfg, rare, terms, load_ontology())
+    expected = cfg["rare"]["measurement_shifts"]["HP:0001903"]["labs"]["718-7"]
+    assert shifts[0]["labs"]["718-7"] == expected and "718-7" not in shifts[1]["labs"]
+    # in the cohort, rare cases of anaemic diseases have lower haemoglobin
+    enc, labs = cohort["encounters"], cohort["labs"]
+    real = rare_cases.measurement_shifts(cfg, cohort["rare"], cohort["terms"], load_ontology())
+    anaemic = np.array(["718-7" in block["labs"] for block in real])
+    hb = labs[labs["loinc"] == "718-7"].join(enc[["category", "disease"]], on="encounter")
+    hb = hb[hb["category"] == "RARE"]
+    flagged = anaemic[hb["disease"].to_numpy()]
+    if flagged.sum() >= 5 and (~flagged).sum() >= 5:
+        assert hb.loc[flagged, "canonical"].mean() < hb.loc[~flagged, "canonical"].mean()

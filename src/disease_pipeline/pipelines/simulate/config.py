@@ -32,7 +32,7 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
         "n_diseases", "share", "cases_min", "cases_max", "case_weight_sigma", "databases",
         "min_present_terms", "include", "max_present_symptoms", "present_symptoms_mean",
         "base_acuity_beta", "min_present_symptoms", "imprecise_share", "parent_share",
-        "unrelated_terms",
+        "unrelated_terms", "shift_min_frequency", "measurement_shifts",
         "onset_days_median", "onset_days_sigma", "acute_share",
     },
     "symptoms": {
@@ -74,7 +74,7 @@ SHARES = [
     "symptoms.acuity_gain", "symptoms.omission_rate",
     "symptoms.severity_share", "symptoms.onset_share", "symptoms.reported_share",
     "symptoms.incidental_recorded", "symptoms.onset_heaping.share", "rare.imprecise_share",
-    "rare.parent_share", "labels.noise_share", "outcomes.rater_noise",
+    "rare.parent_share", "rare.shift_min_frequency", "labels.noise_share", "outcomes.rater_noise",
     "measurements.patient_icc", "measurements.acuity_floor", "measurements.min_ratio",
     "sites.reference_acuity",
     "acuity.infant_bonus", "acuity.comorbidity_effect",
@@ -260,6 +260,18 @@ def _check_codes(
                 raise ValueError(f"parameter {where}.risk: {target!r} is not in the catalogue")
         _check_terms(ontology, spec.get("findings", {}), f"{where}.findings")
     _check_terms(ontology, params["symptoms"]["incidental_terms"], "symptoms.incidental_terms")
+    for term, rule in params["rare"]["measurement_shifts"].items():
+        where = f"simulate.rare.measurement_shifts[{term}]"
+        if not ontology.is_phenotype(str(term)):
+            raise ValueError(f"parameter {where}: {term!r} is not a live HPO phenotype")
+        if set(rule) - {"vitals", "labs"}:
+            raise ValueError(f"parameter {where}: only vitals and labs")
+        for key in rule.get("vitals", {}):
+            if key not in vitals:
+                raise ValueError(f"parameter {where}.vitals: unknown vital {key!r}")
+        for key in rule.get("labs", {}):
+            if key not in labs:
+                raise ValueError(f"parameter {where}.labs: unknown LOINC {key!r}")
     _check_sites(params["sites"], common_codes, lab_table)
     weights = params["symptoms"]["background_terms"].values()
     if params["symptoms"]["background_mean"] > 0 and not sum(weights) > 0:

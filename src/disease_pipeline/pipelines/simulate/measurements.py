@@ -43,16 +43,18 @@ def _normal(rng: np.random.Generator, mean: float, sd: float, n: int) -> np.ndar
 
 
 def _shift_matrix(
-    encounters: pd.DataFrame, common: pd.DataFrame, keys: list[str], field: str
-) -> np.ndarray:
-    """Disease shift at acuity 1, per encounter and key (rare diseases: 0)."""
-    table = np.zeros((len(common) + 1, len(keys)))
-    for d, shifts in enumerate(common[field].to_list()):
+    encounters: pd.DataFrame, common: pd.DataFrame, rare_shifts: list[dict], keys: list[str],
+    field: str,
+) -> np.ndarray:  # fmt: skip
+    """Disease shift at acuity 1, per encounter and key; ``rare_shifts``: one
+    ``{"vitals": {...}, "labs": {...}}`` per simulated rare disease."""
+    shifts = [*common[field].to_list(), *(r[field] for r in rare_shifts)]
+    table = np.zeros((len(shifts), len(keys)))
+    for d, block in enumerate(shifts):
         for j, key in enumerate(keys):
-            table[d, j] = float((shifts or {}).get(key, 0.0))
-    disease = np.where(
-        encounters["category"].to_numpy() == "RARE", len(common), encounters["disease"]
-    )
+            table[d, j] = float((block or {}).get(key, 0.0))
+    is_rare = encounters["category"].to_numpy() == "RARE"
+    disease = encounters["disease"].to_numpy() + np.where(is_rare, len(common), 0)
     return table[disease]
 
 
@@ -181,7 +183,7 @@ def _simulate_kind(
         keys, field, section = [r["loinc"] for r in rows], "labs", cfg["labs"]
         examined = modality == "full"
     common = tables["common"]
-    disease_shift = _shift_matrix(encounters, common, keys, field)
+    disease_shift = _shift_matrix(encounters, common, tables["rare_shifts"], keys, field)
     chronic = _comorbidity_shift(cfg, tables["comorbidities"], n, keys, field)
     generic = np.array([float(section["generic_shift"].get(k, 0.0)) for k in keys])
     icc = cfg["measurements"]["patient_icc"]
@@ -254,11 +256,14 @@ def simulate_measurements(
     lab_table: pd.DataFrame,
     *,
     symptoms: pd.DataFrame,
+    rare_shifts: list[dict],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Vitals (for FHIR) and labs (for the LIS), one row per measured value.
 
     Symptoms-only encounters get neither, vitals-only ones no labs; a lab is ordered
     more often when the recorded present ``symptoms`` suggest a disease it tests for.
+    ``rare_shifts``: per simulated rare disease, its ``vitals``/``labs`` shifts
+    (:func:`rare_cases.measurement_shifts`).
 
     Returns:
         Two frames with :data:`MEASUREMENT_COLUMNS`: ``value`` in ``unit`` (rounded to
@@ -269,7 +274,8 @@ def simulate_measurements(
     terms, matrix = differential.frequency_matrix(common)
     present = symptoms.loc[symptoms["present"], ["encounter", "hpo_id"]]
     cover = differential.coverage(present, len(encounters), terms, matrix)
-    tables = {"encounters": encounters, "comorbidities": comorbidities, "common": common}
+    tables = {"encounters": encounters, "comorbidities": comorbidities, "common": common,
+              "rare_shifts": rare_shifts}  # fmt: skip
     out = []
     for kind in ("vital", "lab"):
         rows = [r for r in records if r["kind"] == kind]

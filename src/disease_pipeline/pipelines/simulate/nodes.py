@@ -18,7 +18,15 @@ import pandas as pd
 from disease_pipeline.knowledge.annotations import load_annotations
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
 from disease_pipeline.knowledge.hpo import load_ontology
-from disease_pipeline.pipelines.simulate import cohort, config, diagnoses, fhir, rare, records
+from disease_pipeline.pipelines.simulate import (
+    cohort,
+    config,
+    diagnoses,
+    fhir,
+    rare,
+    rare_cases,
+    records,
+)
 from disease_pipeline.pipelines.simulate.common import SEVERITY_LEVELS, stream
 from disease_pipeline.pipelines.simulate.measurements import simulate_measurements
 from disease_pipeline.pipelines.simulate.notes import clinical_notes
@@ -92,9 +100,11 @@ def simulate_findings(
     tables = {"common": common, "rare": rare_diseases, "rare_terms": rare_terms,
               "annotations": load_annotations()}  # fmt: skip
     symptoms = simulate_symptoms(cfg, encounters, comorbidities, tables, ontology=load_ontology())
+    shifts = rare_cases.measurement_shifts(cfg, rare_diseases, rare_terms, load_ontology())
     vitals, labs = simulate_measurements(
-        cfg, encounters, comorbidities, common, load_lab_table(), symptoms=symptoms
-    )
+        cfg, encounters, comorbidities, common, load_lab_table(), symptoms=symptoms,
+        rare_shifts=shifts,
+    )  # fmt: skip
     return symptoms, vitals, labs
 
 

@@ -4,7 +4,8 @@ A case lists a handful of terms (``rare.min_present_symptoms`` to
 ``rare.max_present_symptoms``) drawn from the disease's annotations by frequency; a
 share of them is recorded less precisely (``rare.imprecise_share``: moved to an is_a
 parent, or to a sibling term), 1-3 unrelated common symptoms are added, and the patient is
-often brought in by a common complaint. The chronic onset follows the disease's HPO
+often brought in by an intercurrent common illness (its own symptoms, acute onset).
+The chronic onset follows the disease's HPO
 onset annotation (aspect ``C`` of ``phenotype.hpoa``).
 """
 
@@ -125,15 +126,35 @@ def case_terms(
 
 def presenting_complaints(
     rng: np.random.Generator, cfg: dict[str, Any], rows: np.ndarray, common: pd.DataFrame
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """The rare encounters brought in by a common complaint (``rare.acute_share``) and
-    that complaint: one symptom of a prevalence-weighted common disease."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rare encounters brought in by an intercurrent common illness
+    (``rare.acute_share``) and that illness: a prevalence-weighted catalogue row."""
     acute = rows[rng.random(len(rows)) < cfg["rare"]["acute_share"]]
     prevalence = common["prevalence_per_10k"].to_numpy(float)
-    pick = rng.choice(len(common), size=len(acute), p=prevalence / prevalence.sum())
-    terms = []
-    for d in pick.tolist():
-        items = common["symptoms"].iloc[d]
-        freq = np.array([s["frequency"] for s in items], float)
-        terms.append(items[int(rng.choice(len(items), p=freq / freq.sum()))]["hpo"])
-    return acute, pd.DataFrame({"encounter": acute, "hpo_id": terms})
+    return acute, rng.choice(len(common), size=len(acute), p=prevalence / prevalence.sum())
+
+
+def measurement_shifts(
+    cfg: dict[str, Any], rare: pd.DataFrame, rare_terms: pd.DataFrame, ontology: Ontology
+) -> list[dict]:
+    """Vital and lab shifts (at acuity 1) of each simulated rare disease, from the organ
+    systems its annotations involve: every ``rare.measurement_shifts`` block whose HPO
+    ancestor covers an annotated present term of frequency >= ``rare.shift_min_frequency``
+    adds its shifts."""
+    rules = cfg["rare"]["measurement_shifts"]
+    floor = cfg["rare"]["shift_min_frequency"]
+    present = rare_terms[~rare_terms["excluded"] & (rare_terms["frequency"] >= floor)]
+    by_disease = present.groupby("disease_id")["hpo_id"].apply(list).to_dict()
+    out = []
+    for disease in rare["disease_id"].tolist():
+        ancestors: set[str] = set()
+        for term in by_disease.get(disease, []):
+            ancestors |= ontology.ancestors(term)
+        block: dict[str, dict[str, float]] = {"vitals": {}, "labs": {}}
+        for ancestor, rule in rules.items():
+            if ancestor in ancestors:
+                for field in ("vitals", "labs"):
+                    for key, shift in rule.get(field, {}).items():
+                        block[field][key] = block[field].get(key, 0.0) + float(shift)
+        out.append(block)
+    return out

@@ -202,8 +202,15 @@ def _rare_blocks(
             {"encounter": np.repeat(rows_all, k), "hpo_id": codes[picks], "origin": "background"}
         )
     )
-    _, complaint = rare_cases.presenting_complaints(rng, cfg, rows_all, tables["common"])
-    blocks.append(complaint.assign(origin="complaint"))
+    acute, illness = rare_cases.presenting_complaints(rng, cfg, rows_all, tables["common"])
+    acuity = encounters["acuity"].to_numpy()
+    for d in np.unique(illness).tolist():
+        rows = acute[illness == d]
+        items = tables["common"]["symptoms"].iloc[d]
+        terms = [s["hpo"] for s in items]
+        freq = np.array([s["frequency"] for s in items], float)
+        block = _common_block(rng, cfg, rows, acuity[rows], terms=terms, freq=freq)
+        blocks.append(block.assign(origin="complaint"))
     return blocks
 
 
