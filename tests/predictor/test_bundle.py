@@ -188,6 +188,7 @@ def test_listed_rare_candidates_carry_their_phenotype_explanation(predictor):
     slot get None; candidates cut by top_k are not explained."""
     bundle = pickle.loads(pickle.dumps(predictor))
     bundle.rare_model = ExplainingRanker()
+    bundle.rare_rank_floor = 0.0  # every row may list named rare candidates
     [output] = bundle.predict_records([febrile_record()], top_k=1000)
     for entry in output["differential"]:
         if entry["category"] == "RARE":
@@ -206,12 +207,26 @@ def test_listed_rare_candidates_carry_their_phenotype_explanation(predictor):
 def test_rare_model_splits_p_rare_among_its_candidates(predictor):
     bundle = pickle.loads(pickle.dumps(predictor))
     bundle.rare_model = FixedRanker()
+    bundle.rare_rank_floor = 0.0  # every row may list named rare candidates
     [output] = bundle.predict_records([febrile_record()], top_k=1000, explain=False)
     rare = {d["code"]: d for d in output["differential"] if d["category"] == "RARE"}
     assert set(rare) == set(FixedRanker.disease_ids)
     assert rare["OMIM:154700"]["probability"] == pytest.approx(0.75 * output["p_rare"])
     assert abs(sum(d["probability"] for d in output["differential"]) - 1) < 1e-9
     assert set(bundle.supported_diseases().values()) == {"COMMON", "RARE"}
+
+
+def test_below_the_rare_floor_the_rare_slot_is_listed(predictor):
+    """Under ``rare_rank_floor`` the rare model is not asked and the unspecified rare
+    slot carries P(rare)."""
+    bundle = pickle.loads(pickle.dumps(predictor))
+    bundle.rare_model = FixedRanker()
+    [output] = bundle.predict_records([febrile_record()], top_k=1000, explain=False)
+    bundle.rare_rank_floor = output["p_rare"] + 1e-6
+    [floored] = bundle.predict_records([febrile_record()], top_k=1000, explain=False)
+    rare = [d for d in floored["differential"] if d["category"] == "RARE"]
+    assert [d["code"] for d in rare] == [RARE_SLOT_CODE]
+    assert rare[0]["probability"] == pytest.approx(floored["p_rare"])
 
 
 def test_the_bundle_pickles_and_predicts_the_same(predictor):
@@ -252,6 +267,7 @@ def test_rare_ranking_is_skipped_only_where_it_cannot_change_the_list(predictor,
     model; the listed differential must equal the head of the complete one."""
     bundle = pickle.loads(pickle.dumps(predictor))
     bundle.rare_model = CountingRanker()
+    bundle.rare_rank_floor = 0.0  # exactness of the skip alone
     X = bundle.feature_builder.transform(predictor_tables).head(60)
     short = bundle.predict_features(X, top_k=3)
     asked = bundle.rare_model.rows

@@ -91,6 +91,8 @@ class DiseasePredictor:
     must_not_miss: dict[str, float] = field(default_factory=dict)
     interval_level: float = 0.95
     explain_top_n: int = 5
+    #: below this P(rare) the rare model is not asked: the unspecified rare slot stands in
+    rare_rank_floor: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ facts
@@ -249,13 +251,17 @@ class DiseasePredictor:
         """The rare model's candidates of each row, asked only for the rows where a rare
         candidate can enter the top ``top_k``: a rare entry's probability is at most
         P(rare), so when P(rare) is below the k-th common probability the listed
-        differential is the same without them (the bulk of common patients)."""
+        differential is the same without them (the bulk of common patients). Below
+        ``rare_rank_floor`` the unspecified rare slot is listed instead of named
+        candidates (a knowledge-anchored common differential is peaked, so its k-th
+        probability is often tiny)."""
         if self.rare_model is None:
             return None
+        floor = float(getattr(self, "rare_rank_floor", 0.0))
         if p_common.shape[1] >= top_k:
-            needed = np.flatnonzero(p_rare >= p_common[:, top_k - 1])
+            needed = np.flatnonzero(p_rare >= np.maximum(p_common[:, top_k - 1], floor))
         else:
-            needed = np.arange(len(X))
+            needed = np.flatnonzero(p_rare >= floor)
         ranked: list[list[tuple[str, str, float]]] = [[] for _ in range(len(X))]
         if len(needed):
             for i, candidates in zip(

@@ -58,7 +58,12 @@ class KnowledgeBlend:
         positions = X.columns.get_indexer(self.columns)
         if (positions < 0).any():
             return None
-        K = X.iloc[:, positions].to_numpy(dtype=float)
+        values = X.to_numpy()
+        if values.dtype == object:  # label or key columns beside the features
+            values = X.iloc[:, positions].to_numpy(dtype=float)
+        else:
+            values = values[:, positions].astype(float)
+        K = values
         return K - logsumexp(K, axis=1, keepdims=True)
 
     def model_log_proba(self, proba: np.ndarray, K: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ or finding that would rule it out); when it is outside the listed top ``k`` it i
 appended after them. While one remains plausible, the share of P(low) and P(moderate)
 equal to its knowledge posterior moves to "critical" (a life-threatening tier-5
 disease) or "high", P(low) is capped at ``low_cap`` (the rest to "moderate") and the
-level is at least "moderate": severity never says "low" while a plausible time-critical disease remains.
+level is at least "moderate": severity never says "low" while a plausible
+time-critical disease remains.
 """
 
 from __future__ import annotations

@@ -182,6 +182,7 @@ def assemble_predictor(
         knowledge_blend=knowledge_blend,
         knowledge_scorer=getattr(feature_builder, "knowledge_scorer", None),
         must_not_miss=dict(params.get("must_not_miss") or {}),
+        rare_rank_floor=float(params.get("rare_rank_floor", 0.0)),
         interval_level=float(params["interval_level"]),
         explain_top_n=int(params["explain_top_n"]),
         metadata={
