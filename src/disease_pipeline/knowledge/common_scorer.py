@@ -194,6 +194,8 @@ class CommonKnowledgeScorer:
         flat = [t for terms in cleaned for t in terms]
         if not flat:
             return np.zeros((len(term_lists), self.n_classes))
+        if len(cleaned) == 1:  # one patient (the service's usual request): no membership matrix
+            return self.term_table(flat, present=present).sum(axis=0, keepdims=True)
         unique, position = np.unique(np.asarray(flat, dtype=object), return_inverse=True)
         rows = np.repeat(np.arange(len(cleaned)), [len(t) for t in cleaned])
         membership = sp.csr_matrix(
@@ -257,7 +259,7 @@ class CommonKnowledgeScorer:
         """The log factors of :meth:`log_posterior` by source: ``prior``, ``present``,
         ``absent`` and ``measurements`` (each ``(n_encounters, n_classes)``)."""
         enc = tables["encounters"]
-        ids = enc["encounter_id"].astype(str).to_numpy()
+        ids = enc["encounter_id"].to_numpy().astype(str)
         position = {e: i for i, e in enumerate(ids)}
         n = len(ids)
         present: list[list[str]] = [[] for _ in range(n)]
@@ -265,9 +267,9 @@ class CommonKnowledgeScorer:
         sym = tables.get("symptoms")
         if sym is not None and len(sym):
             for eid, term, flag in zip(
-                sym["encounter_id"].astype(str),
-                sym["hpo_id"].astype(str),
-                sym["present"],
+                sym["encounter_id"].to_numpy().astype(str),
+                sym["hpo_id"].to_numpy().astype(str),
+                sym["present"].to_numpy(),
                 strict=True,
             ):
                 i = position.get(eid)
