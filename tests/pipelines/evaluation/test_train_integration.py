@@ -24,8 +24,13 @@ def test_every_gate_metric_is_computed_on_the_real_predictor(catalog):
     metrics = catalog.load("reporting_metrics")
     verdict = catalog.load("reporting_gate_verdict")
     for criterion in verdict["criteria"]:
+        if criterion["status"] == "not available":  # when_missing: report (e.g. no such
+            continue  # modality pattern in the tiny test split): named, never passed
         assert criterion["value"] is not None, criterion["criterion"]
         assert math.isfinite(metrics[criterion["metric"]])
+    # the core criteria are always computed
+    core = ("top1_common", "auroc_common", "calibration_ece", "auroc_gate", "beats_logistic")
+    assert not set(core) & set(verdict["not_available"])
     assert metrics["common.n_classes"] >= 2
     assert metrics["cv.folds"] >= 2
     scored = catalog.load("model_output_test_predictions")
