@@ -88,15 +88,15 @@ def _differences(metrics: dict[str, float], top_k: list[int]) -> list[str]:
 
 def _modality(table: pd.DataFrame, top_k: list[int]) -> list[str]:
     figures = [f"top{k}" for k in top_k] + ["auroc_macro", "ece"]
-    header = ["pattern", "n", *figures, "knowledge top-3", "champion − knowledge top-3"]
+    header = ["pattern", "n", *figures]
+    header += [f"knowledge top-{k}" for k in (1, 3)]
+    header += [f"champion − knowledge top-{k}" for k in (1, 3)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
         cells = [str(row["pattern"]), fmt(row.get("modality.n")).removesuffix(".000")]
         cells += [with_interval(row, f"modality.{f}") for f in figures]
-        cells += [
-            with_interval(row, "modality.knowledge.top3"),
-            with_interval(row, "compare.knowledge.top3_diff"),
-        ]
+        cells += [with_interval(row, f"modality.knowledge.top{k}") for k in (1, 3)]
+        cells += [with_interval(row, f"compare.knowledge.top{k}_diff") for k in (1, 3)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
