@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
+    from disease_pipeline.pipelines.rare_model.registry import ingest_phenopackets
     from disease_pipeline.rare.cases import cases_from_frame
     from disease_pipeline.rare.evaluation import run_validation
     from disease_pipeline.rare.fit import RareModelParams, fit_rare_model, load_knowledge
-    from disease_pipeline.rare.registry import ingest_phenopackets
     from disease_pipeline.rare.report import latency_report, validation_markdown
 
     params = load_parameters(args.env)

@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.knowledge.hpo import load_ontology
 
 UTCDateTime = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
@@ -23,7 +24,7 @@ ENCOUNTER_CLASSES = ["AMB", "EMER", "IMP"]
 DIAGNOSIS_SYSTEMS = ["ICD10", "OMIM", "ORPHA"]
 CATEGORIES = ["COMMON", "RARE"]
 ROLES = ["primary", "comorbidity"]
-SEVERITIES = ["low", "moderate", "high", "critical"]
+SEVERITIES = list(SEVERITY_LEVELS)
 #: ``source`` of a canonical row; ``int_quarantine`` also uses ``lis``.
 RECORD_SOURCES = ["fhir", "forms", "phenopacket"]
 QUARANTINE_SOURCES = ["fhir", "lis", "forms", "phenopacket"]

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from disease_pipeline.pipelines.rare_model.registry import ingest_phenopackets
 from disease_pipeline.rare.cases import Case, cases_from_frame
 from disease_pipeline.rare.fit import Knowledge, RareModelParams, fit_rare_model, load_knowledge
-from disease_pipeline.rare.registry import ingest_phenopackets
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_PHENOPACKETS = PROJECT_ROOT / "tests" / "data" / "phenopackets"

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.predictor.explanations import top_contributions
 from disease_pipeline.predictor.records_check import normalise_records
 from disease_pipeline.predictor.red_flags import (
@@ -46,7 +47,6 @@ from disease_pipeline.records import PatientRecord, records_to_tables
 
 RARE_SLOT_CODE = "RARE"
 RARE_SLOT_NAME = "Rare disease (unspecified)"
-SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
 #: said when no feature moved the top candidate (its trees never split on this patient)
 NO_CONTRIBUTION_NOTE = (
     "no feature of this patient moved this probability: it reflects how often the "

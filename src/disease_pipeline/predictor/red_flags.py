@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.knowledge.common_explain import finding_contributions, recommended_tests
 from disease_pipeline.predictor.feature_knowledge import knowledge_column
 
-SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
 #: catalogue severity tier of a life-threatening disease
 CRITICAL_TIER = 5
 

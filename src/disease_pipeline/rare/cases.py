@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.core.ages import top_code_age
 from disease_pipeline.knowledge.hpo import Ontology
-from disease_pipeline.pipelines.anonymization.nodes import top_code_age
 from disease_pipeline.rare.terms import TermSpace, clean_terms
 
 

@@ -3,7 +3,15 @@ warehouse (DuckDB table ``feedback``) for retraining.
 
 A feedback row links to the prediction by ``request_id`` and copies what the model said
 (model version, its top codes, the rank of the confirmed code), found in the audit
-trail. Free-text notes are scrubbed of identifier patterns before they are stored.
+trail. Free-text notes are not stored by default (``serving.feedback_notes: drop``):
+a regular-expression scrub misses names and other free-text identifiers, and the
+maintained clinical de-identifier (philter-lite) needs NLTK tagger data that cannot be
+installed offline. ``feedback_notes: scrub`` stores them after the project's identifier
+patterns (a weaker guarantee, for sites that accept it).
+
+The feedback is audited before it is committed to the warehouse (:func:`record_feedback`):
+a stored row always has its audit entry; a row that could not be stored gets a
+``feedback_not_stored`` entry after its ``feedback`` entry.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from disease_pipeline.pipelines.anonymization.scrub import scrub_text
+from disease_pipeline.core.scrub import scrub_text
 
 FEEDBACK_COLUMNS = {
     "feedback_id": "VARCHAR",
@@ -83,9 +91,10 @@ def feedback_row(
     *,
     user: str,
     role: str,
+    keep_notes: bool = False,
 ) -> dict[str, Any]:
     """One ``feedback`` row; ``confirmed_rank`` is the code's rank among the audited top
-    codes (None when it was not among them)."""
+    codes (None when it was not among them); ``notes`` only with ``keep_notes``, scrubbed."""
     top_codes = [code for code, _ in prediction.get("top", [])]
     rank = top_codes.index(confirmed_code) + 1 if confirmed_code in top_codes else None
     return {
@@ -95,7 +104,7 @@ def feedback_row(
         "user_id": user,
         "role": role,
         "confirmed_code": confirmed_code,
-        "notes": scrub_text(notes) if notes else None,
+        "notes": scrub_text(notes) if notes and keep_notes else None,
         "model_version": prediction.get("model_version"),
         "predicted_top": json.dumps(top_codes),
         "confirmed_rank": rank,
@@ -137,3 +146,39 @@ class FeedbackStore:
                             f"{self.retries * self.wait_s:.0f} s: {error}"
                         ) from error
                     time.sleep(self.wait_s)
+
+
+def record_feedback(audit: Any, store: FeedbackStore, row: dict[str, Any], latency_ms: float):
+    """Audit ``row``'s feedback, then commit it to the warehouse.
+
+    Raises:
+        AuditWriteError: not audited, so not stored either.
+        WarehouseBusyError: audited but not stored (a ``feedback_not_stored`` entry
+            follows the ``feedback`` entry).
+    """
+    common = {
+        "request_id": row["request_id"],
+        "feedback_id": row["feedback_id"],
+        "user": row["user_id"],
+        "role": row["role"],
+    }
+    audit.append(
+        [
+            {
+                "event": "feedback",
+                **common,
+                "output": {
+                    "confirmed_code": row["confirmed_code"],
+                    "confirmed_rank": row["confirmed_rank"],
+                    "notes_stored": row["notes"] is not None,
+                },
+                "model_version": row["model_version"],
+                "latency_ms": round(latency_ms, 3),
+            }
+        ]
+    )
+    try:
+        store.append(row)
+    except WarehouseBusyError as error:
+        audit.append([{"event": "feedback_not_stored", **common, "reason": str(error)[:200]}])
+        raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from disease_pipeline.pipelines.anonymization.scrub import (
+from disease_pipeline.core.scrub import (
     identifier_tokens,
     scrub_text,
     scrub_tokens,

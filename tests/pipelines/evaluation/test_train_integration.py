@@ -45,6 +45,22 @@ def test_every_gate_metric_is_computed_on_the_real_predictor(catalog):
     )
 
 
+def test_registry_cases_go_through_the_served_path_beside_the_rare_model(catalog):
+    """Registry phenopackets (terms, age, sex) are sent as requests: P(rare) share and
+    the served differential's top-10 are reported beside the rare model alone."""
+    metrics = catalog.load("reporting_metrics")
+    n_registry = len(catalog.load("feat_registry_cases"))
+    assert 0 < metrics["registry_served.cases"] <= n_registry
+    assert 0.0 <= metrics["registry_served.share_p_rare_at_least_threshold"] <= 1.0
+    served, alone = (
+        metrics["registry_served.top10"],
+        metrics["registry_served.rare_model_alone_top10"],
+    )
+    assert metrics["registry_served.served_minus_rare_model_top10"] == pytest.approx(
+        served - alone, abs=1e-3
+    )
+
+
 def test_evaluation_scores_what_the_service_answers(catalog):
     """Sampled test encounters, sent as API records through predict_records (what the
     service calls), get exactly the differential, P(rare) and severity evaluated."""

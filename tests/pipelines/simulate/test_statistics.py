@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
 from disease_pipeline.knowledge.hpo import load_ontology
 from disease_pipeline.pipelines.simulate import nodes
-from disease_pipeline.pipelines.simulate.common import SEVERITY_LEVELS
 from disease_pipeline.pipelines.simulate.symptoms import onset_parameters
 
 

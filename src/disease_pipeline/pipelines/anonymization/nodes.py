@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from disease_pipeline.pipelines.anonymization.pseudonyms import date_shift_days, pseudonymise
-from disease_pipeline.pipelines.anonymization.scrub import (
+from disease_pipeline.core.ages import top_code_age
+from disease_pipeline.core.scrub import (
     CODE_PATTERNS,
     identifier_tokens,
     scrub_text,
     scrub_tokens,
 )
+from disease_pipeline.pipelines.anonymization.pseudonyms import date_shift_days, pseudonymise
 
 logger = logging.getLogger(__name__)
 
@@ -102,19 +103,6 @@ def age_in_years(birth: pd.Series, at: pd.Series, top_code: int, decimals: int) 
     at_ts = _as_utc(at)
     days = (at_ts - birth_ts).dt.total_seconds() / 86_400
     return top_code_age(days / 365.2425, top_code, decimals)
-
-
-def top_code_age(years: pd.Series, top_code: float, decimals: int) -> pd.DataFrame:
-    """Ages in years (negative or unknown → NaN) with ages ≥ ``top_code`` grouped as
-    ``top_code`` (HIPAA Safe Harbor's 90+), rounded to ``decimals``.
-
-    Returns:
-        ``age_years`` (float) and ``age_90_plus`` (bool) columns, ``years``' index.
-    """
-    age = pd.to_numeric(years, errors="coerce").astype("float64").where(lambda a: a >= 0)
-    plus = age >= top_code
-    age = age.mask(plus, float(top_code)).round(decimals)
-    return pd.DataFrame({"age_years": age, "age_90_plus": plus.astype(bool)})
 
 
 def _as_utc(values: pd.Series) -> pd.Series:

@@ -16,17 +16,10 @@ import xgboost as xgb
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import cohen_kappa_score, log_loss, roc_auc_score
 
+from disease_pipeline.core.columns import META_COLUMNS
+
 logger = logging.getLogger(__name__)
 
-#: Columns of the model_input frames that are not features.
-META_COLUMNS = (
-    "encounter_id",
-    "patient_id",
-    "start",
-    "label_disease",
-    "label_category",
-    "label_severity",
-)
 #: Selection metrics and whether higher is better.
 HIGHER_IS_BETTER = {
     "macro_auroc": True,

@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
+
 from . import intervals as iv
 from . import metrics as m
 from .baselines import baseline_names, baseline_probabilities
 from .nodes import severe_score
-from .scoring import RARE_PREFIX, SEVERITY_LEVELS, class_columns, probabilities
+from .scoring import RARE_PREFIX, class_columns, probabilities
 
 MODALITY_PATTERNS = ("symptoms_only", "with_vitals", "with_labs", "all")
 

@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.core.levels import SEVERE_LEVELS
+
 from . import metrics as m
-from .scoring import RARE_PREFIX, SEVERE_LEVELS, class_columns, probabilities
+from .scoring import RARE_PREFIX, class_columns, probabilities
 
 
 def common_metrics(frame: pd.DataFrame, bins: int) -> tuple[dict[str, float], pd.DataFrame]:

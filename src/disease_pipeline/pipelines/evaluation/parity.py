@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .scoring import SEVERITY_LEVELS, split_tables
+from disease_pipeline.core.levels import SEVERITY_LEVELS
+
+from .scoring import split_tables
 
 _SEXES = ("female", "male", "other", "unknown")
 

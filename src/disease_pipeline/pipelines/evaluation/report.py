@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
+
 from . import plots
 from .evaluation_report import with_interval
 from .metrics import one_hot
 from .nodes import severe_score
-from .scoring import SEVERITY_LEVELS, class_columns, probabilities
+from .scoring import class_columns, probabilities
 
 
 def plot_evaluation(

@@ -23,16 +23,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
-SEVERE_LEVELS = ("high", "critical")
-LABEL_COLUMNS = (
-    "encounter_id",
-    "patient_id",
-    "start",
-    "label_disease",
-    "label_category",
-    "label_severity",
-)
+from disease_pipeline.core.columns import META_COLUMNS
+from disease_pipeline.core.levels import SEVERITY_LEVELS
+
+#: the key and label columns of a model-input split (everything but the features)
+LABEL_COLUMNS = META_COLUMNS
 _PREFIX = {"common": "p_common__", "severity": "p_severity__"}
 #: column prefix of P(rare) · P(d | rare) for the rare diseases labelled in the split
 RARE_PREFIX = "p_rare__"

@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from disease_pipeline.core.columns import KEY_COLUMNS, LABEL_COLUMNS
 from disease_pipeline.predictor.features import FeatureBuilder
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMNS = ["label_disease", "label_category", "label_severity"]
-KEY_COLUMNS = ["encounter_id", "patient_id", "start"]
 RARE_SYSTEMS = ("OMIM", "ORPHA")
 
 
@@ -69,7 +68,7 @@ def build_labels(tables: dict[str, pd.DataFrame], registry_sources: list[str]) -
     """
     enc = tables["encounters"]
     primary = _primary_diagnoses(tables["diagnoses"])
-    labelled = enc.loc[~enc["source"].isin(registry_sources), KEY_COLUMNS].merge(
+    labelled = enc.loc[~enc["source"].isin(registry_sources), list(KEY_COLUMNS)].merge(
         primary, on="encounter_id", how="inner"
     )
     unlabelled = int((~enc["source"].isin(registry_sources)).sum()) - len(labelled)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.json_types import json_types
 from disease_pipeline.pipelines.common_model.training import (
     balanced_sample_weight,
@@ -37,7 +38,7 @@ from disease_pipeline.predictor.classifiers import CumulativeOrdinalClassifier, 
 
 logger = logging.getLogger(__name__)
 
-LEVELS = ["low", "moderate", "high", "critical"]
+LEVELS = list(SEVERITY_LEVELS)
 CANDIDATES = ("multiclass", "cumulative")
 
 SeverityModel = TreeClassifier | CumulativeOrdinalClassifier

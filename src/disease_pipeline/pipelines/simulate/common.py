@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 #: Severity labels in increasing order of the hidden acuity.
-SEVERITY_LEVELS = ("low", "moderate", "high", "critical")
 
 #: SNOMED CT codes of ``Condition.severity`` (see docs/data_contracts.md).
 SEVERITY_SNOMED = {

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.knowledge.annotations import load_annotations
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
 from disease_pipeline.knowledge.hpo import load_ontology
@@ -27,7 +28,7 @@ from disease_pipeline.pipelines.simulate import (
     rare_cases,
     records,
 )
-from disease_pipeline.pipelines.simulate.common import SEVERITY_LEVELS, stream
+from disease_pipeline.pipelines.simulate.common import stream
 from disease_pipeline.pipelines.simulate.measurements import simulate_measurements
 from disease_pipeline.pipelines.simulate.notes import clinical_notes
 from disease_pipeline.pipelines.simulate.symptoms import simulate_symptoms

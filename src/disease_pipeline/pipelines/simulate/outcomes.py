@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from disease_pipeline.pipelines.simulate.common import SEVERITY_LEVELS
+from disease_pipeline.core.levels import SEVERITY_LEVELS
 
 
 def outcome_risk(

@@ -2,7 +2,9 @@
 
 Used where the Kedro pipeline does not run: the stand-alone evaluation script and the
 tests. The files are parsed and validated exactly as ``kedro run --pipeline=ingestion``
-does (bad files are quarantined and counted, obsolete HPO ids replaced).
+does (bad files are quarantined and counted, obsolete HPO ids replaced). It lives with
+the pipelines, not in ``rare``, because it runs the ingestion nodes and a Kedro
+``PartitionedDataset``.
 """
 
 from __future__ import annotations
