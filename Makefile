@@ -1,6 +1,7 @@
 # disease_pipeline — the two commands of the README, and their parts.
-#   make train   install, fetch the registry data, simulate, kedro run --pipeline=train
-#   make test    install, lint, format check, test suite
+#   make train      install, fetch the registry data, simulate, kedro run --pipeline=train
+#   make test       install, lint (ruff, format, import contracts), Chromium, the whole suite
+#   make test-fast  install, lint, every test but whole pipelines, real servers and the browser
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,8 +9,12 @@ SHARED_PHENOPACKETS ?= ../shared/data/phenopackets
 export KEDRO_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DO_NOT_TRACK := true
+# the edit-loop tier: pytest markers registered in pyproject.toml
+FAST_TESTS := not slow and not server and not browser
+# apt-get needs root: sudo when make runs as another user
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install data simulate train test lint viz
+.PHONY: install data simulate train test test-fast lint browser viz
 
 install: $(VENV)/.installed
 
@@ -35,12 +40,25 @@ simulate: install
 train: data simulate
 	$(BIN)/kedro run --pipeline=train
 
+# ruff, the format check and the import contracts of pyproject.toml (docs/architecture.md)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
-test: lint
+# Debian's chromium for the clinician-page test (tests marked `browser`)
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest
+
+test-fast: lint
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
 
 viz: install
 	$(BIN)/kedro viz run

@@ -39,6 +39,21 @@ def load_catalog(env: str = "test"):
         return session.load_context().catalog
 
 
+#: fixtures that put a test in a tier whatever its module says (see ``make test-fast``)
+TIER_FIXTURES = {"pipeline_runner": ("slow",), "service": ("slow", "server")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that runs a whole pipeline is ``slow``; one that uses the real service is
+    also ``server`` — even when its module forgot the marker."""
+    for item in items:
+        for fixture, markers in TIER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                for marker in markers:
+                    if item.get_closest_marker(marker) is None:
+                        item.add_marker(getattr(pytest.mark, marker))
+
+
 _done: set[str] = set()
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.serving.conftest import RARE_CASE, client, phenopacket_patient
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

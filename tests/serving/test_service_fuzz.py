@@ -24,7 +24,7 @@ from disease_pipeline.knowledge.catalogue import load_lab_table
 from disease_pipeline.knowledge.hpo import load_ontology
 from tests.serving.conftest import client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 _ONTOLOGY = load_ontology()
 _LABS = load_lab_table().to_dict("records")

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from disease_pipeline.serving.audit import keyed_digest, verify_chain
 from tests.serving.conftest import RARE_CASE, client, phenopacket_patient, start_service
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 LEVELS = ["low", "moderate", "high", "critical"]
 RAW_PATIENT_ID = "PSEUDO-7f3a-ana-ruiz"
