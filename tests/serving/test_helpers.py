@@ -128,8 +128,11 @@ def test_feedback_index_rank_and_store(tmp_path):
     )
     prediction = index.lookup("r1")  # found after a later append
     assert prediction == {"model_version": "7", "top": [["J18.9", 0.7], ["I10", 0.2]]}
-    row = feedback_row("r1", "I10", "called 555-123-4567", prediction, user="dr", role="clinician")
+    row = feedback_row(
+        "r1", "I10", "called 555-123-4567", prediction, user="dr", role="clinician", keep_notes=True
+    )
     assert row["confirmed_rank"] == 2 and "555" not in row["notes"]
+    assert feedback_row("r1", "I10", "called", prediction, user="d", role="c")["notes"] is None
     assert (
         feedback_row("r1", "E11.9", None, prediction, user="dr", role="x")["confirmed_rank"] is None
     )

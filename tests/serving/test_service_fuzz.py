@@ -219,7 +219,7 @@ def test_one_bad_field_gets_a_4xx_naming_it_never_a_500(clinician, case):
     bad=st.one_of(st.none(), corrupted_patient),
     position=st.integers(0, 4),
 )
-def test_a_batch_is_predicted_whole_or_refused_naming_the_bad_patient(
+def test_a_batch_predicts_every_valid_patient_and_names_the_bad_one(
     clinician, records, bad, position
 ):
     if bad is None:
@@ -228,5 +228,13 @@ def test_a_batch_is_predicted_whole_or_refused_naming_the_bad_patient(
     record, field = bad
     position = min(position, len(records))
     records = [*records[:position], record, *records[position:]]
-    names = named_fields(post(clinician, "/predict_batch", {"patients": records}))
+    response = post(clinician, "/predict_batch", {"patients": records})
+    assert response.status_code == 200, response.text[:800]
+    entries = response.json()["predictions"]
+    refused = entries.pop(position)
+    assert refused["status"] in (400, 422) and refused["index"] == position
+    names = [d["field"] for d in refused["detail"]]
     assert any(name.endswith(f"patients[{position}].{field}") for name in names), (field, names)
+    for entry in entries:  # the neighbours are predicted
+        probabilities = [d["probability"] for d in entry["differential"]]
+        assert probabilities and probabilities == sorted(probabilities, reverse=True)

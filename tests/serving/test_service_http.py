@@ -60,6 +60,12 @@ def admin(service, tokens):
         yield http
 
 
+def audit_key_of(server) -> bytes:
+    """The audit key of a test server (its configuration's ``audit_key_file``)."""
+    key_file = yaml.safe_load(server.config.read_text())["serving"]["audit_key_file"]
+    return Path(key_file).read_text(encoding="utf-8").strip().encode()
+
+
 def metric_samples(text: str) -> dict[tuple, float]:
     """``(name, sorted label items) → value`` of a Prometheus exposition."""
     return {
@@ -181,9 +187,9 @@ def test_batch_gives_each_patient_the_single_prediction(clinician):
         ),
         (
             "/predict_batch",
-            {"patients": [patient(), patient(symptoms=[{"code": "123", "system": "SNOMEDCT"}])]},
+            {"patients": [patient(symptoms=[{"code": "123", "system": "SNOMEDCT"}])]},
             422,
-            "patients[1].symptoms[0].code",
+            "patients[0].symptoms[0].code",
         ),
         ("/predict_batch", {"patients": []}, 422, "patients"),
         (
@@ -200,6 +206,28 @@ def test_bad_input_gets_a_4xx_naming_the_field(clinician, path, payload, status,
     detail = response.json()["detail"]
     named = [d.get("field") or ".".join(str(part) for part in d["loc"]) for d in detail]
     assert any(name == field or name.endswith(field) for name in named), named
+
+
+def test_a_batch_answers_each_patient_and_refuses_only_the_bad_ones(clinician):
+    """A valid patient is predicted even when its neighbours are refused; each refused
+    one is an error entry in place, naming its fields (shape: 400, content: 422)."""
+    bad_content = patient(symptoms=[{"code": "123", "system": "SNOMEDCT"}])
+    bad_shape = patient(age=130)
+    patients = [patient(), bad_content, patient(age=71, sex="male"), bad_shape]
+    response = clinician.post("/predict_batch", json={"patients": patients, "top_k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["count"], body["predicted"], body["refused"]) == (4, 2, 2)
+    first, second, third, fourth = body["predictions"]
+    assert first["differential"] and third["differential"]
+    assert (second["status"], second["index"]) == (422, 1)
+    assert [d["field"] for d in second["detail"]] == ["patients[1].symptoms[0].code"]
+    assert (fourth["status"], fourth["index"]) == (400, 3)
+    assert [d["field"] for d in fourth["detail"]] == ["patients[3].age"]
+    alone = clinician.post("/predict", json={"patient": patients[2], "top_k": 3}).json()
+    assert [d["probability"] for d in third["differential"]] == [
+        d["probability"] for d in alone["differential"]
+    ]
 
 
 def test_malformed_json_is_a_4xx(clinician):
@@ -250,7 +278,8 @@ def test_feedback_goes_to_the_warehouse(service, clinician):
     assert len(rows) == 1
     code, rank, notes, version = rows[0]
     assert (code, rank, version) == (top, 1, predicted["model"]["version"])
-    assert "555-201-3344" not in notes
+    assert notes is None  # free text is not stored (serving.feedback_notes: drop)
+    assert stored.json()["notes_stored"] is False
 
 
 def test_audit_trail_is_chained_complete_and_free_of_identifiers(
@@ -263,7 +292,8 @@ def test_audit_trail_is_chained_complete_and_free_of_identifiers(
     assert export.status_code == 200
     exported = tmp_path / "audit.jsonl"
     exported.write_bytes(export.content)
-    result = verify_chain(exported, expect_head=export.headers["x-audit-head"])
+    key = audit_key_of(service)
+    result = verify_chain(exported, expect_head=export.headers["x-audit-head"], key=key)
     assert result.ok, result.error
     assert result.entries == int(export.headers["x-audit-entries"])
     assert result.events["prediction"] >= 3
@@ -274,12 +304,13 @@ def test_audit_trail_is_chained_complete_and_free_of_identifiers(
     # the trail is shared with the other tests of the session: look at this test's entries
     pseudonyms = {entry["patient"] for entry in predictions if entry["request_id"] in mine}
     key_file = yaml.safe_load(service.config.read_text())["serving"]["key_file"]
-    key = Path(key_file).read_text(encoding="utf-8").strip().encode()
-    assert pseudonyms == {keyed_digest(key, "patient", RAW_PATIENT_ID)}
+    service_key = Path(key_file).read_text(encoding="utf-8").strip().encode()
+    assert pseudonyms == {keyed_digest(service_key, "patient", RAW_PATIENT_ID)}
     for entry in predictions:
         assert re.fullmatch(r"[0-9a-f]{64}", entry["input_hash"])
         assert {"request_id", "user", "role", "model_version", "latency_ms", "output"} <= set(entry)
-    command = [sys.executable, "scripts/verify_audit.py", str(exported)]
+    key_file = yaml.safe_load(service.config.read_text())["serving"]["audit_key_file"]
+    command = [sys.executable, "scripts/verify_audit.py", str(exported), "--key-file", key_file]
     assert subprocess.run(command, capture_output=True, check=False).returncode == 0
 
 
@@ -353,7 +384,8 @@ def test_a_killed_server_keeps_every_acknowledged_entry(trained_store, tokens, t
         first.stop(signal.SIGKILL)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{first.url}/healthz", timeout=5)
-    result = verify_chain(audit)
+    key = audit_key_of(first)
+    result = verify_chain(audit, key=key)
     assert result.ok and result.events == {"prediction": 5}
     second = start_service(tmp_path, clinician_only, private=True)  # same trail and key
     try:
@@ -365,7 +397,7 @@ def test_a_killed_server_keeps_every_acknowledged_entry(trained_store, tokens, t
             assert feedback.status_code == 200, feedback.text
     finally:
         second.stop()
-    result = verify_chain(audit)
+    result = verify_chain(audit, key=key)
     assert result.ok, result.error
     assert result.events == {"prediction": 6, "feedback": 1}
     logged = [json.loads(line)["request_id"] for line in audit.read_text().splitlines()[:5]]

@@ -5,28 +5,46 @@ Only the SHA-256 hash of a token is configured (``serving.tokens`` or the
 one permission. Health, readiness, metrics, the API docs and the clinician page itself
 are public; every other path needs a valid token.
 
-Create a token (printed once, only its hash is stored)::
+A route without a permission entry is refused to everyone (deny by default). Each
+token has its own request budget (``serving.rate_limit``: a token bucket; 429 with
+``Retry-After`` when spent). A token file that cannot be read refuses every call with
+503 (never a 500, never the old table).
 
-    python -m disease_pipeline.serving.auth add-token --user dr_lee --role clinician
+Create, revoke (takes effect without a restart)::
+
+    python -m disease_pipeline.serving.auth add-token --user dr_lee --role clinician --days 90
+    python -m disease_pipeline.serving.auth revoke-token --user dr_lee
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
 import json
+import logging
+import math
 import re
-import secrets
 import sys
 import threading
+import time
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
 from disease_pipeline.serving.config import ServingConfig, ServingConfigError, load_config
+from disease_pipeline.serving.tokens import (
+    add_token,
+    add_token_locked,
+    hash_token,
+    locked,
+    parse_expiry,
+    read_entries,
+    revoke_tokens,
+    write_first_token,
+)
+
+logger = logging.getLogger(__name__)
 
 #: Permission needed by each protected route.
 ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
@@ -45,17 +63,21 @@ PUBLIC_PREFIXES = ("/ui", "/static_content/", "/assets/")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def hash_token(token: str) -> str:
-    """Hex SHA-256 of a bearer token (what the configuration stores)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 @dataclass(frozen=True)
 class Principal:
     """An authenticated caller."""
 
     user: str
     role: str
+    expires: datetime | None = None
+    #: SHA-256 of the token (the rate limit's key; not compared)
+    token_hash: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Principal) and (self.user, self.role) == (other.user, other.role)
+
+    def __hash__(self) -> int:
+        return hash((self.user, self.role))
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,7 @@ class Denied:
 
     status: int
     message: str
+    retry_after: int | None = None
 
 
 def is_public(path: str) -> bool:
@@ -87,8 +110,32 @@ def parse_token_entries(entries: list[dict[str, Any]], roles: set[str], origin: 
             )
         if not entry.get("user"):
             raise ServingConfigError(f"{where}.user: required")
-        table[digest] = Principal(user=str(entry["user"]), role=str(entry["role"]))
+        expires = parse_expiry(entry.get("expires"), where)
+        table[digest] = Principal(str(entry["user"]), str(entry["role"]), expires, digest)
     return table
+
+
+class RateLimiter:
+    """A token bucket per key: ``per_second`` requests on average, ``burst`` at once."""
+
+    def __init__(self, per_second: float, burst: int) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_s(self, key: str, now: float | None = None) -> float:
+        """0 when a request of ``key`` may go now (and takes one unit), else the
+        seconds until one unit is back."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            level, stamp = self._buckets.get(key, (float(self.burst), now))
+            level = min(float(self.burst), level + (now - stamp) * self.per_second)
+            if level >= 1.0:
+                self._buckets[key] = (level - 1.0, now)
+                return 0.0
+            self._buckets[key] = (level, now)
+            return (1.0 - level) / self.per_second
 
 
 class TokenTable:
@@ -102,6 +149,8 @@ class TokenTable:
         )
         self._file_stamp: tuple[float, int] | None = None
         self._from_file: dict[str, Principal] = {}
+        self._file_error: str | None = None
+        self.limiter = RateLimiter(config.rate_per_second, config.rate_burst)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -113,13 +162,18 @@ class TokenTable:
         except FileNotFoundError:
             self._file_stamp, self._from_file = None, {}
             return
-        stamp = (stat.st_mtime, stat.st_size)
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if stamp == self._file_stamp:
             return
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        entries = document.get("tokens") or [] if isinstance(document, dict) else document
-        self._from_file = parse_token_entries(list(entries), set(self._config.roles), str(path))
         self._file_stamp = stamp
+        try:
+            entries = read_entries(path)
+            self._from_file = parse_token_entries(entries, set(self._config.roles), str(path))
+            self._file_error = None
+        except (yaml.YAMLError, ServingConfigError, AttributeError, TypeError) as error:
+            # fail closed: no token of the file is accepted until it is fixed
+            self._from_file, self._file_error = {}, f"{path}: {error}"
+            logger.error("token file unreadable, refusing its tokens: %s", self._file_error)
 
     def principal(self, token: str) -> Principal | None:
         """Who holds ``token``, or None for an unknown token."""
@@ -141,10 +195,21 @@ class TokenTable:
             return Denied(401, "malformed Authorization header: expected 'Bearer <token>'")
         principal = self.principal(token.strip())
         if principal is None:
+            if self._file_error is not None:
+                return Denied(503, "the token file cannot be read: ask the administrator")
             return Denied(401, "invalid or revoked bearer token")
+        if principal.expires is not None and principal.expires <= datetime.now(UTC):
+            return Denied(401, f"bearer token expired on {principal.expires.isoformat()}")
         needed = ROUTE_PERMISSIONS.get((method.upper(), path))
-        if needed is None:
-            return principal
+        if needed is None:  # deny by default
+            return Denied(403, f"{method} {path} has no permission entry: refused to every role")
+        wait = self.limiter.wait_s(principal.token_hash)
+        if wait > 0:
+            return Denied(
+                429,
+                f"rate limit of user '{principal.user}' reached: retry in {wait:.1f} s",
+                retry_after=math.ceil(wait),
+            )
         if needed not in self._config.roles.get(principal.role, frozenset()):
             return Denied(
                 403,
@@ -182,7 +247,7 @@ class BearerAuthMiddleware:
         if isinstance(decision, Denied):
             if self.on_error is not None:
                 self.on_error(path, decision.status)
-            await _send_json(send, decision.status, {"error": decision.message})
+            await _send_json(send, decision, {"error": decision.message})
             return
         scope.setdefault("state", {})["principal"] = decision
         if self.on_error is None:
@@ -197,64 +262,58 @@ class BearerAuthMiddleware:
         await self.app(scope, receive, watch)
 
 
-async def _send_json(send, status: int, payload: dict) -> None:
+async def _send_json(send, decision: Denied, payload: dict) -> None:
     body = json.dumps(payload).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
+    if decision.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="disease_pipeline"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if decision.retry_after is not None:
+        headers.append((b"retry-after", str(decision.retry_after).encode()))
+    await send({"type": "http.response.start", "status": decision.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def add_token(tokens_file: Path, user: str, role: str, roles: set[str]) -> str:
-    """Create a token for ``user`` with ``role``, append its hash to ``tokens_file`` and
-    return the plaintext token (shown once, never stored)."""
-    if role not in roles:
-        raise ServingConfigError(f"role {role!r} is not one of {sorted(roles)}")
-    if not re.match(r"^[\w.@-]{1,64}$", user):
-        raise ServingConfigError(f"user {user!r}: use 1-64 letters, digits, '.', '@', '-' or '_'")
-    token = secrets.token_urlsafe(32)
-    document: dict[str, Any] = {"tokens": []}
-    if tokens_file.exists():
-        document = yaml.safe_load(tokens_file.read_text(encoding="utf-8")) or {"tokens": []}
-    document.setdefault("tokens", []).append(
-        {"user": user, "role": role, "sha256": hash_token(token)}
-    )
-    tokens_file.parent.mkdir(parents=True, exist_ok=True)
-    tokens_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    tokens_file.chmod(0o600)
-    return token
 
 
 def bootstrap_token(config: ServingConfig, user: str = "local", role: str = "clinician"):
     """On a fresh install with no token at all, create one for ``user`` so the service is
-    usable in one command; returns the plaintext token (to show once), else None."""
+    usable in one command: its hash goes to the token file, the token itself to
+    ``serving.first_token_file`` (mode 0600; the log names the file, never the token).
+    Returns the plaintext token, else None."""
     if config.tokens or config.tokens_file is None or role not in config.roles:
         return None
-    lock_path = config.tokens_file.with_name(config.tokens_file.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock:  # several workers start at once: one creates it
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if config.tokens_file.exists():
-            document = yaml.safe_load(config.tokens_file.read_text(encoding="utf-8")) or {}
-            if document.get("tokens") if isinstance(document, dict) else document:
-                return None
-        return add_token(config.tokens_file, user, role, set(config.roles))
+    with locked(config.tokens_file):  # several workers start at once: one creates it
+        if read_entries(config.tokens_file):
+            return None
+        token = add_token_locked(
+            config.tokens_file, user, role, set(config.roles), config.token_days
+        )
+        write_first_token(config.first_token_file, token)
+    return token
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``add-token``: create a bearer token and register its hash."""
+    """``add-token``: create a bearer token and register its hash; ``revoke-token``:
+    remove the tokens of a user (or one hash prefix)."""
     parser = argparse.ArgumentParser(prog="python -m disease_pipeline.serving.auth")
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add-token", help="create a token; prints it once")
     add.add_argument("--user", required=True, help="user id shown in the audit trail")
     add.add_argument("--role", required=True, help="a role of serving.roles (clinician, admin)")
-    add.add_argument("--config", default=None, help="serving configuration file")
+    add.add_argument("--days", type=float, default=None, help="valid this many days")
+    revoke = commands.add_parser("revoke-token", help="remove tokens (no restart needed)")
+    revoke.add_argument("--user", default=None, help="every token of this user")
+    revoke.add_argument("--sha256", default=None, help="the token whose hash starts so")
+    for command in (add, revoke):
+        command.add_argument("--config", default=None, help="serving configuration file")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     if config.tokens_file is None:
         parser.error(f"{config.source}: serving.tokens_file is not set")
-    token = add_token(config.tokens_file, args.user, args.role, set(config.roles))
+    if args.command == "revoke-token":
+        removed = revoke_tokens(config.tokens_file, args.user, args.sha256)
+        print(f"{removed} token(s) revoked in {config.tokens_file}", file=sys.stderr)
+        return 0 if removed else 1
+    days = args.days if args.days is not None else config.token_days
+    token = add_token(config.tokens_file, args.user, args.role, set(config.roles), days)
     print(token)
     print(
         f"token for {args.user} ({args.role}) added to {config.tokens_file}; it is shown only now",

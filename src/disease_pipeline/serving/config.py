@@ -51,6 +51,27 @@ class ServingConfig:
     hpo_search_limit: int
     threads: int = 1
     workers: int = 1
+    #: adaptive batching of concurrent /predict calls: most patients per model call and
+    #: how long an idle dispatch may wait for more (0: never)
+    batch_max_size: int = 64
+    batch_max_wait_ms: float = 0.0
+    #: limits: request body bytes (413), requests in flight per service (429), and each
+    #: token's budget (a bucket of ``rate_burst`` refilled at ``rate_per_second``; 429)
+    max_body_bytes: int = 16_000_000
+    max_concurrency: int = 256
+    rate_per_second: float = 300.0
+    rate_burst: int = 600
+    #: validity of new tokens in days (None: no expiry) and the file of the first token
+    token_days: float | None = None
+    first_token_file: Path = Path("conf/local/serving_first_token.txt")
+    #: key of the audit trail's HMAC chain (environment variable, else file created 0600)
+    audit_key_env: str = "DISEASE_PIPELINE_AUDIT_KEY"
+    audit_key_file: Path = Path("conf/local/audit_key.txt")
+    #: feedback free text: ``drop`` (not stored) or ``scrub`` (stored after the
+    #: project's identifier patterns)
+    feedback_notes: str = "drop"
+    #: BentoML's ``ssl`` settings (certfile, keyfile, ...); None: plain HTTP
+    ssl: dict[str, Any] | None = None
     source: Path | None = field(default=None, compare=False)
 
     @classmethod
@@ -102,8 +123,38 @@ class ServingConfig:
             hpo_search_limit=positive("hpo_search_limit"),
             threads=positive("threads") if "threads" in raw else 1,
             workers=positive("workers") if "workers" in raw else 1,
+            **_optional_settings(raw, source, positive),
             source=source,
         )
+
+
+def _optional_settings(raw: dict[str, Any], source: Path | None, positive) -> dict[str, Any]:
+    """The batching, limit, token, audit-key and TLS settings present in ``raw``."""
+    settings: dict[str, Any] = {}
+    for key in ("batch_max_size", "max_body_bytes", "max_concurrency", "rate_burst"):
+        if key in raw:
+            settings[key] = positive(key)
+    for key in ("batch_max_wait_ms", "rate_per_second", "token_days"):
+        if raw.get(key) is not None:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ServingConfigError(f"{source}: serving.{key} must be a number >= 0")
+            settings[key] = float(value)
+    for key in ("first_token_file", "audit_key_file"):
+        if raw.get(key):
+            settings[key] = Path(raw[key])
+    if raw.get("audit_key_env"):
+        settings["audit_key_env"] = str(raw["audit_key_env"])
+    if raw.get("feedback_notes") is not None:
+        if raw["feedback_notes"] not in ("drop", "scrub"):
+            raise ServingConfigError(f"{source}: serving.feedback_notes must be drop or scrub")
+        settings["feedback_notes"] = raw["feedback_notes"]
+    ssl = raw.get("ssl")
+    if ssl:
+        if not isinstance(ssl, dict) or not ssl.get("certfile") or not ssl.get("keyfile"):
+            raise ServingConfigError(f"{source}: serving.ssl needs certfile and keyfile")
+        settings["ssl"] = {"enabled": True, **ssl}
+    return settings
 
 
 def load_config(path: str | Path | None = None) -> ServingConfig:
@@ -122,17 +173,28 @@ def load_config(path: str | Path | None = None) -> ServingConfig:
 def service_key(config: ServingConfig) -> bytes:
     """The key of the service's pseudonyms: ``$<key_env>``, else ``key_file`` (created
     with a random 64-hex-character key, mode 0600, when missing)."""
-    value = os.environ.get(config.key_env)
-    origin = f"environment variable {config.key_env}"
+    return secret_key(config.key_env, config.key_file)
+
+
+def audit_key(config: ServingConfig) -> bytes:
+    """The key of the audit trail's HMAC chain: ``$<audit_key_env>``, else
+    ``audit_key_file`` (created random, mode 0600, when missing)."""
+    return secret_key(config.audit_key_env, config.audit_key_file)
+
+
+def secret_key(env_var: str, path: Path) -> bytes:
+    """A key from ``$env_var``, else from ``path`` (created with a random
+    64-hex-character key, mode 0600, when missing); at least 32 characters."""
+    value = os.environ.get(env_var)
+    origin = f"environment variable {env_var}"
     if not value:
-        path = config.key_file
         if not path.exists():
             _create_key_file(path)
         value = path.read_text(encoding="utf-8").strip()
         origin = f"key file {path}"
     if len(value) < MIN_KEY_LENGTH:
         raise ServingConfigError(
-            f"service key from {origin} is too short: need at least {MIN_KEY_LENGTH} characters"
+            f"key from {origin} is too short: need at least {MIN_KEY_LENGTH} characters"
         )
     return value.encode("utf-8")
 

@@ -76,23 +76,26 @@ class PredictionEngine:
         self.model = model
         self.normaliser = normaliser
 
-    def check(self, records: list[PatientRecord], where: str) -> tuple[list, list[list[str]]]:
-        """Normalised records and their notes; one ``InputError`` listing every bad field
-        of every record (``where`` is ``patient`` or ``patients``)."""
-        clean, notes, errors = [], [], []
+    def check_each(self, records: list[PatientRecord], where: str) -> list[Any]:
+        """Per record: ``(normalised record, notes)`` or the ``InputError`` naming its
+        bad fields (``where`` is ``patient`` or ``patients``)."""
+        checked: list[Any] = []
         for index, record in enumerate(records):
             prefix = where if len(records) == 1 and where == "patient" else f"{where}[{index}]"
             try:
-                normalised, record_notes = self.normaliser.normalise(record, prefix)
+                checked.append(self.normaliser.normalise(record, prefix))
             except InputError as error:
-                errors += error.errors
-                continue
-            # request-local ids: the client's encounter ids are neither trusted nor logged
-            clean.append(normalised.model_copy(update={"encounter_id": f"r{index}"}))
-            notes.append(record_notes)
+                checked.append(error)
+        return checked
+
+    def check(self, records: list[PatientRecord], where: str) -> tuple[list, list[list[str]]]:
+        """Normalised records and their notes; one ``InputError`` listing every bad field
+        of every record."""
+        checked = self.check_each(records, where)
+        errors = [e for item in checked if isinstance(item, InputError) for e in item.errors]
         if errors:
             raise InputError(errors)
-        return clean, notes
+        return [item[0] for item in checked], [item[1] for item in checked]
 
     def predict(
         self, records: list[PatientRecord], top_k: int, where: str = "patient"
@@ -103,6 +106,23 @@ class PredictionEngine:
             InputError: bad input fields, or a ``ValueError`` of the predictor.
         """
         clean, notes = self.check(records, where)
+        return self.predict_checked(records, clean, notes, top_k, where)
+
+    def predict_checked(
+        self,
+        records: list[PatientRecord],
+        clean: list[PatientRecord],
+        notes: list[list[str]],
+        top_k: int,
+        where: str = "patient",
+    ) -> tuple[list[dict[str, Any]], float]:
+        """Responses of records already checked by :meth:`check_each` (``clean`` and
+        ``notes`` in the same order as ``records``).
+
+        Raises:
+            InputError: a ``ValueError`` of the predictor.
+        """
+        clean = [c.model_copy(update={"encounter_id": f"r{i}"}) for i, c in enumerate(clean)]
         started = time.perf_counter()
         try:
             # the records are already in the predictor's vocabulary (checked above), so the

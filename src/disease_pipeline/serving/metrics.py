@@ -12,6 +12,8 @@ from functools import cache
 from typing import Any
 
 #: Latency buckets (seconds): fine below 100 ms, where single predictions live.
+#: Batch-size buckets: how many patients one model call answered.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 512, 2048)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
@@ -37,6 +39,7 @@ class ServiceMetrics:
     errors: Any
     feedback: Any
     unknown_terms: Any = None
+    batch_size: Any = None
 
     def unknown_term(self, code: str) -> None:
         """Count one input HPO id the model's HPO release lacks (ignored, not refused)."""
@@ -83,5 +86,11 @@ def service_metrics() -> ServiceMetrics:
         unknown_terms=Counter(
             "disease_unknown_hpo_terms",
             "Input HPO ids not in the model's HPO release (ignored with an input note)",
+        ),
+        batch_size=Histogram(
+            "disease_model_batch_size",
+            "Patients per model call (concurrent /predict calls are merged)",
+            ["endpoint"],
+            buckets=BATCH_BUCKETS,
         ),
     )

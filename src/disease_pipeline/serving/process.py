@@ -36,20 +36,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def write_config(folder: Path, tokens: dict[str, str], base: Path = DEFAULT_CONFIG) -> Path:
+def write_config(
+    folder: Path, tokens: dict[str, str], base: Path = DEFAULT_CONFIG, **overrides
+) -> Path:
     """``folder/serving.yml``: ``base`` with its files moved under ``folder`` and one
     token per role (``tokens`` maps a role to its plaintext token; user ``<role>_user``;
-    only the SHA-256 of each token is written)."""
+    only the SHA-256 of each token is written); ``overrides``: other ``serving`` keys."""
     document = yaml.safe_load(Path(base).read_text(encoding="utf-8"))
     document["serving"].update(
         audit_log=str(folder / "audit_log.jsonl"),
         feedback_warehouse=str(folder / "warehouse.duckdb"),
         key_file=str(folder / "serving_key.txt"),
+        audit_key_file=str(folder / "audit_key.txt"),
+        first_token_file=str(folder / "first_token.txt"),
         tokens_file=str(folder / "tokens.yml"),
         tokens=[
             {"user": f"{role}_user", "role": role, "sha256": hashlib.sha256(t.encode()).hexdigest()}
             for role, t in tokens.items()
         ],
+        **overrides,
     )
     path = folder / "serving.yml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -82,9 +87,13 @@ class ServiceProcess:
     #: every ``/readyz`` status seen while waiting (503 while the model loads)
     readiness_seen: list[int] = field(default_factory=list)
 
+    #: ``https`` when the configuration has ``ssl``; ``verify``: the CA file to trust
+    scheme: str = "http"
+    verify: str | bool = True
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> ServiceProcess:
         """Start and wait until ``/readyz`` answers 200 (the model is loaded).
@@ -119,12 +128,12 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bentoml serve exited: {self._log_tail()}")
             try:
-                status = httpx.get(f"{self.url}/readyz", timeout=2).status_code
+                status = self._get("/readyz").status_code
             except httpx.HTTPError:
                 status = None
             if status is not None:
                 self.readiness_seen.append(status)
-            if status == 503 and httpx.get(f"{self.url}/healthz", timeout=2).status_code == 503:
+            if status == 503 and self._get("/healthz").status_code == 503:
                 self.stop()
                 raise RuntimeError(f"the model failed to load: {self._log_tail()}")
             if status == 200:
@@ -167,6 +176,9 @@ class ServiceProcess:
             "largest_process_mb": round(max(rss.values()), 1),
             "processes": len(rss),
         }
+
+    def _get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=2, verify=self.verify)
 
     def _log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]

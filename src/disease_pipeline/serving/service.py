@@ -6,9 +6,14 @@ on the same server adds ``GET /model_info``, ``GET /audit/export``, ``GET /hpo/s
 and the clinician page at ``/ui/``. BentoML provides ``/healthz``, ``/readyz`` (503
 until the predictor is loaded) and Prometheus ``/metrics``.
 
-Every request passes :class:`~disease_pipeline.serving.auth.BearerAuthMiddleware`
-(health, readiness, metrics, docs and the page are public). Every prediction, refused
-input and feedback is appended to the hash-chained audit trail before the response.
+Every request passes :class:`~disease_pipeline.serving.guard.GuardMiddleware` (body
+size limit, security headers) and :class:`~disease_pipeline.serving.auth.BearerAuthMiddleware`
+(tokens, roles, deny by default, per-token rate limit; health, readiness, metrics, docs
+and the page are public); BentoML's ``traffic.max_concurrency`` bounds the requests in
+flight. Concurrent ``/predict`` calls are merged into one model call
+(:class:`~disease_pipeline.serving.batching.MicroBatcher`); ``/predict_batch`` answers
+each patient on its own. Every prediction, refused input and feedback is appended to
+the HMAC-chained audit trail before the response.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     JSONResponse,
@@ -32,24 +38,38 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from disease_pipeline.json_types import json_bytes
 from disease_pipeline.records import PatientRecord
-from disease_pipeline.serving.audit import AuditLog, keyed_digest
+from disease_pipeline.serving.audit import AuditLog, AuditWriteError
 from disease_pipeline.serving.auth import BearerAuthMiddleware, Principal, bootstrap_token
-from disease_pipeline.serving.config import load_config, service_key
-from disease_pipeline.serving.engine import PredictionEngine, load_predictor, output_summary
+from disease_pipeline.serving.batching import MicroBatcher
+from disease_pipeline.serving.config import audit_key, load_config, service_key
+from disease_pipeline.serving.contract import PatientItem, patch_openapi
+from disease_pipeline.serving.engine import PredictionEngine, load_predictor
 from disease_pipeline.serving.feedback import (
     FeedbackStore,
     PredictionIndex,
     WarehouseBusyError,
     feedback_row,
+    record_feedback,
+)
+from disease_pipeline.serving.guard import (
+    GuardMiddleware,
+    route_template,
+    template_bentoml_metrics,
 )
 from disease_pipeline.serving.hpo_search import HpoSearch
 from disease_pipeline.serving.inputs import InputError, RecordNormaliser, check_disease_code
 from disease_pipeline.serving.metrics import service_metrics
 from disease_pipeline.serving.model_info import lab_vocabulary, model_info
+from disease_pipeline.serving.predicting import (
+    PatientJob,
+    PatientPredictor,
+    input_error_entry,
+    schema_error_entry,
+)
 from disease_pipeline.serving.runtime import limit_threads, tune_collector
 
 logger = logging.getLogger("disease_pipeline.serving")
@@ -62,8 +82,19 @@ pages = FastAPI(title="disease_pipeline clinician page", docs_url=None, redoc_ur
 pages.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 
 
+@pages.exception_handler(RequestValidationError)
+async def _query_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    """Bad query parameters: 422 in the service's error schema (``error``, ``detail``)."""
+    detail = [
+        {"loc": list(item["loc"]), "field": ".".join(map(str, item["loc"])), "msg": item["msg"]}
+        for item in error.errors()
+    ]
+    fields = ", ".join(d["field"] for d in detail)
+    return JSONResponse({"error": f"invalid query: {fields}", "detail": detail}, 422)
+
+
 def _count_error(path: str, status: int) -> None:
-    service_metrics().error(path, status)
+    service_metrics().error(route_template(path), status)
 
 
 def _error(status: int, body: dict, ctx: bentoml.Context | None = None) -> JSONResponse:
@@ -84,12 +115,16 @@ def _principal(request: Request) -> Principal:
     return request.state.principal
 
 
+template_bentoml_metrics()
+
+
 @bentoml.service(
     name="disease_pipeline",
     workers=CONFIG.workers,
-    traffic={"timeout": 120},
+    traffic={"timeout": 120, "max_concurrency": CONFIG.max_concurrency},
     resources={"cpu": "1"},
     envs=[{"name": "BENTOML_DO_NOT_TRACK", "value": "true"}],
+    **({"ssl": CONFIG.ssl} if CONFIG.ssl else {}),
 )
 @bentoml.asgi_app(pages, path="/")
 class DiseaseService:
@@ -99,20 +134,21 @@ class DiseaseService:
 
     def __init__(self) -> None:
         self.key = service_key(CONFIG)
-        first_token = bootstrap_token(CONFIG)
-        if first_token:
+        if bootstrap_token(CONFIG):
             logger.warning(
-                "No access token was configured: created one for user 'local' (clinician), "
-                "shown only now: %s  - open /ui/ and paste it. Its hash is in %s; add more "
-                "with `python -m disease_pipeline.serving.auth add-token`.",
-                first_token,
-                CONFIG.tokens_file,
+                "No access token was configured: created one for user 'local' (clinician) "
+                "in %s (readable only by this account; delete it once copied) - open /ui/ "
+                "and paste it. Add more with `python -m disease_pipeline.serving.auth "
+                "add-token`.",
+                CONFIG.first_token_file,
             )
-        self.audit = AuditLog(CONFIG.audit_log)
+        self.audit = AuditLog(CONFIG.audit_log, key=audit_key(CONFIG))
         self.predictions = PredictionIndex(CONFIG.audit_log)
         self.feedback_store = FeedbackStore(CONFIG.feedback_warehouse, CONFIG.feedback_table)
         self.metrics = service_metrics()
         self.engine: PredictionEngine | None = None
+        self.patients: PatientPredictor | None = None
+        self.batcher: MicroBatcher | None = None
         self.hpo: HpoSearch | None = None
         self.info: dict[str, Any] = {}
         self.load_error: str | None = None
@@ -131,6 +167,12 @@ class DiseaseService:
             self.hpo = HpoSearch(normaliser.ontology)
             engine.predict([_WARM_UP], top_k=CONFIG.top_k)
             tune_collector()
+            self.patients = PatientPredictor(
+                engine, self.audit, self.key, self.metrics, self.info["model"]["version"]
+            )
+            self.batcher = MicroBatcher(
+                self.patients.run, CONFIG.batch_max_size, CONFIG.batch_max_wait_ms
+            )
             self.engine = engine
             logger.info(
                 "predictor %s ready in %.1f s",
@@ -155,73 +197,37 @@ class DiseaseService:
         detail = self.load_error or "the model is still loading; retry when /readyz answers 200"
         return _error(503, {"error": f"service not ready: {detail}"}, ctx)
 
-    def _run(self, endpoint: str, records: list[PatientRecord], top_k, where: str, ctx):
-        """Check, predict and audit; returns the responses or an error response."""
-        started = time.perf_counter()
-        principal = _principal(ctx.request)
-        if self.engine is None:
-            return self._not_ready(ctx), None
-        try:
-            responses, _ = self.engine.predict(records, top_k=top_k, where=where)
-        except InputError as error:
-            self.audit.append([self._audit_refusal(endpoint, principal, records, error)])
-            return _error(422, error.as_response(), ctx), None
-        latency_ms = (time.perf_counter() - started) * 1000
-        version = self.info["model"]["version"]
-        entries = []
-        for record, response in zip(records, responses, strict=True):
-            summary = output_summary(response)
-            self.metrics.prediction(summary["category"], summary["severity"])
-            entries.append(
-                {
-                    "event": "prediction",
-                    "endpoint": endpoint,
-                    "request_id": response["request_id"],
-                    "user": principal.user,
-                    "role": principal.role,
-                    "patient": self._pseudonym(record.patient_id),
-                    "input_hash": keyed_digest(self.key, "input", record.model_dump_json()),
-                    "output": summary,
-                    "model_version": version,
-                    "latency_ms": round(latency_ms / len(records), 3),
-                    "batch_size": len(records),
-                }
-            )
-        self.audit.append(entries)
-        self.metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
-        return None, responses
-
-    def _pseudonym(self, patient_id: str | None) -> str | None:
-        return keyed_digest(self.key, "patient", patient_id) if patient_id else None
-
-    def _audit_refusal(self, endpoint, principal, records, error: InputError) -> dict:
-        return {
-            "event": "refused",
-            "endpoint": endpoint,
-            "request_id": None,
-            "user": principal.user,
-            "role": principal.role,
-            "input_hash": keyed_digest(
-                self.key, "input", "\n".join(r.model_dump_json() for r in records)
-            ),
-            "output": {"errors": [e.field for e in error.errors]},
-            "model_version": self.info.get("model", {}).get("version"),
-        }
+    def _unaudited(self, error: AuditWriteError, ctx=None) -> JSONResponse:
+        logger.error("%s", error)
+        return _error(503, {"error": "audit trail unavailable: nothing answered, retry later"}, ctx)
 
     @bentoml.api(route="/predict")
-    def predict(
+    async def predict(
         self, patient: PatientRecord, ctx: bentoml.Context, top_k: TopK = CONFIG.top_k
     ) -> dict:
         """Differential (top ``top_k``, default 10), P(rare), severity and explanation for
-        one patient."""
-        failure, responses = self._run("/predict", [patient], top_k, "patient", ctx)
-        return failure or _json(responses[0])
+        one patient. Concurrent calls are answered by one model call (adaptive batching);
+        each answer is the one the patient gets alone."""
+        if self.batcher is None:
+            return self._not_ready(ctx)
+        started = time.perf_counter()
+        job = PatientJob(patient, top_k, _principal(ctx.request), "/predict", "patient")
+        try:
+            response = await self.batcher.submit(job)
+        except InputError as error:
+            return _error(422, error.as_response(), ctx)
+        except AuditWriteError as error:
+            return self._unaudited(error, ctx)
+        self.metrics.latency.labels(endpoint="/predict").observe(time.perf_counter() - started)
+        return _json(response)
 
     @bentoml.api(route="/predict_batch")
     def predict_batch(
-        self, patients: list[PatientRecord], ctx: bentoml.Context, top_k: TopK = CONFIG.top_k
+        self, patients: list[PatientItem], ctx: bentoml.Context, top_k: TopK = CONFIG.top_k
     ) -> dict:
-        """The same output as ``/predict`` for each patient, in input order."""
+        """The same output as ``/predict`` for each patient, in input order. A refused
+        patient's entry is its error (``error``, ``status``, ``index``, ``detail``); the
+        others are predicted. 422 when no patient could be predicted."""
         if not patients or len(patients) > CONFIG.max_batch_size:
             return _error(
                 422,
@@ -232,10 +238,46 @@ class DiseaseService:
                 },
                 ctx,
             )
-        failure, responses = self._run("/predict_batch", patients, top_k, "patients", ctx)
-        if failure is not None:
-            return failure
-        return _json({"count": len(responses), "predictions": responses})
+        if self.patients is None:
+            return self._not_ready(ctx)
+        started = time.perf_counter()
+        principal = _principal(ctx.request)
+        entries: list[dict | None] = [None] * len(patients)
+        jobs, positions = [], []
+        for index, raw in enumerate(patients):
+            where = f"patients[{index}]"
+            try:
+                record = PatientRecord.model_validate(raw)
+            except ValidationError as error:
+                entries[index] = schema_error_entry(error, where, index)
+                continue
+            jobs.append(PatientJob(record, top_k, principal, "/predict_batch", where))
+            positions.append(index)
+        try:
+            results = self.patients.run(jobs) if jobs else []
+        except AuditWriteError as error:
+            return self._unaudited(error, ctx)
+        for index, result in zip(positions, results, strict=True):
+            entries[index] = (
+                input_error_entry(result, index) if isinstance(result, InputError) else result
+            )
+        refused = [e for e in entries if "error" in e]
+        if len(refused) == len(entries):
+            detail = [d for e in refused for d in e["detail"]]
+            fields = ", ".join(d["field"] for d in detail)
+            body = {"error": f"no patient could be predicted: {fields}", "detail": detail}
+            return _error(422, body, ctx)
+        self.metrics.latency.labels(endpoint="/predict_batch").observe(
+            time.perf_counter() - started
+        )
+        return _json(
+            {
+                "count": len(entries),
+                "predicted": len(entries) - len(refused),
+                "refused": len(refused),
+                "predictions": entries,
+            }
+        )
 
     @bentoml.api(route="/feedback")
     def feedback(
@@ -260,25 +302,21 @@ class DiseaseService:
                 ctx,
             )
         row = feedback_row(
-            request_id, code, notes, prediction, user=principal.user, role=principal.role
+            request_id,
+            code,
+            notes,
+            prediction,
+            user=principal.user,
+            role=principal.role,
+            keep_notes=CONFIG.feedback_notes == "scrub",
         )
+        latency_ms = (time.perf_counter() - started) * 1000
         try:
-            self.feedback_store.append(row)
+            record_feedback(self.audit, self.feedback_store, row, latency_ms)
+        except AuditWriteError as error:
+            return self._unaudited(error, ctx)
         except WarehouseBusyError as error:
             return _error(503, {"error": f"feedback not stored, retry later: {error}"}, ctx)
-        self.audit.append(
-            [
-                {
-                    "event": "feedback",
-                    "request_id": request_id,
-                    "user": principal.user,
-                    "role": principal.role,
-                    "output": {"confirmed_code": code, "confirmed_rank": row["confirmed_rank"]},
-                    "model_version": prediction.get("model_version"),
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
-            ]
-        )
         self.metrics.feedback.labels(rank=str(row["confirmed_rank"] or "none")).inc()
         return {
             "feedback_id": row["feedback_id"],
@@ -286,6 +324,7 @@ class DiseaseService:
             "confirmed_code": code,
             "confirmed_rank": row["confirmed_rank"],
             "stored_in": f"{CONFIG.feedback_warehouse.name}:{CONFIG.feedback_table}",
+            "notes_stored": row["notes"] is not None,
         }
 
     # ---- pages and admin (FastAPI, GET) ---------------------------------------------
@@ -297,13 +336,18 @@ class DiseaseService:
         return JSONResponse(self.info)
 
     @pages.get("/audit/export")
-    def audit_export(self, request: Request, since_seq: int = 0) -> StreamingResponse:
+    def audit_export(
+        self, request: Request, since_seq: Annotated[int, Query(ge=0)] = 0
+    ) -> StreamingResponse:
         """The audit trail as JSON lines (entries with ``seq > since_seq``); headers
         ``X-Audit-Entries`` and ``X-Audit-Head`` give the chain head to anchor."""
         principal = _principal(request)
-        self.audit.append(
-            [{"event": "audit_export", "user": principal.user, "role": principal.role}]
-        )
+        try:
+            self.audit.append(
+                [{"event": "audit_export", "user": principal.user, "role": principal.role}]
+            )
+        except AuditWriteError as error:
+            return self._unaudited(error)
         seq, head = self.audit.head
         size = CONFIG.audit_log.stat().st_size
         return StreamingResponse(
@@ -313,7 +357,11 @@ class DiseaseService:
         )
 
     @pages.get("/hpo/search")
-    def hpo_search(self, q: Annotated[str, Query(max_length=100)] = "", limit: int = 0):
+    def hpo_search(
+        self,
+        q: Annotated[str, Query(max_length=100)] = "",
+        limit: Annotated[int, Query(ge=0, le=50)] = 0,
+    ):
         """HPO phenotype terms whose name matches ``q`` (for autocomplete)."""
         if self.hpo is None:
             return self._not_ready()
@@ -336,7 +384,11 @@ class DiseaseService:
         return {"measurements": lab_vocabulary(), "top_k": CONFIG.top_k, "now": _now()}
 
 
+DiseaseService.add_asgi_middleware(
+    GuardMiddleware, max_body_bytes=CONFIG.max_body_bytes, on_error=_count_error
+)
 DiseaseService.add_asgi_middleware(BearerAuthMiddleware, on_error=_count_error)
+DiseaseService.add_asgi_middleware(patch_openapi)
 
 _WARM_UP = PatientRecord(
     age=40, sex="female", symptoms=[{"code": "HP:0001945"}], vitals=[], labs=[]
