@@ -16,8 +16,22 @@ from tests.conftest import PROJECT_ROOT
 pytestmark = pytest.mark.slow
 
 BENTOFILE = PROJECT_ROOT / "bentofile.yaml"
-#: import names of the pipeline-only packages the bentofile leaves out
-LEFT_OUT = ("kedro_viz", "evidently", "optuna", "faker", "fhir", "snowflake", "simple_icd_10_cm")
+#: import names of the pipeline-only packages the bentofile leaves out (Kedro included)
+LEFT_OUT = (
+    "kedro",
+    "kedro_datasets",
+    "kedro_mlflow",
+    "kedro_viz",
+    "pandera",
+    "shap",
+    "imblearn",
+    "evidently",
+    "optuna",
+    "faker",
+    "fhir",
+    "snowflake",
+    "simple_icd_10_cm",
+)
 
 
 def test_bentofile_declares_the_service_without_locking():
@@ -27,7 +41,8 @@ def test_bentofile_declares_the_service_without_locking():
     assert spec["python"]["is_src_layout"] is True
     assert "conf/base/serving.yml" in spec["include"]
     names = {p.split("[")[0].split("=")[0].split("<")[0] for p in spec["python"]["packages"]}
-    assert {"kedro", "xgboost", "scikit-learn", "torch", "pyhpo", "duckdb", "fastapi"} <= names
+    assert {"xgboost", "scikit-learn", "torch", "pyhpo", "duckdb", "fastapi"} <= names
+    assert not {"kedro", "kedro-datasets", "kedro-mlflow"} & names
 
 
 def test_the_service_runs_without_the_left_out_packages(trained_store):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import pickle
-from importlib import metadata
 from typing import Any
 
 import mlflow
@@ -74,14 +73,3 @@ class DiseasePredictorModel(mlflow.pyfunc.PythonModel):
         top_k = int((params or {}).get("top_k", self.top_k))
         records = records_from_input(model_input)
         return json_types(self.predictor.predict_records(records, top_k=top_k))
-
-
-def pinned_requirements(packages: list[str]) -> list[str]:
-    """``name==version`` for each installed package (a clear error for a missing one)."""
-    pins = []
-    for name in packages:
-        try:
-            pins.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError as error:
-            raise ValueError(f"pip requirement '{name}' is not installed") from error
-    return pins

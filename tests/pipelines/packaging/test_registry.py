@@ -13,7 +13,7 @@ from disease_pipeline.pipelines.packaging import create_pipeline
 from disease_pipeline.predictor.mlflow_model import records_from_input
 from tests.pipelines.evaluation.standin import StandInPredictor, make_split, run_in_memory
 
-PARAMS = {"top_k": 3, "pip_requirements": ["pandas", "xgboost"], "tag_metrics": ["gate.auroc"]}
+PARAMS = {"top_k": 3, "requirements_extra": "model", "tag_metrics": ["gate.auroc"]}
 PATIENT = {
     "age": 61,
     "sex": "male",

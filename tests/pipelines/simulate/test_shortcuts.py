@@ -74,6 +74,7 @@ def _measurements(cohort: dict) -> pd.DataFrame:
     return pd.concat([cohort["vitals"], cohort["labs"]], ignore_index=True)
 
 
+@pytest.mark.slow  # fits the baseline on 8,000 encounters (~30 s)
 def test_a_logistic_baseline_lands_in_a_realistic_band(default_cohort):
     top1 = shortcuts.logistic_top1(
         default_cohort["encounters"], default_cohort["symptoms"], _measurements(default_cohort)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from disease_pipeline.predictor.mlflow_model import pinned_requirements
+from disease_pipeline.pipelines.packaging.requirements import model_requirements
 
 
 def prepare_champion_candidate(
@@ -35,5 +35,5 @@ def prepare_champion_candidate(
         "predictor": predictor,
         "tags": tags,
         "top_k": int(params["top_k"]),
-        "pip_requirements": pinned_requirements(list(params["pip_requirements"])),
+        "pip_requirements": model_requirements(params["requirements_extra"]),
     }
