@@ -1,4 +1,4 @@
-"""AnonymizationKeyHook: the run environment decides whether a development key is allowed."""
+"""AnonymizationKeyHook: the run environment decides whether a local key file may be created."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import pytest
 from kedro.io import DataCatalog, DatasetError
 from kedro.pipeline import Node, Pipeline
 
+from disease_pipeline.pipelines.anonymization import pseudonyms
 from disease_pipeline.pipelines.anonymization.hooks import (
     KEY_DATASET,
     AnonymizationKeyHook,
     HmacKeyDataset,
 )
 from disease_pipeline.pipelines.anonymization.pseudonyms import (
-    DEV_KEY,
     KEY_ENV_VAR,
     MissingKeyError,
 )
@@ -37,11 +37,13 @@ def test_hook_is_registered_in_settings():
     assert any(isinstance(hook, AnonymizationKeyHook) for hook in HOOKS)
 
 
-def test_default_environment_gets_the_development_key(monkeypatch):
+def test_default_environment_gets_the_local_random_key(monkeypatch, tmp_path):
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    monkeypatch.setattr(pseudonyms, "LOCAL_KEY_FILE", tmp_path / "anonymization_key.txt")
     hook, catalog = _hooked_catalog(None, {})
     hook.before_pipeline_run(pipeline=NEEDS_KEY, catalog=catalog)
-    assert catalog.load(KEY_DATASET) == DEV_KEY.encode()
+    stored = (tmp_path / "anonymization_key.txt").read_text().strip().encode()
+    assert catalog.load(KEY_DATASET) == stored and len(stored) == 64
 
 
 def test_production_environment_without_key_fails_before_any_node(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from importlib.util import find_spec
 
 import duckdb
@@ -23,7 +24,7 @@ from disease_pipeline.pipelines.anonymization.nodes import (
     PATIENT_COLUMNS,
     QUARANTINE_COLUMNS,
 )
-from disease_pipeline.pipelines.anonymization.pseudonyms import KEY_ENV_VAR
+from disease_pipeline.pipelines.anonymization.pseudonyms import KEY_ENV_VAR, LOCAL_KEY_FILE
 from tests.conftest import PROJECT_ROOT, TEST_DATA_ROOT, load_catalog, run_pipeline
 from tests.pipelines.anonymization.fixtures import (
     IDENTIFIERS,
@@ -46,9 +47,9 @@ def _project() -> None:
 
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory):
-    """The pipeline on the fixture tables in the test environment (development key)."""
+    """The pipeline on the fixture tables in the test environment (local key file)."""
     if os.environ.get(KEY_ENV_VAR):
-        pytest.skip(f"{KEY_ENV_VAR} is set: this run checks the development-key path")
+        pytest.skip(f"{KEY_ENV_VAR} is set: this run checks the local-key-file path")
     conf, data_root = make_project_conf(tmp_path_factory.mktemp("anonymization"), "test")
     with captured_logs() as logs:
         run_anonymization(conf, "test", int_tables())
@@ -70,9 +71,11 @@ def test_warehouse_holds_the_contract_tables(fixture_run):
 
 
 @pytest.mark.slow
-def test_development_key_is_announced_in_the_test_environment(fixture_run):
+def test_no_public_key_in_the_test_environment(fixture_run):
+    """Without a configured key the run uses this machine's random key file (0600)."""
     _, logs = fixture_run
-    assert "PUBLIC development key (environment 'test')" in logs
+    assert "PUBLIC" not in logs
+    assert stat.S_IMODE(LOCAL_KEY_FILE.stat().st_mode) == 0o600
 
 
 @pytest.mark.slow

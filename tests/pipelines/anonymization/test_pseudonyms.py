@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+import stat
 
 import pandas as pd
 import pytest
 
 from disease_pipeline.pipelines.anonymization.pseudonyms import (
-    DEV_KEY,
     KEY_ENV_VAR,
     MissingKeyError,
     date_shift_days,
@@ -61,10 +61,17 @@ def test_key_from_environment_variable_wins_over_credentials():
 
 
 @pytest.mark.parametrize("env", ["local", "test"])
-def test_development_key_only_in_local_and_test_with_a_warning(env, caplog):
+def test_local_and_test_create_a_private_random_key_once(env, caplog, tmp_path):
+    """No public default key: the first run creates a random key (0600) and logs its
+    path, never the key; later runs reuse it."""
+    key_file = tmp_path / "conf" / "anonymization_key.txt"
     with caplog.at_level(logging.WARNING):
-        assert resolve_key(env, {}, {}) == DEV_KEY.encode()
-    assert "development key" in caplog.text
+        key = resolve_key(env, {}, {}, key_file=key_file)
+    assert len(key) == 64 and key.decode() not in caplog.text and str(key_file) in caplog.text
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert resolve_key(env, {}, {}, key_file=key_file) == key
+    other = resolve_key(env, {}, {}, key_file=tmp_path / "elsewhere.txt")
+    assert other != key  # random, not a shared constant
 
 
 @pytest.mark.parametrize("env", ["snowflake", "base", "prod"])

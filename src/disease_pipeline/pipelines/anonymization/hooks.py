@@ -34,7 +34,7 @@ class HmacKeyDataset(AbstractDataset[bytes, bytes]):
         """Remember where the key may come from.
 
         Args:
-            env: Kedro run environment; decides whether the development key is allowed.
+            env: Kedro run environment; decides whether a local key file may be created.
             credentials: The run's credentials configuration.
         """
         self._env = env
@@ -42,7 +42,7 @@ class HmacKeyDataset(AbstractDataset[bytes, bytes]):
         self._key: bytes | None = None
 
     def load(self) -> bytes:
-        """Resolve the key (environment variable, credentials, or development key)."""
+        """Resolve the key (environment variable, credentials, or the local key file)."""
         return self.resolve()
 
     def resolve(self) -> bytes:

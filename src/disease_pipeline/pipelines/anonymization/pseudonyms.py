@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,10 +26,11 @@ logger = logging.getLogger(__name__)
 KEY_ENV_VAR = "DISEASE_PIPELINE_HMAC_KEY"
 #: Credentials entry (``conf/<env>/credentials.yml``) that may hold the key.
 CREDENTIALS_ENTRY = "anonymization_key"
-#: Environments in which a missing key falls back to the public development key.
+#: Environments in which a missing key is created: a random key in a file of this
+#: machine (mode 0600), made on the first run and reused after. There is no public key.
 DEV_ENVIRONMENTS = frozenset({"local", "test"})
-#: Public, non-secret key for development and tests only.
-DEV_KEY = "disease-pipeline-DEVELOPMENT-ONLY-key-do-not-use-on-real-data"
+#: Where that key lives (git-ignored), relative to the project root.
+LOCAL_KEY_FILE = Path("conf/local/anonymization_key.txt")
 #: Shortest accepted key, in characters.
 MIN_KEY_LENGTH = 32
 
@@ -40,12 +43,15 @@ def resolve_key(
     env: str,
     credentials: Mapping[str, Any] | None,
     environ: Mapping[str, str] | None = None,
+    key_file: Path | None = None,
 ) -> bytes:
     """The HMAC key for a run in ``env``.
 
     Order: the ``DISEASE_PIPELINE_HMAC_KEY`` environment variable, then
     ``anonymization_key.key`` in the credentials, then — only in the ``local`` and
-    ``test`` environments — the public development key, with a warning.
+    ``test`` environments — the random key of ``key_file`` (default
+    :data:`LOCAL_KEY_FILE`; created 0600 on the first run; its path is logged, never the
+    key).
 
     Args:
         env: Kedro run environment (``local``, ``test``, ``snowflake``, …).
@@ -79,20 +85,44 @@ def resolve_key(
                 )
             return key.encode("utf-8")
     if env in DEV_ENVIRONMENTS:
-        logger.warning(
-            "No HMAC key configured: using the PUBLIC development key (environment '%s'). "
-            "Pseudonyms are NOT protected; set %s or %s.key for real data.",
-            env,
-            KEY_ENV_VAR,
-            CREDENTIALS_ENTRY,
-        )
-        return DEV_KEY.encode("utf-8")
+        key_file = LOCAL_KEY_FILE if key_file is None else key_file
+        if _create_key_file(key_file):
+            logger.warning(
+                "No HMAC key configured (environment '%s'): created a random key in %s "
+                "(mode 0600). Keep it to keep pseudonyms stable; set %s or %s.key to "
+                "use your own.",
+                env,
+                key_file,
+                KEY_ENV_VAR,
+                CREDENTIALS_ENTRY,
+            )
+        return key_file.read_text(encoding="utf-8").strip().encode("utf-8")
     raise MissingKeyError(
         f"No HMAC key for environment '{env}': set the environment variable {KEY_ENV_VAR} "
         f"or add `{CREDENTIALS_ENTRY}: {{key: ...}}` to conf/{env}/credentials.yml "
-        f"(at least {MIN_KEY_LENGTH} characters). The development key is only allowed in "
+        f"(at least {MIN_KEY_LENGTH} characters). A local key file is only created in "
         f"{sorted(DEV_ENVIRONMENTS)}."
     )
+
+
+def _create_key_file(path: Path) -> bool:
+    """Create ``path`` with a random 64-hex-character key, mode 0600 from the start and
+    complete when it appears (linked from a private temporary file); False when it
+    exists already (another run made it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temporary)
 
 
 def pseudonym(key: bytes, domain: str, value: str, length: int = 32) -> str:
