@@ -133,7 +133,11 @@ def run_service(patients: list[dict], folder: Path, args) -> dict:
     """This service (``bentoml serve``) with a throw-away configuration."""
     token = secrets.token_urlsafe(24)
     config = write_config(folder, {"clinician": token})
-    server = ServiceProcess(config=config, log=folder / "serve.log", cwd=ROOT).start()
+    # a BentoML home of its own (models linked): a service already running on this host
+    # keeps its metrics (BentoML empties the metrics folder at every start)
+    server = ServiceProcess(
+        config=config, log=folder / "serve.log", private_home=folder / "bentoml", cwd=ROOT
+    ).start()
     bodies = [json.dumps({"patient": p, "top_k": 10}).encode() for p in patients]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
