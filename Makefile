@@ -11,6 +11,9 @@ export BENTOML_DO_NOT_TRACK := true
 export DO_NOT_TRACK := true
 # the edit-loop tier: pytest markers registered in pyproject.toml
 FAST_TESTS := not slow and not server and not browser
+# extra pytest arguments, e.g. PYTEST_ARGS="-n 2 --dist loadfile" (pytest-xdist) for the
+# fast tier; the slow tier shares data/test and runs in one process
+PYTEST_ARGS ?=
 # apt-get needs root: sudo when make runs as another user
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -55,10 +58,10 @@ browser:
 	fi
 
 test: lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: lint
-	$(BIN)/python -m pytest -m "$(FAST_TESTS)"
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 viz: install
 	$(BIN)/kedro viz run
