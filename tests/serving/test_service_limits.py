@@ -39,7 +39,7 @@ def test_a_patient_gets_the_same_answer_alone_and_inside_a_concurrent_burst(
     service, clinician, tokens
 ):
     """Concurrent /predict calls are merged into model calls of several patients; each
-    answer is exactly the one the patient gets alone."""
+    answer is the one the patient gets alone (to the last floating-point digits)."""
     target = patient(age=52, sex="male")
     others = [patient(age=20 + i, sex="female" if i % 2 else "male") for i in range(23)]
     alone = clinician.post("/predict", json={"patient": target, "top_k": 5}).json()
@@ -53,10 +53,18 @@ def test_a_patient_gets_the_same_answer_alone_and_inside_a_concurrent_burst(
     with ThreadPoolExecutor(24) as pool:
         burst = list(pool.map(call, [*others[:12], target, *others[12:]]))
     merged = burst[12]
-    assert [(d["code"], d["probability"]) for d in merged["differential"]] == [
-        (d["code"], d["probability"]) for d in alone["differential"]
-    ]
-    assert merged["severity"] == alone["severity"] and merged["p_rare"] == alone["p_rare"]
+    # the same ranking, severity and explanation; probabilities equal to the last
+    # floating-point digits (the predictor's vectorised sums round at the 1e-16 level
+    # differently with the number of rows, as /predict_batch does)
+    assert [d["code"] for d in merged["differential"]] == [d["code"] for d in alone["differential"]]
+
+    def numbers(answer: dict) -> list[float]:
+        return [x for d in answer["differential"] for x in (d["probability"], *d["interval"])]
+
+    assert numbers(merged) == pytest.approx(numbers(alone), rel=1e-12, abs=1e-15)
+    assert merged["severity"]["level"] == alone["severity"]["level"]
+    assert merged["p_rare"] == pytest.approx(alone["p_rare"], rel=1e-12, abs=1e-15)
+    assert merged["explanation"]["target"] == alone["explanation"]["target"]
     samples = metric_samples(httpx.get(f"{service.url}/metrics", timeout=30).text)
     merged_calls = sum(
         value
