@@ -3,6 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import mlflow
 import pytest
 from kedro.framework.session import KedroSession
@@ -68,6 +75,58 @@ def test_train_registers_the_champion_and_it_predicts_a_patient(registry, test_c
     assert any(key.startswith("evaluation.gate.criteria") for key in run.data.params)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert {"evaluation/model_card.md", "evaluation/gate_verdict.json"} <= artifacts
+
+
+#: virtual environments built from a registered model's requirements, one per distinct
+#: requirements.txt, kept between runs (data/ is git-ignored)
+MODEL_ENVS = PROJECT_ROOT / "data" / "test" / "model_envs"
+FRESH_ENV_SCRIPT = """
+import importlib.util, json, sys
+import mlflow.pyfunc
+assert importlib.util.find_spec("kedro") is None, "kedro is installed"
+model = mlflow.pyfunc.load_model(sys.argv[1])
+[prediction] = model.predict([json.loads(sys.argv[2])])
+assert not [m for m in sys.modules if m.split(".")[0] == "kedro"]
+print(json.dumps(prediction, sort_keys=True))
+"""
+
+
+def model_env(requirements: Path) -> Path:
+    """The Python of a virtual environment with only ``requirements`` installed (built
+    once per distinct file). ``--retries 0``: an unreachable extra index (the PyTorch
+    CPU index on an offline machine) is skipped at once for the local mirror."""
+    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    folder = MODEL_ENVS / key
+    python = folder / "bin" / "python"
+    if not (folder / ".ready").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+        install = [str(python), "-m", "pip", "install", "--quiet", "--retries", "0"]
+        install += ["--timeout", "10", "-r", str(requirements)]
+        done = subprocess.run(install, check=False, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        (folder / ".ready").touch()
+    return python
+
+
+def test_the_champion_loads_from_its_own_requirements_without_kedro(registry, tmp_path):
+    """A fresh virtual environment with only the registered model's requirements.txt
+    loads the champion (its bundled source) and answers as the project does."""
+    name, _ = registry
+    uri = f"models:/{name}@champion"
+    folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "model")))
+    python = model_env(folder / "requirements.txt")
+    done = subprocess.run(
+        [str(python), "-c", FRESH_ENV_SCRIPT, str(folder), json.dumps(PATIENT)],
+        check=False,
+        cwd=tmp_path,  # not the project: only the model's own code is importable
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    fresh = json.loads(done.stdout.strip().splitlines()[-1])
+    [here] = mlflow.pyfunc.load_model(uri).predict([PATIENT])
+    assert fresh == json.loads(json.dumps(here, sort_keys=True))
 
 
 def test_a_failing_gate_promotes_nothing(registry, test_catalog):
