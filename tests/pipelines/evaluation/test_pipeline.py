@@ -56,6 +56,16 @@ def inputs(predictor, world) -> dict:
         "prm_patients": patients,
         **{f"prm_{k}": tables[k] for k in WAREHOUSE},
         "reporting_rare_model_validation": {"skipped": "no registry case"},
+        "feat_registry_cases": pd.DataFrame(
+            columns=[
+                "encounter_id",
+                "label_disease",
+                "present_terms",
+                "excluded_terms",
+                "age",
+                "sex",
+            ]
+        ),
         "reporting_data_version": {"data_version": "v-test-123"},
         "reporting_split_report": {"splits": {"test": {"encounters": len(test), "patients": 1}}},
         "params:evaluation": params,
