@@ -254,14 +254,15 @@ class DiseasePredictor:
         differential is the same without them (the bulk of common patients). Below
         ``rare_rank_floor`` the unspecified rare slot is listed instead of named
         candidates (a knowledge-anchored common differential is peaked, so its k-th
-        probability is often tiny)."""
+        probability is often tiny). When ``top_k`` leaves room beyond every common
+        disease, rare candidates displace none of them and are always named."""
         if self.rare_model is None:
             return None
         floor = float(getattr(self, "rare_rank_floor", 0.0))
         if p_common.shape[1] >= top_k:
             needed = np.flatnonzero(p_rare >= np.maximum(p_common[:, top_k - 1], floor))
         else:
-            needed = np.flatnonzero(p_rare >= floor)
+            needed = np.arange(len(X))
         ranked: list[list[tuple[str, str, float]]] = [[] for _ in range(len(X))]
         if len(needed):
             for i, candidates in zip(
