@@ -53,7 +53,7 @@ def records_from_tables(
             {
                 "patient_id": str(enc["patient_id"]),
                 "encounter_id": eid,
-                "age": float(enc["age_years"]),
+                "age": None if pd.isna(enc["age_years"]) else float(enc["age_years"]),
                 "sex": enc["sex"] if enc.get("sex") in _SEXES else "unknown",
                 "encounter_date": _stamp(enc["start"]),
                 "symptoms": [
