@@ -11,6 +11,7 @@ any object with ``predict_tables(tables, top_k=..., explain=...)``).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Protocol
 
 import numpy as np
@@ -84,3 +85,11 @@ def registry_gate_check(
         "top_k": top_k,
         "differential_top_k": round(float(np.mean(hits)), 4),
     }
+
+
+def in_gate_share(disease_id: str, share: float) -> bool:
+    """Whether ``disease_id`` is among the registry diseases whose cases train the P(rare)
+    gate (a stable hash, the same in every process); the others stay unseen for the
+    registry check of the served path."""
+    digest = hashlib.sha256(str(disease_id).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share

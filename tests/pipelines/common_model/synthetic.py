@@ -123,4 +123,19 @@ def run_in_memory(pipeline, data: dict) -> dict:
 def run_training(pipeline, name: str, params: dict, train: pd.DataFrame) -> dict:
     """Run a model pipeline on ``train`` (``model_input_train``) with the ``name`` parameter
     block as Kedro passes it; returns every output (see :func:`run_in_memory`)."""
-    return run_in_memory(pipeline, {"model_input_train": train} | param_entries(name, params))
+    inputs = {"model_input_train": train} | param_entries(name, params)
+    if name == "common_model":  # no registry case: the gate gets no query-style rows
+        inputs |= {"feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS)}
+        inputs |= {"feature_builder": None}
+    return run_in_memory(pipeline, inputs)
+
+
+#: columns of ``feat_registry_cases``
+REGISTRY_COLUMNS = [
+    "encounter_id",
+    "label_disease",
+    "present_terms",
+    "excluded_terms",
+    "age",
+    "sex",
+]

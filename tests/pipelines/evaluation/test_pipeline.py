@@ -72,6 +72,7 @@ def inputs(predictor, world) -> dict:
         "params:evaluation.gate": params["gate"],
         "params:common_model.baseline": {"C": 1.0, "max_iter": 200},
         "params:common_model.knowledge": {},
+        "params:common_model.gate.query_rows": {"enabled": False},
     }
 
 

@@ -78,3 +78,17 @@ def test_disabled_or_empty_registry_reports_nothing():
     off = {"registry_check": {"enabled": False}}
     assert check_registry_cases(_Predictor(), _registry(), off) == {}
     assert check_registry_cases(_Predictor(), _registry().iloc[:0], PARAMS) == {}
+
+
+def test_diseases_whose_cases_trained_the_gate_are_left_out():
+    from disease_pipeline.rare.gate_check import in_gate_share
+
+    registry = pd.concat([_registry()] * 10, ignore_index=True)
+    registry["label_disease"] = [f"OMIM:{700000 + i}" for i in range(len(registry))]
+    unseen = sum(not in_gate_share(d, 0.5) for d in registry["label_disease"])
+    assert 0 < unseen < len(registry)
+    gate_rows = {"enabled": True, "registry_share": 0.5}
+    metrics = check_registry_cases(_Predictor(), registry, PARAMS, gate_rows)
+    assert metrics["registry_served.cases"] == unseen
+    off = check_registry_cases(_Predictor(), registry, PARAMS, {"enabled": False})
+    assert off["registry_served.cases"] == len(registry)

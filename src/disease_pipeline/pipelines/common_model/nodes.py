@@ -208,13 +208,22 @@ def report_common_model_selection(
 
 
 def fit_gate_model(
-    model_input_train: pd.DataFrame, params: dict[str, Any]
+    model_input_train: pd.DataFrame,
+    params: dict[str, Any],
+    query_rows: pd.DataFrame | None = None,
 ) -> tuple[TreeClassifier | ConstantClassifier, dict[str, Any]]:
     """Binary XGBoost P(RARE) over every training encounter, class-weighted (then corrected
     back to the observed rare share). Rounds are chosen by early stopping on the latest
-    ``validation_fraction`` when both classes occur there; the report has its metrics."""
+    ``validation_fraction`` when both classes occur there; the report has its metrics.
+    ``query_rows`` (``query_rows.build_gate_query_rows``: phenotypes, age and sex only)
+    are added to the fitted rows, never to the validation rows."""
     gate, seed = params["gate"], int(params["seed"])
     features = feature_columns(model_input_train)
+    extra = (
+        query_rows.reindex(columns=[*features, "label_category"])
+        if query_rows is not None and len(query_rows)
+        else model_input_train.iloc[:0][[*features, "label_category"]]
+    )
     y_all = encode(model_input_train["label_category"], GATE_CLASSES)
     if (y_all < 0).any():
         bad = sorted(set(model_input_train["label_category"][y_all < 0].astype(str)))
@@ -228,9 +237,13 @@ def fit_gate_model(
     power = float(gate["class_weight_power"])
     report: dict[str, Any] = {"train_counts": counts.tolist()}
     xgb_params = dict(gate["xgboost"])
+    report["query_rows"] = np.bincount(
+        encode(extra["label_category"], GATE_CLASSES), minlength=2
+    ).tolist()
     fit, validation = time_validation_split(
         model_input_train, float(params["validation_fraction"]), "common_model"
     )
+    fit = pd.concat([fit, extra], ignore_index=True)
     y_fit = encode(fit["label_category"], GATE_CLASSES)
     y_val = encode(validation["label_category"], GATE_CLASSES)
     if len(np.unique(y_fit)) == 2 and len(np.unique(y_val)) == 2:
@@ -250,16 +263,18 @@ def fit_gate_model(
         )
         xgb_params["n_estimators"] = best_rounds(model)
         logger.info("gate_model validation %s", _fmt(report["validation"]))
-    weight = balanced_sample_weight(y_all, 2, power)
+    rows = pd.concat([model_input_train[[*features, "label_category"]], extra], ignore_index=True)
+    y_rows = encode(rows["label_category"], GATE_CLASSES)
+    weight = balanced_sample_weight(y_rows, 2, power)
     model = fit_xgb(
-        model_input_train[features].to_numpy(np.float32),
-        y_all,
+        rows[features].to_numpy(np.float32),
+        y_rows,
         xgb_params,
         seed=seed,
         sample_weight=weight,
     )
     report["n_estimators"] = int(xgb_params["n_estimators"])
-    factor = prior_correction(counts, np.bincount(y_all, weights=weight))
+    factor = prior_correction(np.bincount(y_rows, minlength=2), np.bincount(y_rows, weights=weight))
     return TreeClassifier(features, np.asarray(GATE_CLASSES), model, None, factor), json_types(
         report
     )

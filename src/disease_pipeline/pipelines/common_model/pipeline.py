@@ -13,6 +13,7 @@ from disease_pipeline.pipelines.common_model.nodes import (
     split_common_rows,
     tune_common_model,
 )
+from disease_pipeline.pipelines.common_model.query_rows import build_gate_query_rows
 
 PARAMS = "params:common_model"
 
@@ -63,8 +64,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="report_common_model_selection",
             ),
             Node(
+                build_gate_query_rows,
+                ["feat_registry_cases", "feature_builder", PARAMS],
+                "model_input_gate_query_rows",
+                name="build_gate_query_rows",
+            ),
+            Node(
                 fit_gate_model,
-                ["model_input_train", PARAMS],
+                ["model_input_train", PARAMS, "model_input_gate_query_rows"],
                 ["gate_model", "reporting_gate_model_metrics"],
                 name="fit_gate_model",
             ),

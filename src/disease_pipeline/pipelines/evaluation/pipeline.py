@@ -133,7 +133,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             check_registry_cases,
-            ["predictor", "feat_registry_cases", PARAMS],
+            ["predictor", "feat_registry_cases", PARAMS, "params:common_model.gate.query_rows"],
             "reporting_metrics_registry_served",
             name="check_registry_cases",
         ),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.rare.cases import Case
-from disease_pipeline.rare.gate_check import registry_gate_check
+from disease_pipeline.rare.gate_check import in_gate_share, registry_gate_check
 
 
 def _as_terms(value: object) -> list[str]:
@@ -60,12 +60,21 @@ def rare_model_top_k(rare_model: Any, cases: list[Case], top_k: int) -> float:
 
 
 def check_registry_cases(
-    predictor: Any, registry_cases: pd.DataFrame, params: dict[str, Any]
+    predictor: Any,
+    registry_cases: pd.DataFrame,
+    params: dict[str, Any],
+    gate_query_rows: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """``registry_served.*`` metrics: share of registry cases with P(rare) at or above the
     threshold, P(rare) quartiles, the served differential's top-k hit rate, the rare
-    model's alone and their difference (served minus alone)."""
+    model's alone and their difference (served minus alone). Cases of the diseases whose
+    registry cases trained the gate (``gate_query_rows``: params:common_model.gate.query_rows)
+    are left out, so the gate is judged on diseases it has not seen."""
     options = params.get("registry_check", {})
+    if gate_query_rows and gate_query_rows.get("enabled", False):
+        share = float(gate_query_rows["registry_share"])
+        seen = registry_cases["label_disease"].map(lambda d: in_gate_share(d, share))
+        registry_cases = registry_cases[~seen.astype(bool)]
     if not options.get("enabled", True) or not len(registry_cases):
         return {}
     top_k = int(options.get("top_k", 10))
