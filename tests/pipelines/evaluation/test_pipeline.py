@@ -16,6 +16,7 @@ from disease_pipeline.pipelines.evaluation import create_pipeline
 from disease_pipeline.pipelines.evaluation.diagnostics import evaluate_robustness
 from disease_pipeline.pipelines.evaluation.gate import apply_acceptance_gate
 from disease_pipeline.pipelines.evaluation.parity import output_mismatches, records_from_tables
+from tests.pipelines.common_model.synthetic import REGISTRY_COLUMNS
 from tests.pipelines.evaluation.standin import run_in_memory
 from tests.pipelines.evaluation.world import (
     WorldBuilder,
@@ -56,16 +57,7 @@ def inputs(predictor, world) -> dict:
         "prm_patients": patients,
         **{f"prm_{k}": tables[k] for k in WAREHOUSE},
         "reporting_rare_model_validation": {"skipped": "no registry case"},
-        "feat_registry_cases": pd.DataFrame(
-            columns=[
-                "encounter_id",
-                "label_disease",
-                "present_terms",
-                "excluded_terms",
-                "age",
-                "sex",
-            ]
-        ),
+        "feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS),
         "reporting_data_version": {"data_version": "v-test-123"},
         "reporting_split_report": {"splits": {"test": {"encounters": len(test), "patients": 1}}},
         "params:evaluation": params,
