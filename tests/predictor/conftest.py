@@ -11,7 +11,12 @@ from disease_pipeline.pipelines.common_model import create_pipeline as common_pi
 from disease_pipeline.pipelines.features.nodes import assemble_feature_tables
 from disease_pipeline.pipelines.severity_model import create_pipeline as severity_pipeline
 from disease_pipeline.predictor.features import FeatureBuilder
-from tests.pipelines.common_model.synthetic import load_parameters, param_entries, run_in_memory
+from tests.pipelines.common_model.synthetic import (
+    REGISTRY_COLUMNS,
+    load_parameters,
+    param_entries,
+    run_in_memory,
+)
 from tests.pipelines.features.synthetic import warehouse_tables
 
 PRM = ("patients", "encounters", "symptoms", "vitals", "labs", "diagnoses")
@@ -59,6 +64,7 @@ def build_predictor(tables: dict, knowledge: dict | None = None):
             "model_input_calibration": matrix.iloc[cut:],
             "feature_builder": builder,
             "rare_model": None,
+            "feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS),
         }
         | param_entries("common_model", load_parameters("common_model"))
         | param_entries("severity_model", load_parameters("severity_model"))

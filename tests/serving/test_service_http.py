@@ -225,9 +225,12 @@ def test_a_batch_answers_each_patient_and_refuses_only_the_bad_ones(clinician):
     assert (fourth["status"], fourth["index"]) == (400, 3)
     assert [d["field"] for d in fourth["detail"]] == ["patients[3].age"]
     alone = clinician.post("/predict", json={"patient": patients[2], "top_k": 3}).json()
-    assert [d["probability"] for d in third["differential"]] == [
-        d["probability"] for d in alone["differential"]
-    ]
+    # same ranking; probabilities to 1e-12 (the predictor's sums may differ in the last
+    # binary digit with the number of rows, as in the adaptive-batching burst test)
+    assert [d["code"] for d in third["differential"]] == [d["code"] for d in alone["differential"]]
+    assert [d["probability"] for d in third["differential"]] == pytest.approx(
+        [d["probability"] for d in alone["differential"]], rel=0, abs=1e-12
+    )
 
 
 def test_malformed_json_is_a_4xx(clinician):

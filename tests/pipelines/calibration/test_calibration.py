@@ -23,6 +23,7 @@ from disease_pipeline.predictor.calibrators import (
 )
 from tests.pipelines.common_model.synthetic import (
     FEATURES,
+    REGISTRY_COLUMNS,
     load_parameters,
     make_matrix,
     param_entries,
@@ -133,7 +134,8 @@ def calibration_outputs(params) -> dict:
     train = make_matrix(900, seed=21)
     models = run_in_memory(
         common_pipeline() + severity_pipeline(),
-        {"model_input_train": train}
+        {"model_input_train": train, "feature_builder": None}
+        | {"feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS)}
         | param_entries("common_model", load_parameters("common_model"))
         | param_entries("severity_model", load_parameters("severity_model")),
     )
