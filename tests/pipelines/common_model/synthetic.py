@@ -9,6 +9,8 @@ import pandas as pd
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from disease_pipeline.pipelines.features.nodes import REGISTRY_CASE_COLUMNS
+
 COMMON = ["J18.9", "J06.9", "I10", "K35.8", "E11.9"]
 RARE = ["ORPHA:558", "OMIM:219700"]
 LEVELS = ["low", "moderate", "high", "critical"]
@@ -131,11 +133,4 @@ def run_training(pipeline, name: str, params: dict, train: pd.DataFrame) -> dict
 
 
 #: columns of ``feat_registry_cases``
-REGISTRY_COLUMNS = [
-    "encounter_id",
-    "label_disease",
-    "present_terms",
-    "excluded_terms",
-    "age",
-    "sex",
-]
+REGISTRY_COLUMNS = list(REGISTRY_CASE_COLUMNS)

@@ -91,6 +91,17 @@ def _primary_diagnoses(diagnoses: pd.DataFrame) -> pd.DataFrame:
     return primary[["encounter_id", *LABEL_COLUMNS]]
 
 
+#: columns of the registry-case table (``feat_registry_cases``)
+REGISTRY_CASE_COLUMNS = (
+    "encounter_id",
+    "label_disease",
+    "present_terms",
+    "excluded_terms",
+    "age",
+    "sex",
+)
+
+
 def build_registry_cases(
     tables: dict[str, pd.DataFrame], registry_sources: list[str]
 ) -> pd.DataFrame:
@@ -115,8 +126,7 @@ def build_registry_cases(
         cases[column] = cases["encounter_id"].map(series)
         cases[column] = cases[column].map(lambda v: v if isinstance(v, list) else [])
     cases = cases.rename(columns={"age_years": "age"})
-    columns = ["encounter_id", "label_disease", "present_terms", "excluded_terms", "age", "sex"]
-    return cases[columns].sort_values("encounter_id").reset_index(drop=True)
+    return cases[list(REGISTRY_CASE_COLUMNS)].sort_values("encounter_id").reset_index(drop=True)
 
 
 def subset_tables(tables: dict[str, pd.DataFrame], encounter_ids) -> dict[str, pd.DataFrame]:
