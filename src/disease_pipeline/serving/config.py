@@ -72,6 +72,10 @@ class ServingConfig:
     feedback_notes: str = "drop"
     #: BentoML's ``ssl`` settings (certfile, keyfile, ...); None: plain HTTP
     ssl: dict[str, Any] | None = None
+    #: ``serving.prediction_log`` (see ``serving.prediction_log``) and the monitoring
+    #: summary whose figures ``/metrics`` exports as gauges (None: none)
+    prediction_log: dict[str, Any] | None = None
+    monitoring_summary: Path | None = None
     source: Path | None = field(default=None, compare=False)
 
     @classmethod
@@ -149,6 +153,12 @@ def _optional_settings(raw: dict[str, Any], source: Path | None, positive) -> di
         if raw["feedback_notes"] not in ("drop", "scrub"):
             raise ServingConfigError(f"{source}: serving.feedback_notes must be drop or scrub")
         settings["feedback_notes"] = raw["feedback_notes"]
+    if raw.get("prediction_log") is not None:
+        if not isinstance(raw["prediction_log"], dict):
+            raise ServingConfigError(f"{source}: serving.prediction_log must be a mapping")
+        settings["prediction_log"] = dict(raw["prediction_log"])
+    if raw.get("monitoring_summary"):
+        settings["monitoring_summary"] = Path(raw["monitoring_summary"])
     ssl = raw.get("ssl")
     if ssl:
         if not isinstance(ssl, dict) or not ssl.get("certfile") or not ssl.get("keyfile"):

@@ -68,8 +68,12 @@ class PatientPredictor:
         key: bytes,
         metrics: Any,
         model_version: str | None,
+        *,
+        prediction_log: Any = None,
     ) -> None:
         self.engine = engine
+        #: optional :class:`~disease_pipeline.serving.prediction_log.PredictionLogWriter`
+        self.prediction_log = prediction_log
         self.audit = audit
         self.key = key
         self.metrics = metrics
@@ -103,6 +107,8 @@ class PatientPredictor:
             for job, result in zip(jobs, results, strict=True)
         ]
         self.audit.append(entries)
+        if self.prediction_log is not None:  # buffered: no I/O on the request path
+            self.prediction_log.add(jobs, checked, results, elapsed_ms)
         if self.metrics.batch_size is not None and jobs:
             self.metrics.batch_size.labels(endpoint=jobs[0].endpoint).observe(len(jobs))
         for result in results:

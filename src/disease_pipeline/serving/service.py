@@ -64,6 +64,7 @@ from disease_pipeline.serving.hpo_search import HpoSearch
 from disease_pipeline.serving.inputs import InputError, RecordNormaliser, check_disease_code
 from disease_pipeline.serving.metrics import service_metrics
 from disease_pipeline.serving.model_info import lab_vocabulary, model_info
+from disease_pipeline.serving.monitoring import start_monitoring
 from disease_pipeline.serving.predicting import (
     PatientJob,
     PatientPredictor,
@@ -145,6 +146,7 @@ class DiseaseService:
         self.audit = AuditLog(CONFIG.audit_log, key=audit_key(CONFIG))
         self.predictions = PredictionIndex(CONFIG.audit_log)
         self.feedback_store = FeedbackStore(CONFIG.feedback_warehouse, CONFIG.feedback_table)
+        self.prediction_log = start_monitoring(CONFIG, self.key)  # docs/monitoring.md
         self.metrics = service_metrics()
         self.engine: PredictionEngine | None = None
         self.patients: PatientPredictor | None = None
@@ -168,8 +170,15 @@ class DiseaseService:
             engine.predict([_WARM_UP], top_k=CONFIG.top_k)
             tune_collector()
             self.patients = PatientPredictor(
-                engine, self.audit, self.key, self.metrics, self.info["model"]["version"]
+                engine,
+                self.audit,
+                self.key,
+                self.metrics,
+                self.info["model"]["version"],
+                prediction_log=self.prediction_log,
             )
+            if self.prediction_log is not None:
+                self.prediction_log.model.update(self.info["model"])
             self.batcher = MicroBatcher(
                 self.patients.run, CONFIG.batch_max_size, CONFIG.batch_max_wait_ms
             )
@@ -182,6 +191,12 @@ class DiseaseService:
         except Exception as error:  # reported by /readyz and every prediction call
             self.load_error = f"{type(error).__name__}: {error}"
             logger.exception("the predictor could not be loaded")
+
+    @bentoml.on_shutdown
+    def _close_prediction_log(self) -> None:
+        """Write the buffered prediction-log rows before the worker exits."""
+        if self.prediction_log is not None:
+            self.prediction_log.close()
 
     def __is_ready__(self) -> bool:
         """``/readyz``: 200 once the predictor is loaded and has answered a warm-up."""
