@@ -1,0 +1,187 @@
+"""``retrain_check`` nodes: the monitor's summary, the trusted feedback and the registry
+→ one decision, ``retrain`` or ``wait``, with every trigger's value and threshold.
+
+A trigger is ``{"value", "threshold", "fired", "reason"}``; ``value`` is None (and the
+trigger does not fire) when its input does not exist yet — the reason says which input
+is missing, so "no monitoring yet" reads as such rather than as "no drift".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from disease_pipeline.knowledge.catalogue import load_common_diseases
+from disease_pipeline.pipelines.retrain_check.feedback_labels import (
+    label_feedback,
+    new_label_counts,
+)
+
+DECISIONS = ("retrain", "wait")
+
+
+def common_disease_codes() -> set[str]:
+    """ICD-10 codes of the catalogue's COMMON diseases (every other code counts as rare)."""
+    table = load_common_diseases()
+    return set(table.loc[table["category"] == "COMMON", "icd10"].astype(str))
+
+
+def build_feedback_labels(
+    feedback: pd.DataFrame | None, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trusted labels and excluded requests of the feedback table (see feedback_labels)."""
+    return label_feedback(feedback, common_disease_codes(), params["feedback"])
+
+
+def _trigger(value: float | None, threshold: float, fired: bool, reason: str) -> dict[str, Any]:
+    return {
+        "value": None if value is None else float(value),
+        "threshold": float(threshold),
+        "fired": bool(fired),
+        "reason": reason,
+    }
+
+
+def _at_least(name: str, value: float | None, threshold: float, missing: str) -> dict[str, Any]:
+    if value is None:
+        return _trigger(None, threshold, False, missing)
+    fired = value >= threshold
+    return _trigger(
+        value, threshold, fired, f"{name} {value:.4g} {'≥' if fired else '<'} {threshold:g}"
+    )
+
+
+def drift_trigger(summary: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, Any]:
+    """Max PSI over the monitored features against ``config['threshold']`` (fires above)."""
+    threshold = float(config["threshold"])
+    if summary is None:
+        return _trigger(None, threshold, False, "no monitoring summary yet (run the monitor)")
+    drift = summary.get("drift") or {}
+    value = drift.get("max_psi")
+    if value is None:
+        return _trigger(None, threshold, False, "the monitoring summary has no drift.max_psi")
+    psi = drift.get("psi") or {}
+    worst = max(psi, key=lambda k: psi[k] if psi[k] is not None else -1) if psi else None
+    fired = float(value) > threshold
+    where = f" (feature {worst})" if worst else ""
+    sign = ">" if fired else "≤"
+    return _trigger(
+        value, threshold, fired, f"max PSI {float(value):.4g}{where} {sign} {threshold:g}"
+    )
+
+
+def performance_trigger(summary: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, Any]:
+    """Live macro-AUROC drop against the reference (fires at or above the threshold),
+    judged only with at least ``config['min_labelled']`` labelled predictions."""
+    threshold = float(config["threshold"])
+    if summary is None:
+        return _trigger(None, threshold, False, "no monitoring summary yet (run the monitor)")
+    performance = summary.get("performance") or {}
+    n_labelled = int(performance.get("n_labelled") or 0)
+    drop = performance.get("auroc_drop")
+    if drop is None:
+        return _trigger(None, threshold, False, "the monitoring summary has no auroc_drop")
+    if n_labelled < int(config["min_labelled"]):
+        return _trigger(
+            drop,
+            threshold,
+            False,
+            f"{n_labelled} labelled predictions < {int(config['min_labelled'])}: not judged",
+        )
+    return _at_least("AUROC drop", drop, threshold, "")
+
+
+def model_age_trigger(
+    registry: dict[str, Any], now: datetime, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Days since the champion version was registered (fires at or above the threshold;
+    fires at once when there is no champion)."""
+    threshold = float(config["threshold"])
+    champion = (registry.get("aliases") or {}).get("champion")
+    if champion is None:
+        return _trigger(None, threshold, True, "no champion registered: train one")
+    created = datetime.fromisoformat(champion["created_at"])
+    days = (now - created).total_seconds() / 86400.0
+    return _at_least(f"champion v{champion['version']} age (days)", days, threshold, "")
+
+
+def champion_since(registry: dict[str, Any]) -> pd.Timestamp | None:
+    """When the champion was registered (feedback after it is new), None without one."""
+    champion = (registry.get("aliases") or {}).get("champion")
+    return None if champion is None else pd.Timestamp(champion["created_at"])
+
+
+def decide_retraining(
+    summary: dict[str, Any] | None,
+    labelled: pd.DataFrame,
+    excluded: pd.DataFrame,
+    registry: dict[str, Any],
+    params: dict[str, Any],
+    *,
+    now: str | None = None,
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """``(decision, mlflow_metrics)``: retrain when any trigger fired, else wait.
+
+    ``now`` (ISO time) fixes the clock for tests and replays; None is the current time.
+    """
+    clock = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    config = params["triggers"]
+    since = champion_since(registry)
+    counts = new_label_counts(labelled, since)
+    window = "since the champion was registered" if since is not None else "in total"
+    triggers = {
+        "psi": drift_trigger(summary, config["psi"]),
+        "auroc_drop": performance_trigger(summary, config["auroc_drop"]),
+        "new_common_labels": _at_least(
+            f"trusted common labels {window}",
+            counts["COMMON"],
+            float(config["new_common_labels"]["threshold"]),
+            "",
+        ),
+        "new_rare_labels": _at_least(
+            f"trusted rare labels {window}",
+            counts["RARE"],
+            float(config["new_rare_labels"]["threshold"]),
+            "",
+        ),
+        "model_age_days": model_age_trigger(registry, clock, config["model_age_days"]),
+    }
+    fired = [name for name, trigger in triggers.items() if trigger["fired"]]
+    champion = (registry.get("aliases") or {}).get("champion")
+    decision = {
+        "decision": "retrain" if fired else "wait",
+        "fired": fired,
+        "reason": (
+            "; ".join(triggers[name]["reason"] for name in fired)
+            if fired
+            else "no trigger reached its threshold"
+        ),
+        "checked_at": clock.isoformat(),
+        "champion_version": None if champion is None else champion["version"],
+        "monitoring": (
+            {"available": False, "reason": "no monitoring summary yet (run the monitor)"}
+            if summary is None
+            else {
+                "available": True,
+                "window_start": summary.get("window_start"),
+                "window_end": summary.get("window_end"),
+                "n_predictions": summary.get("n_predictions"),
+            }
+        ),
+        "feedback": {
+            "trusted_labels": int(len(labelled)),
+            "excluded_requests": int(len(excluded)),
+            "new_common_labels": counts["COMMON"],
+            "new_rare_labels": counts["RARE"],
+        },
+        "triggers": triggers,
+    }
+    metrics = {"retrain_check.retrain": {"value": float(bool(fired)), "step": 0}}
+    for name, trigger in triggers.items():
+        metrics[f"retrain_check.{name}.threshold"] = {"value": trigger["threshold"], "step": 0}
+        metrics[f"retrain_check.{name}.fired"] = {"value": float(trigger["fired"]), "step": 0}
+        if trigger["value"] is not None:
+            metrics[f"retrain_check.{name}.value"] = {"value": trigger["value"], "step": 0}
+    return decision, metrics
