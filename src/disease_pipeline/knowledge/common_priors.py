@@ -21,8 +21,13 @@ def log_prevalence(catalogue: pd.DataFrame, weight: float) -> np.ndarray:
     return weight * (values - values.mean())
 
 
-def log_age_factor(catalogue: pd.DataFrame, age: np.ndarray, outside: float) -> np.ndarray:
-    """Log density of each age under each disease's truncated normal age pattern.
+def log_age_factor(
+    catalogue: pd.DataFrame, age: np.ndarray, outside: float, tail: float = 0.0
+) -> np.ndarray:
+    """Log density of each age under each disease's age pattern: a truncated normal
+    mixed with a uniform share ``tail`` over ``[min, max + 1]`` (real age mixes have
+    heavier tails than a normal: a 70-year-old with appendicitis is unusual, not
+    impossible).
 
     Ages outside a disease's ``[min, max + 1]`` get ``log(outside)`` relative to the
     density at the pattern's edge; NaN ages give 0.
@@ -36,7 +41,8 @@ def log_age_factor(catalogue: pd.DataFrame, age: np.ndarray, outside: float) -> 
     age = np.asarray(age, dtype=float)[:, None]
     clipped = np.clip(age, low, high)
     z = (clipped - mean) / sd
-    log_density = -0.5 * z**2 - np.log(sd * mass)
+    normal = np.exp(-0.5 * z**2) / (sd * mass * np.sqrt(2 * np.pi))
+    log_density = np.log((1.0 - tail) * normal + tail / (high - low))
     inside = (age >= low) & (age <= high)
     log_density = np.where(inside, log_density, log_density + np.log(outside))
     log_density = np.where(np.isnan(age), 0.0, log_density)

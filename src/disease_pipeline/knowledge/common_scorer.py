@@ -47,6 +47,7 @@ class KnowledgeParams:
     """Knobs of :class:`CommonKnowledgeScorer` (``common_model.knowledge`` parameters)."""
 
     noise: float = 0.2  # η
+    evidence_weight: float = 1.0  # τ: temper on the summed log LRs of present terms
     partial_match: float = 0.3  # λ
     specificity_power: float = 0.75  # γ
     max_ancestor_share: float = 0.2
@@ -55,6 +56,7 @@ class KnowledgeParams:
     prevalence_weight: float = 0.25
     age_weight: float = 1.0
     age_outside: float = 0.02
+    age_tail: float = 0.0
     sex_weight: float = 1.0
     sex_floor: float = 0.002
     season_weight: float = 0.5
@@ -69,6 +71,8 @@ class KnowledgeParams:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ValueError(f"parameter common_model.knowledge.{name} must be in (0, 1]")
+        if self.age_tail >= 1:
+            raise ValueError("parameter common_model.knowledge.age_tail must be < 1")
         for name, value in asdict(self).items():
             if value < 0:
                 raise ValueError(f"parameter common_model.knowledge.{name} must be >= 0")
@@ -170,7 +174,7 @@ class CommonKnowledgeScorer:
         if present:
             m = self.match(term)
             b = max(float(m.mean()), p.background_floor)
-            row = np.log((1.0 - p.noise) * m / b + p.noise)
+            row = p.evidence_weight * np.log((1.0 - p.noise) * m / b + p.noise)
         else:
             f = self.propagated[:, self.term_index[term]] if term in self.term_index else None
             if f is None:
@@ -223,7 +227,7 @@ class CommonKnowledgeScorer:
         month = np.full(n, np.nan) if month is None else np.asarray(month, float)
         return (
             priors.log_prevalence(cat, p.prevalence_weight)[None, :]
-            + p.age_weight * priors.log_age_factor(cat, age, p.age_outside)
+            + p.age_weight * priors.log_age_factor(cat, age, p.age_outside, p.age_tail)
             + p.sex_weight * priors.log_sex_factor(cat, sex, p.sex_floor)
             + p.season_weight * priors.log_season_factor(cat, month, p.season_floor)
         )

@@ -47,13 +47,32 @@ def perturbed_catalogue(
     seed: int,
     frequency_jitter: float = 0.75,
     replace_share: float = 0.2,
+    age_shift: float = 0.0,
 ) -> pd.DataFrame:
     """A copy of ``catalogue`` whose symptom frequencies are jittered (normal noise of sd
     ``frequency_jitter`` on the log-odds) and ``replace_share`` of whose symptom terms are
-    replaced by a random ontology neighbour (a term without neighbours is kept)."""
+    replaced by a random ontology neighbour (a term without neighbours is kept).
+
+    ``age_shift > 0`` also moves each disease's age pattern: the mean by normal noise of
+    sd ``age_shift`` times the pattern's sd, the sd widened by ``1 + age_shift`` and the
+    range by that many sds on each side (within 0-105 years)."""
     rng = np.random.default_rng(seed)
     onto = load_ontology()
     table = catalogue.copy()
+    if age_shift > 0:
+        age_rng = np.random.default_rng([seed, 1])
+        shifted = []
+        for spec in table["age"]:
+            sd = max(float(spec["sd"]), 0.05)
+            shifted.append(
+                {
+                    "mean": float(spec["mean"]) + float(age_rng.normal(0.0, age_shift * sd)),
+                    "sd": sd * (1.0 + age_shift),
+                    "min": max(0.0, float(spec["min"]) - age_shift * sd),
+                    "max": min(105.0, float(spec["max"]) + age_shift * sd),
+                }
+            )
+        table["age"] = shifted
     rows = []
     for symptoms in table["symptoms"]:
         new = []
@@ -79,16 +98,23 @@ def sample_symptom_patients(
     extra_terms_mean: float = 1.0,
     absent_mean: float = 1.0,
     max_present: int = 12,
+    extra_by_usage: bool = False,
 ) -> pd.DataFrame:
     """``n_per_disease`` symptom-only patients of every disease of ``catalogue``.
 
     Columns: ``label`` (ICD-10), ``present`` and ``absent`` (HPO id lists), ``age``, ``sex``.
     Each annotated term is present with its frequency (at least one is); Poisson
-    ``extra_terms_mean`` unrelated terms come from the other diseases' terms;
+    ``extra_terms_mean`` unrelated terms come from the other diseases' terms (uniformly,
+    or with ``extra_by_usage`` in proportion to how many diseases list them, as the
+    common complaints a visit records beside its diagnosis: fatigue, headache, nausea);
     Poisson ``absent_mean`` findings the patient does not have are reported absent.
     """
     rng = np.random.default_rng(seed)
     pool = sorted({str(s["hpo"]) for symptoms in catalogue["symptoms"] for s in symptoms or []})
+    usage = {t: 0 for t in pool}
+    for symptoms in catalogue["symptoms"]:
+        for t in {str(s["hpo"]) for s in symptoms or []}:
+            usage[t] += 1
     out = []
     for row in catalogue.itertuples():
         terms = [str(s["hpo"]) for s in row.symptoms or []]
@@ -102,7 +128,10 @@ def sample_symptom_patients(
                 drawn[int(rng.choice(len(terms), p=freq / freq.sum()))] = True
             present = [t for t, d in zip(terms, drawn, strict=True) if d][:max_present]
             n_extra = min(int(rng.poisson(extra_terms_mean)), len(others))
-            present += list(rng.choice(others, size=n_extra, replace=False)) if n_extra else []
+            weights = np.array([usage[t] for t in others], float) if extra_by_usage else None
+            if n_extra:
+                p = None if weights is None else weights / weights.sum()
+                present += list(rng.choice(others, size=n_extra, replace=False, p=p))
             candidates = [t for t in pool if t not in set(present)]
             n_absent = min(int(rng.poisson(absent_mean)), len(candidates))
             absent = list(rng.choice(candidates, size=n_absent, replace=False)) if n_absent else []
