@@ -2,7 +2,7 @@
 
 The import-linter contracts of ``pyproject.toml`` (run by ``make lint``) check the
 static imports; this test imports every module of ``core``, ``knowledge``,
-``predictor``, ``rare`` and ``serving`` in a fresh interpreter where Kedro and
+``predictor``, ``rare``, ``fhir`` and ``serving`` in a fresh interpreter where Kedro and
 ``disease_pipeline.pipelines`` cannot be imported, so an import hidden from the static
 analysis (a string, ``importlib``) fails here too.
 """
@@ -15,7 +15,7 @@ import textwrap
 
 from tests.conftest import PROJECT_ROOT
 
-RUNTIME_LAYERS = ("core", "knowledge", "predictor", "rare", "serving")
+RUNTIME_LAYERS = ("core", "fhir", "knowledge", "predictor", "rare", "serving")
 BLOCKED = ("kedro", "kedro_datasets", "kedro_mlflow", "kedro_viz")
 
 

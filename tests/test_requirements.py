@@ -39,7 +39,7 @@ LAYERS = {
         "disease_pipeline.records",
         "disease_pipeline.json_types",
     ),
-    "serving": ("disease_pipeline.serving",),
+    "serving": ("disease_pipeline.serving", "disease_pipeline.fhir"),
 }
 #: imported by a runtime module but only on a path the pipelines take:
 #: knowledge.catalogue.icd10_name names ICD-10 codes for ingestion and calibration

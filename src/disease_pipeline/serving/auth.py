@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/predict"): "predict",
     ("POST", "/predict_batch"): "predict_batch",
+    ("POST", "/fhir/predict"): "predict",
     ("POST", "/feedback"): "feedback",
     ("GET", "/model_info"): "model_info",
     ("GET", "/audit/export"): "audit_export",
@@ -57,8 +58,19 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
 }
 #: Paths that need no token: probes, metrics, API docs, the clinician page and its assets.
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json"}
+    {
+        "/healthz",
+        "/livez",
+        "/readyz",
+        "/metrics",
+        "/",
+        "/docs.json",
+        "/schema.json",
+        "/cds-services",  # CDS Hooks discovery (serving.ehr_auth: the hooks need the EHR JWT)
+    }
 )
+#: Routes opened by the EHR's signed JWT instead of a service token (CDS Hooks).
+EHR_PREFIX = "/cds-services/"
 PUBLIC_PREFIXES = ("/ui", "/static_content/", "/assets/")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -228,10 +240,13 @@ class BearerAuthMiddleware:
     more (refusals here and errors of the endpoints), e.g. to count them.
     """
 
-    def __init__(self, app, config_path: str | None = None, on_error=None) -> None:
+    def __init__(self, app, config_path: str | None = None, on_error=None, ehr=None) -> None:
         self.app = app
         self.tokens = TokenTable(load_config(config_path))
         self.on_error = on_error
+        #: ``ehr(path, header) -> Principal | Denied`` for the ``EHR_PREFIX`` routes
+        #: (serving.ehr_auth); without it those routes are refused (no permission entry)
+        self.ehr = ehr
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -243,7 +258,17 @@ class BearerAuthMiddleware:
             if name == b"authorization":
                 header = value.decode("latin-1")
                 break
-        decision = self.tokens.authorize(scope["method"], path, header)
+        if self.ehr is not None and path.startswith(EHR_PREFIX):
+            decision = self.ehr(path, header)
+            wait = (
+                self.tokens.limiter.wait_s(decision.token_hash)
+                if not isinstance(decision, Denied)
+                else 0
+            )
+            if wait > 0:
+                decision = Denied(429, f"rate limit of {decision.user} reached", math.ceil(wait))
+        else:
+            decision = self.tokens.authorize(scope["method"], path, header)
         if isinstance(decision, Denied):
             if self.on_error is not None:
                 self.on_error(path, decision.status)

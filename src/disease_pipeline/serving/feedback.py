@@ -115,11 +115,20 @@ class FeedbackStore:
     """Appends feedback rows to a DuckDB table; connects per write so training runs can
     use the same warehouse file, and retries while another process holds its lock."""
 
-    def __init__(self, warehouse: Path, table: str, retries: int = 20, wait_s: float = 0.1):
+    def __init__(
+        self,
+        warehouse: Path,
+        table: str,
+        retries: int = 20,
+        wait_s: float = 0.1,
+        columns: dict[str, str] | None = None,
+    ):
         if not _IDENTIFIER.match(table):
             raise ValueError(f"serving.feedback_table {table!r} is not a plain SQL identifier")
         self.warehouse = Path(warehouse)
         self.table = table
+        #: column → SQL type (default: the clinician feedback's; CDS Hooks has its own)
+        self.columns = dict(columns or FEEDBACK_COLUMNS)
         self.retries = retries
         self.wait_s = wait_s
         self._lock = threading.Lock()
@@ -128,8 +137,8 @@ class FeedbackStore:
         """Insert ``row`` (committed before returning)."""
         import duckdb
 
-        columns = ", ".join(f'"{name}" {kind}' for name, kind in FEEDBACK_COLUMNS.items())
-        frame = pd.DataFrame([row], columns=list(FEEDBACK_COLUMNS))
+        columns = ", ".join(f'"{name}" {kind}' for name, kind in self.columns.items())
+        frame = pd.DataFrame([row], columns=list(self.columns))
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             for attempt in range(self.retries):

@@ -36,7 +36,11 @@ SECURITY_HEADERS = (
 #: Label of every path the service does not serve.
 UNMATCHED = "unmatched"
 _ROUTES = frozenset(path for _, path in ROUTE_PERMISSIONS) | PUBLIC_PATHS
-_PREFIXES = {"/ui/static/": "/ui/static/{file}", "/static_content/": "/static_content/{file}"}
+_PREFIXES = {
+    "/ui/static/": "/ui/static/{file}",
+    "/static_content/": "/static_content/{file}",
+    "/cds-services/": "/cds-services/{service}",
+}
 #: BentoML's own API documentation page loads its scripts inline: no CSP there.
 _NO_CSP = frozenset({"/"})
 

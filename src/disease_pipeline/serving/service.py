@@ -42,11 +42,13 @@ from pydantic import Field, ValidationError
 
 from disease_pipeline.json_types import json_bytes
 from disease_pipeline.records import PatientRecord
+from disease_pipeline.serving import cds_hooks
 from disease_pipeline.serving.audit import AuditLog, AuditWriteError
 from disease_pipeline.serving.auth import BearerAuthMiddleware, Principal, bootstrap_token
 from disease_pipeline.serving.batching import MicroBatcher
 from disease_pipeline.serving.config import audit_key, load_config, service_key
 from disease_pipeline.serving.contract import PatientItem, patch_openapi
+from disease_pipeline.serving.ehr_auth import EhrTokenVerifier
 from disease_pipeline.serving.engine import PredictionEngine, load_predictor
 from disease_pipeline.serving.feedback import (
     FeedbackStore,
@@ -55,6 +57,7 @@ from disease_pipeline.serving.feedback import (
     feedback_row,
     record_feedback,
 )
+from disease_pipeline.serving.fhir_api import BUNDLE_BODY, FhirGateway, FhirSettings
 from disease_pipeline.serving.guard import (
     GuardMiddleware,
     route_template,
@@ -76,6 +79,7 @@ from disease_pipeline.serving.runtime import limit_threads, tune_collector
 logger = logging.getLogger("disease_pipeline.serving")
 
 CONFIG = load_config()
+FHIR = FhirSettings.from_config(CONFIG)  # FHIR R4 and CDS Hooks: docs/fhir.md
 STATIC_DIR = Path(str(files("disease_pipeline.serving") / "static"))
 TopK = Annotated[int, Field(ge=1, le=CONFIG.max_top_k)]
 
@@ -147,6 +151,10 @@ class DiseaseService:
         self.predictions = PredictionIndex(CONFIG.audit_log)
         self.feedback_store = FeedbackStore(CONFIG.feedback_warehouse, CONFIG.feedback_table)
         self.prediction_log = start_monitoring(CONFIG, self.key)  # docs/monitoring.md
+        self.fhir = FhirGateway(FHIR)
+        self.cds_feedback = FeedbackStore(
+            CONFIG.feedback_warehouse, "cds_feedback", columns=cds_hooks.CDS_FEEDBACK_COLUMNS
+        )
         self.metrics = service_metrics()
         self.engine: PredictionEngine | None = None
         self.patients: PatientPredictor | None = None
@@ -182,6 +190,7 @@ class DiseaseService:
             self.batcher = MicroBatcher(
                 self.patients.run, CONFIG.batch_max_size, CONFIG.batch_max_wait_ms
             )
+            self.fhir.load()
             self.engine = engine
             logger.info(
                 "predictor %s ready in %.1f s",
@@ -383,6 +392,27 @@ class DiseaseService:
         cap = min(limit or CONFIG.hpo_search_limit, 50)
         return {"query": q, "results": self.hpo.search(q, cap)}
 
+    # ---- FHIR R4 and CDS Hooks (serving.fhir_api, serving.cds_hooks) --------------
+    @pages.post("/fhir/predict", openapi_extra={"requestBody": BUNDLE_BODY})
+    async def fhir_predict(self, request: Request) -> Response:
+        """A FHIR R4 Bundle → a RiskAssessment beside the page's JSON (``?top_k=``)."""
+        return await self.fhir.predict(self, request, CONFIG)
+
+    @pages.get("/cds-services")
+    def cds_discovery(self) -> dict:
+        """CDS Hooks discovery: the services, their hooks and prefetch templates."""
+        return cds_hooks.discovery()
+
+    @pages.post("/cds-services/{service_id}")
+    async def cds_call(self, service_id: str, request: Request) -> Response:
+        """A CDS Hooks call (the EHR's JWT): cards of the differential."""
+        return await cds_hooks.call_hook(self, self.fhir, request, service_id, CONFIG.top_k)
+
+    @pages.post("/cds-services/{service_id}/feedback")
+    async def cds_feedback_call(self, service_id: str, request: Request) -> Response:
+        """CDS Hooks feedback: accepted and overridden cards."""
+        return await cds_hooks.record_hook_feedback(self, self.cds_feedback, request, service_id)
+
     @pages.get("/ui")
     def ui_redirect(self) -> RedirectResponse:
         """``/ui`` → ``/ui/``."""
@@ -402,7 +432,11 @@ class DiseaseService:
 DiseaseService.add_asgi_middleware(
     GuardMiddleware, max_body_bytes=CONFIG.max_body_bytes, on_error=_count_error
 )
-DiseaseService.add_asgi_middleware(BearerAuthMiddleware, on_error=_count_error)
+DiseaseService.add_asgi_middleware(
+    BearerAuthMiddleware,
+    on_error=_count_error,
+    ehr=EhrTokenVerifier(FHIR.cds).verify if FHIR.cds else None,
+)
 DiseaseService.add_asgi_middleware(patch_openapi)
 
 _WARM_UP = PatientRecord(

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from disease_pipeline.datasets import TextLines, TextLinesDataset
+from disease_pipeline.fhir.vocabulary import Vocabulary
 from disease_pipeline.pipelines.ingestion.nodes import build_vocabulary
-from disease_pipeline.pipelines.ingestion.vocabulary import Vocabulary
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_PHENOPACKETS = PROJECT_ROOT / "tests" / "data" / "phenopackets"

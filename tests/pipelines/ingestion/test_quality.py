@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from disease_pipeline.fhir.vocabulary import Reject
 from disease_pipeline.pipelines.ingestion.ledger import QUARANTINE_COLUMNS, Collector, RecordResult
 from disease_pipeline.pipelines.ingestion.quality import conservation, score
-from disease_pipeline.pipelines.ingestion.vocabulary import Reject
 
 SCORING = {"scored_sources": ["fhir", "lis"], "min_recall": 0.99, "max_false_quarantine": 0.001}
 

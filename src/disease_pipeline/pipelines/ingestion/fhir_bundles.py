@@ -16,13 +16,13 @@ file order, so the result is the same whatever the number of workers:
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any
 
 import orjson
 
 from disease_pipeline.datasets import TextLines
-from disease_pipeline.pipelines.ingestion.fhir_resources import BundleContext, resource_result
+from disease_pipeline.fhir.bundle import bundle_context, entry_resources, map_resources
+from disease_pipeline.fhir.vocabulary import Reject, Vocabulary
 from disease_pipeline.pipelines.ingestion.ledger import (
     TABLE_COLUMNS,
     Collector,
@@ -32,11 +32,9 @@ from disease_pipeline.pipelines.ingestion.ledger import (
     Row,
 )
 from disease_pipeline.pipelines.ingestion.parallel import chunked, ordered_map
-from disease_pipeline.pipelines.ingestion.vocabulary import Reject, Vocabulary
 
 SOURCE = "fhir"
 PATIENT_ID = TABLE_COLUMNS["patients"].index("patient_id")
-BIRTH_DATE = TABLE_COLUMNS["patients"].index("birth_date")
 
 #: One bundle entry: (entry index, resource type, resource id, content key, rows, issues).
 Entry = tuple[int, str | None, str | None, bytes | None, tuple[Row, ...], tuple[Issue, ...]]
@@ -67,14 +65,9 @@ def parse_bundle_line(line: int, text: str, vocab: Vocabulary) -> Line:
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
         return _line_issue(line, Reject("bundle.entry", entries, "missing_field"))
-    resources = [e.get("resource") if isinstance(e, dict) else None for e in entries]
-    first_id: dict[Any, str] = {}
-    for resource in resources:
-        if isinstance(resource, dict) and resource.get("id"):
-            first_id.setdefault(resource.get("resourceType"), str(resource["id"]))
-    ctx = BundleContext(first_id.get("Patient"), first_id.get("Encounter"))
-    results = [resource_result(resource, ctx, vocab) for resource in resources]
-    check_birth_before_start(results, resources)
+    resources = entry_resources(bundle)
+    ctx = bundle_context(resources)
+    results = map_resources(resources, ctx, vocab)
     out: list[Entry] = []
     for index, (resource, result) in enumerate(zip(resources, results, strict=True)):
         is_dict = isinstance(resource, dict)
@@ -83,34 +76,6 @@ def parse_bundle_line(line: int, text: str, vocab: Vocabulary) -> Line:
         key = content_key(resource) if is_dict else None
         out.append((index, rtype, rid, key, *result.compact()))
     return (line, None, ctx.encounter_id, out)
-
-
-def check_birth_before_start(results: list[RecordResult], resources: list[Any]) -> None:
-    """Quarantine a Patient birth date later than the local date of the encounter start."""
-    start = next(
-        (
-            (r.get("period") or {}).get("start")
-            for r in resources
-            if isinstance(r, dict) and r.get("resourceType") == "Encounter"
-        ),
-        None,
-    )
-    try:
-        local_day = datetime.fromisoformat(str(start)).date()
-    except ValueError:
-        return
-    for result in results:
-        for i, (table, values) in enumerate(result.rows):
-            birth = values[BIRTH_DATE] if table == "patients" else None
-            if birth is not None and birth.date() > local_day:
-                issue = Reject(
-                    "Patient.birthDate",
-                    birth.date().isoformat(),
-                    "implausible_value",
-                    f"after the encounter start {start}",
-                )
-                result.issues.append(issue)
-                result.rows[i] = (table, (*values[:BIRTH_DATE], None, *values[BIRTH_DATE + 1 :]))
 
 
 _WORKER_VOCAB: Vocabulary | None = None

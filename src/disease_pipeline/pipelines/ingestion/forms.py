@@ -18,13 +18,13 @@ from typing import Any
 import orjson
 
 from disease_pipeline.datasets import TextLines
+from disease_pipeline.fhir.vocabulary import ICD10, Reject, Vocabulary
 from disease_pipeline.pipelines.ingestion.ledger import (
     Collector,
     ParsedSource,
     RecordResult,
     attempt,
 )
-from disease_pipeline.pipelines.ingestion.vocabulary import ICD10, Reject, Vocabulary
 
 SOURCE = "forms"
 SYMPTOM_SYSTEMS = {"HPO": "HPO", "HP": "HPO", "SNOMEDCT": "SNOMEDCT", "SNOMED": "SNOMEDCT"}

@@ -11,92 +11,27 @@ quarantine table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
-from disease_pipeline.pipelines.ingestion.vocabulary import Reject
-from disease_pipeline.records import SYMPTOM_COLUMNS
+from disease_pipeline.fhir.rows import (  # noqa: F401 - re-exported to the parsers
+    MAX_VALUE_CHARS,
+    TABLE_COLUMNS,
+    Issue,
+    RecordResult,
+    Row,
+    attempt,
+    shorten,
+)
+from disease_pipeline.fhir.vocabulary import Reject
 
-TABLE_COLUMNS: dict[str, list[str]] = {
-    "patients": [
-        "patient_id",
-        "source",
-        "mrn",
-        "given_name",
-        "family_name",
-        "birth_date",
-        "sex",
-        "address_line",
-        "city",
-        "state",
-        "postal_code",
-        "phone",
-        "email",
-    ],
-    "encounters": [
-        "encounter_id",
-        "patient_id",
-        "source",
-        "start",
-        "encounter_class",
-        "reported_age_years",
-    ],
-    "symptoms": list(SYMPTOM_COLUMNS),
-    "vitals": ["encounter_id", "loinc", "name", "value", "unit"],
-    "labs": [
-        "encounter_id",
-        "loinc",
-        "name",
-        "value",
-        "unit",
-        "original_value",
-        "original_unit",
-        "collected_at",
-    ],
-    "diagnoses": ["encounter_id", "code", "system", "name", "category", "role", "severity"],
-    "notes": ["encounter_id", "text"],
-}
 QUARANTINE_COLUMNS = ["source", "file", "line", "entry", "record_id", "field", "value", "reason"]
 #: The layer-02 tables ingestion writes (catalog names ``int_<name>``), in order.
 INT_TABLES = (*TABLE_COLUMNS, "quarantine")
 LEDGER_COLUMNS = ["source", "file", "line", "entry", "record_id", "status"]
 STATUSES = ("accepted", "quarantined", "duplicate")
-MAX_VALUE_CHARS = 200
-
-
-Row = tuple[str, tuple]
-"""A canonical row: table name and values in :data:`TABLE_COLUMNS` order."""
-Issue = tuple[str | None, str | None, str]
-"""A quarantine entry of one record: field, offending value as text, reason."""
-
-
-@dataclass
-class RecordResult:
-    """What one raw record yields: canonical rows and rejected fields."""
-
-    rows: list[Row] = field(default_factory=list)
-    issues: list[Reject] = field(default_factory=list)
-
-    def add(self, table: str, row: dict[str, Any]) -> None:
-        """Keep one canonical row for ``table`` (a dict with its columns)."""
-        self.rows.append((table, tuple(row[column] for column in TABLE_COLUMNS[table])))
-
-    def compact(self) -> tuple[tuple[Row, ...], tuple[Issue, ...]]:
-        """Rows and issues as plain tuples (cheap to send between processes)."""
-        issues = tuple((i.field, shorten(i.value), i.reason) for i in self.issues)
-        return tuple(self.rows), issues
-
-
-def attempt(result: RecordResult, fn: Callable[..., Any], *args, default: Any = None) -> Any:
-    """``fn(*args)``; on :class:`Reject`, quarantine the field and return ``default``."""
-    try:
-        return fn(*args)
-    except Reject as exc:
-        result.issues.append(exc)
-        return default
 
 
 @dataclass
@@ -112,14 +47,6 @@ class ParsedSource:
     quarantine: pd.DataFrame
     ledger: pd.DataFrame
     read: int
-
-
-def shorten(value: Any) -> str | None:
-    """Quarantine ``value`` column: the offending value as text, truncated."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= MAX_VALUE_CHARS else f"{text[:MAX_VALUE_CHARS]}…"
 
 
 class Collector:

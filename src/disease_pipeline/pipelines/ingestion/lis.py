@@ -13,13 +13,13 @@ from operator import itemgetter
 from typing import Any
 
 from disease_pipeline.datasets import TextLines
+from disease_pipeline.fhir.vocabulary import Reject, Vocabulary
 from disease_pipeline.pipelines.ingestion.ledger import (
     Collector,
     ParsedSource,
     RecordResult,
     attempt,
 )
-from disease_pipeline.pipelines.ingestion.vocabulary import Reject, Vocabulary
 
 SOURCE = "lis"
 

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from disease_pipeline.datasets import TextLines
+from disease_pipeline.fhir.vocabulary import Vocabulary
 from disease_pipeline.pipelines.ingestion import quality
 from disease_pipeline.pipelines.ingestion.fhir_bundles import parse_fhir
 from disease_pipeline.pipelines.ingestion.forms import parse_forms
@@ -25,7 +26,6 @@ from disease_pipeline.pipelines.ingestion.ledger import (
 )
 from disease_pipeline.pipelines.ingestion.lis import parse_lis
 from disease_pipeline.pipelines.ingestion.phenopackets import parse_phenopackets
-from disease_pipeline.pipelines.ingestion.vocabulary import Vocabulary
 from disease_pipeline.schemas import ENCOUNTER_CLASSES, SEVERITIES, SEXES, TABLE_SCHEMAS
 
 REQUIRED_PARAMETERS: dict[str | None, set[str]] = {

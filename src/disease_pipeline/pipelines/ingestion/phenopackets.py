@@ -19,13 +19,13 @@ from typing import Any
 
 import orjson
 
+from disease_pipeline.fhir.vocabulary import Reject, Vocabulary
 from disease_pipeline.pipelines.ingestion.ledger import (
     Collector,
     ParsedSource,
     RecordResult,
     attempt,
 )
-from disease_pipeline.pipelines.ingestion.vocabulary import Reject, Vocabulary
 from disease_pipeline.schemas import MAX_REPORTED_AGE_YEARS
 
 SOURCE = "phenopacket"

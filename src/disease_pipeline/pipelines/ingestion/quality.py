@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.fhir.vocabulary import REASONS
 from disease_pipeline.pipelines.ingestion.ledger import STATUSES, ParsedSource
-from disease_pipeline.pipelines.ingestion.vocabulary import REASONS
 
 KEY = ["source", "file", "line", "entry"]
 GROUND_TRUTH_COLUMNS = ["source", "line", "entry", "kind"]

@@ -1,5 +1,8 @@
 """One FHIR R4B resource → validated, then flattened into canonical rows.
 
+The one mapping of FHIR resources: the ingestion pipeline uses it for exported
+bundles and the service for ``POST /fhir/predict`` and the CDS Hooks prefetch.
+
 Validation uses the ``fhir.resources`` R4B models, one resource at a time. When a
 resource fails, the offending elements are quarantined one by one and removed, and
 the rest is validated again: a malformed ``birthDate`` loses the birth date, not the
@@ -19,8 +22,8 @@ import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from disease_pipeline.pipelines.ingestion.ledger import RecordResult, attempt
-from disease_pipeline.pipelines.ingestion.vocabulary import ICD10, OMIM, ORPHA, Reject, Vocabulary
+from disease_pipeline.fhir.rows import RecordResult, attempt
+from disease_pipeline.fhir.vocabulary import ICD10, OMIM, ORPHA, Reject, Vocabulary
 
 CODE_SYSTEMS: dict[str, str] = {
     "http://purl.obolibrary.org/obo/hp.owl": "HPO",
@@ -41,10 +44,16 @@ _NUMBER_ERRORS = {"int_parsing", "float_parsing", "decimal_parsing", "int_from_f
 
 @dataclass(frozen=True)
 class BundleContext:
-    """Ids of the bundle's Patient and Encounter, the default subject of every entry."""
+    """Ids of the bundle's Patient and Encounter, the default subject of every entry.
+
+    ``condition_role``: what an ICD-10/OMIM/ORPHA ``Condition`` is in this bundle:
+    ``primary`` (an export of a finished encounter: the confirmed diagnosis, which must
+    be in the catalogue) or ``comorbidity`` (a patient to predict: the problem list).
+    """
 
     patient_id: str | None
     encounter_id: str | None
+    condition_role: str = "primary"
 
 
 def path_of(resource_type: str, loc: tuple) -> str:
@@ -210,22 +219,43 @@ def encounter_rows(res: dict, ctx: BundleContext, vocab: Vocabulary, out: Record
 
 
 def condition_rows(res: dict, ctx: BundleContext, vocab: Vocabulary, out: RecordResult) -> None:
-    """Condition (the confirmed diagnosis) → one primary ``diagnoses`` row."""
+    """Condition → a ``diagnoses`` row (ICD-10, OMIM, ORPHA; role from ``ctx``) or, coded
+    in HPO or SNOMED CT, a ``symptoms`` row (a refuted phenotype is an absent one)."""
     status = first_coding(res.get("verificationStatus")).get("code")
-    if status not in (None, "confirmed"):
-        raise Reject("Condition.verificationStatus", status, "unsupported_resource")
     coding = first_coding(res.get("code"))
     system = CODE_SYSTEMS.get(str(coding.get("system")))
+    field = "Condition.code.coding[0].code"
+    if system in ("HPO", "SNOMEDCT"):
+        if status not in (None, "confirmed", "refuted"):
+            raise Reject("Condition.verificationStatus", status, "unsupported_resource")
+        hpo, original = vocab.symptom(field, system, coding.get("code"))
+        out.add(
+            "symptoms",
+            {
+                "encounter_id": encounter_of(res.get("encounter"), ctx, "Condition.encounter"),
+                "hpo_id": hpo,
+                "present": status != "refuted",
+                "severity": None,
+                "onset_days": None,
+                "source": "fhir",
+                "original_system": original,
+                "original_code": str(coding.get("code")),
+            },
+        )
+        return
+    if status not in (None, "confirmed"):
+        raise Reject("Condition.verificationStatus", status, "unsupported_resource")
     if system not in (ICD10, OMIM, ORPHA):
         raise Reject("Condition.code.coding[0].system", coding.get("system"), "unknown_code")
-    diagnosis = vocab.diagnosis("Condition.code.coding[0].code", system, coding.get("code"), True)
+    primary = ctx.condition_role == "primary"
+    diagnosis = vocab.diagnosis(field, system, coding.get("code"), primary)
     severity = first_coding(res.get("severity")).get("code")
     out.add(
         "diagnoses",
         {
             "encounter_id": encounter_of(res.get("encounter"), ctx, "Condition.encounter"),
             **diagnosis,
-            "role": "primary",
+            "role": ctx.condition_role,
             "severity": attempt(out, vocab.severity, "Condition.severity", severity)
             if severity
             else None,

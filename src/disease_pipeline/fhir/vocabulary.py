@@ -13,7 +13,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from disease_pipeline.knowledge.annotations import load_annotations
 from disease_pipeline.knowledge.catalogue import (
@@ -279,3 +282,25 @@ class Vocabulary:
         if sex is None:
             raise Reject(field, value, "unknown_code", "not a known sex/gender code")
         return sex
+
+
+#: Keys of the ``ingestion`` parameters a :class:`Vocabulary` reads.
+VOCABULARY_PARAMETERS = (
+    "severity_codes",
+    "encounter_classes",
+    "sexes",
+    "onset_units_days",
+    "min_date",
+    "max_date",
+)
+
+
+def read_parameters(path: str | Path) -> dict[str, Any]:
+    """The vocabulary's ``ingestion`` parameters from a Kedro parameters file read as
+    plain YAML (the service reads ``conf/base/parameters_ingestion.yml`` without Kedro)."""
+    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    params = document.get("ingestion") or {}
+    missing = [key for key in VOCABULARY_PARAMETERS if key not in params]
+    if missing:
+        raise KeyError(f"{path}: ingestion parameters lack {missing}")
+    return {key: params[key] for key in VOCABULARY_PARAMETERS}
