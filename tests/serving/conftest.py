@@ -27,17 +27,26 @@ PHENOPACKETS = PROJECT_ROOT / "tests" / "data" / "phenopackets"
 RARE_CASE = "COL6A2/PMID_20106987_UC15.json"
 
 
-def start_service(folder: Path, tokens: dict[str, str], private: bool = False) -> ServiceProcess:
+def start_service(
+    folder: Path,
+    tokens: dict[str, str],
+    private: bool = False,
+    port: int | None = None,
+    **overrides,
+) -> ServiceProcess:
     """The test model's service, configured under ``folder`` with ``tokens`` (role →
     plaintext token), started and ready. ``private``: with a BentoML home of its own
-    (under ``folder``), so starting it leaves the shared test service's metrics alone."""
-    config = write_config(folder, tokens, base=BASE_CONFIG)
+    (under ``folder``), so starting it leaves the shared test service's metrics alone;
+    ``port``: a chosen port (e.g. one named in the configuration); ``overrides``: other
+    ``serving`` settings."""
+    config = write_config(folder, tokens, base=BASE_CONFIG, **overrides)
     return ServiceProcess(
         config=config,
         log=folder / "serve.log",
         bentoml_home=BENTOML_HOME,
         private_home=folder / "bentoml" if private else None,
         cwd=PROJECT_ROOT,
+        **({"port": port} if port else {}),
     ).start()
 
 

@@ -17,7 +17,7 @@ ISSUER = "https://ehr.test.invalid"
 
 
 @dataclass
-class TestEhr:
+class SigningEhr:
     """An EHR whose private key never leaves the test."""
 
     iss: str = ISSUER
@@ -48,10 +48,11 @@ class TestEhr:
             "jti": uuid.uuid4().hex,
             **claims,
         }
+        payload = {k: v for k, v in payload.items() if v is not None}
         return jwt.encode(payload, self.private_key, algorithm="RS384", headers={"kid": self.kid})
 
 
-def cds_settings(ehr: TestEhr, jwks_file: Path, audience: str) -> dict[str, Any]:
+def cds_settings(ehr: SigningEhr, jwks_file: Path, audience: str) -> dict[str, Any]:
     """The ``serving.cds_hooks`` mapping trusting ``ehr``."""
     return {
         "audience": audience,
