@@ -74,3 +74,39 @@ def test_ontology_aware_scorer_beats_exact_naive_bayes_when_terms_shift(scorer):
     knowledge = scorer.log_posterior_terms(*args, sex)
     naive = naive_bayes_log_posterior(scorer, *args, sex)
     assert _top3(scorer, patients, knowledge) > _top3(scorer, patients, naive)
+
+
+def test_age_shift_moves_and_widens_age_patterns():
+    catalogue = load_common_diseases()
+    shifted = perturbed_catalogue(catalogue, seed=4, age_shift=0.75)
+    before, after = catalogue["age"].to_list(), shifted["age"].to_list()
+    assert all(a["sd"] == pytest.approx(b["sd"] * 1.75) for a, b in zip(after, before, strict=True))
+    assert all(
+        a["min"] <= b["min"] and a["max"] >= b["max"] for a, b in zip(after, before, strict=True)
+    )
+    assert not np.allclose([a["mean"] for a in after], [b["mean"] for b in before])
+    same = perturbed_catalogue(catalogue, seed=4)
+    assert same["age"].to_list() == before
+
+
+def test_extra_terms_by_usage_favour_common_complaints():
+    catalogue = load_common_diseases()
+    usage: dict[str, int] = {}
+    for symptoms in catalogue["symptoms"]:
+        for t in {s["hpo"] for s in symptoms}:
+            usage[t] = usage.get(t, 0) + 1
+    own = {row.icd10: {s["hpo"] for s in row.symptoms} for row in catalogue.itertuples()}
+
+    def mean_usage(by_usage: bool) -> float:
+        patients = sample_symptom_patients(
+            catalogue, 5, seed=2, extra_terms_mean=3.0, extra_by_usage=by_usage
+        )
+        extra = [
+            t
+            for p, c in zip(patients["present"], patients["label"], strict=True)
+            for t in p
+            if t not in own[c]
+        ]
+        return float(np.mean([usage[t] for t in extra]))
+
+    assert mean_usage(True) > mean_usage(False) + 1.0

@@ -104,6 +104,34 @@ def load_common_diseases() -> pd.DataFrame:
 
 
 @cache
+def load_related_findings() -> dict[str, tuple[str, ...]]:
+    """HPO id → the other members of its ``data/related_findings.yaml`` groups (findings
+    recorded interchangeably at a visit that the ontology files in different branches).
+
+    Raises:
+        ValueError: a member is not a live HPO phenotype of the name given.
+    """
+    from disease_pipeline.knowledge.hpo import load_ontology
+
+    onto = load_ontology()
+    related: dict[str, list[str]] = {}
+    for i, group in enumerate(_read_yaml("related_findings.yaml")):
+        members = []
+        for member in group["members"]:
+            term = onto.resolve(str(member["hpo"]))
+            if term is None or not onto.is_phenotype(term) or onto.names[term] != member["name"]:
+                raise ValueError(
+                    f"related_findings.yaml group {i} ({group.get('reason')}): member "
+                    f"{member['hpo']!r} {member['name']!r} is not a live HPO phenotype of that name"
+                )
+            members.append(term)
+        for term in members:
+            others = related.setdefault(term, [])
+            others.extend(m for m in members if m != term and m not in others)
+    return {term: tuple(others) for term, others in related.items()}
+
+
+@cache
 def load_lab_table() -> pd.DataFrame:
     """LOINC labs and vital signs, one row per LOINC code."""
     table = pd.DataFrame(_read_yaml("loinc_labs.yaml"))

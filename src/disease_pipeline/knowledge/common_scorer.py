@@ -11,7 +11,10 @@ where ``n(t)`` counts the HPO-annotated diseases annotated with ``t`` or a desce
 a more specific term ("Podagra" for an annotated "Joint pain") or a sibling (through
 their common parent) counts, discounted by how much more specific ``q`` is than the
 term it matched through. Ancestors annotated in more than ``max_ancestor_share`` of
-all diseases are too general to match through. The noise model keeps an unexplained
+all diseases are too general to match through. A term of a group of findings that
+clinicians record interchangeably (``data/related_findings.yaml``: fatigue / asthenia /
+lethargy, dizziness / presyncope, …) also matches a disease annotated with another
+member ``r`` at ``ρ · F[d, r]`` (``related_match``). The noise model keeps an unexplained
 term from sinking a disease: ``P(q | d) = (1 − η) · M(d, q) + η · b(q)`` with ``b(q)``
 the mean of ``M(·, q)`` over the catalogue, so ``LR(q | d) = (1 − η) M / b + η``.
 
@@ -23,7 +26,7 @@ and labs through the catalogue's shifts (``common_measurements``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,11 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 
 from disease_pipeline.knowledge import common_priors as priors
-from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
+from disease_pipeline.knowledge.catalogue import (
+    load_common_diseases,
+    load_lab_table,
+    load_related_findings,
+)
 from disease_pipeline.knowledge.common_measurements import (
     MeasurementModel,
     build_measurement_model,
@@ -49,6 +56,7 @@ class KnowledgeParams:
     noise: float = 0.2  # η
     evidence_weight: float = 1.0  # τ: temper on the summed log LRs of present terms
     partial_match: float = 0.3  # λ
+    related_match: float = 0.0  # ρ: credit of a match through a related finding (0 = off)
     specificity_power: float = 0.75  # γ
     max_ancestor_share: float = 0.2
     background_floor: float = 0.002
@@ -65,6 +73,11 @@ class KnowledgeParams:
     acuity_sd: float = 0.5
     measurement_outlier_share: float = 0.2
     measurement_outlier_width: float = 4.0
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, giving knobs added since the pickle was made their (neutral) default."""
+        for field in fields(self):
+            object.__setattr__(self, field.name, state.get(field.name, field.default))
 
     def __post_init__(self) -> None:
         for name in ("noise", "partial_match", "max_ancestor_share", "absent_floor"):
@@ -121,6 +134,7 @@ class CommonKnowledgeScorer:
             propagated[d, cols] = np.maximum(propagated[d, cols], f)
         self.propagated = propagated
         self._rows: dict[tuple[str, bool], np.ndarray] = {}
+        self._related = load_related_findings() if params.related_match > 0 else {}
 
     @classmethod
     def from_catalogue(
@@ -162,6 +176,10 @@ class CommonKnowledgeScorer:
                 continue
             weight = p.partial_match * min(n_term / n_anc, 1.0) ** p.specificity_power
             best = np.maximum(best, weight * self.propagated[:, j])
+        for other in self._related.get(term, ()):
+            j = self.term_index.get(other)
+            if j is not None:
+                best = np.maximum(best, p.related_match * self.propagated[:, j])
         return best
 
     def term_log_ratio(self, term: str, *, present: bool) -> np.ndarray:
@@ -313,3 +331,8 @@ class CommonKnowledgeScorer:
         state = dict(self.__dict__)
         state["_rows"] = {}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_related" not in state:  # pickled before related findings existed
+            self._related = load_related_findings() if self.params.related_match > 0 else {}
