@@ -228,7 +228,7 @@ def test_requests_in_flight_are_bounded(tight):
 
 
 #: the routes schemathesis drives (the audit export writes to the trail; probes are trivial)
-CONTRACT_PATHS = "^/(predict|predict_batch|feedback|model_info|hpo/search)$"
+CONTRACT_PATHS = "^/(predict|predict_batch|feedback|model_info|hpo/search|fhir/predict)$"
 
 
 def test_the_api_keeps_its_openapi_contract(service, tokens):
@@ -238,7 +238,7 @@ def test_the_api_keeps_its_openapi_contract(service, tokens):
     operations = [
         result.ok() for result in schema.include(path_regex=CONTRACT_PATHS).get_all_operations()
     ]
-    assert len(operations) == 5
+    assert len(operations) == 6
     headers = {"Authorization": f"Bearer {tokens['admin']}"}
     checks = [not_a_server_error, status_code_conformance, response_schema_conformance]
     for operation in operations:

@@ -44,6 +44,7 @@ DESCRIPTIONS = {
     403: "the token's role lacks the route's permission (or the route has none)",
     404: "unknown request_id",
     413: "request body larger than serving.max_body_bytes",
+    412: "CDS Hooks call without the prefetch this service needs",
     422: "content the knowledge base refuses; names every bad field",
     429: "per-token rate limit or the service's concurrency limit reached (Retry-After)",
     503: "model loading, token file unreadable, audit trail or warehouse unavailable",
@@ -57,6 +58,34 @@ ROUTE_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/model_info"): _PROTECTED,
     ("GET", "/audit/export"): (422, *_PROTECTED),
     ("GET", "/hpo/search"): (422, *_PROTECTED),
+    ("POST", "/fhir/predict"): (400, 413, 422, *_PROTECTED),
+    ("POST", "/cds-services/{service_id}"): (400, 401, 404, 412, 413, 429, 503),
+    ("POST", "/cds-services/{service_id}/feedback"): (400, 401, 404, 413, 429, 503),
+}
+#: Routes whose own errors are FHIR ``OperationOutcome`` resources (serving.fhir_api);
+#: the middleware's refusals (401, 403, 413, 429) keep the error body.
+FHIR_ROUTES = frozenset({("POST", "/fhir/predict")})
+#: Shape of an ``OperationOutcome`` (validated against the R4B model by the service).
+OPERATION_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+        "issue": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["severity", "code"],
+                "properties": {
+                    "severity": {"type": "string"},
+                    "code": {"type": "string"},
+                    "diagnostics": {"type": "string"},
+                    "expression": {"type": "array", "items": {"type": "string"}},
+                    "location": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
 }
 _PUBLIC_STATUSES = (429, 503)
 
@@ -76,7 +105,11 @@ def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """``spec`` with every route's status codes and the error schema."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = ERROR_SCHEMA
+    schemas["OperationOutcome"] = OPERATION_OUTCOME_SCHEMA
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    outcome = {
+        "application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}
+    }
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -84,8 +117,9 @@ def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
             codes = ROUTE_STATUSES.get((method.upper(), path), _PUBLIC_STATUSES)
             responses = {str(k): v for k, v in operation["responses"].items()}
             responses.pop("500", None)
+            content = {**error, **outcome} if (method.upper(), path) in FHIR_ROUTES else error
             for code in codes:
-                responses[str(code)] = {"description": DESCRIPTIONS[code], "content": error}
+                responses[str(code)] = {"description": DESCRIPTIONS[code], "content": content}
             operation["responses"] = responses
     return spec
 
