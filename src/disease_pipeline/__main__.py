@@ -9,8 +9,13 @@ from typing import Any
 from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
+from disease_pipeline.registry_cli import REGISTRY_COMMANDS, registry_cli
+
 
 def main(*args, **kwargs) -> Any:
+    if not args and len(sys.argv) > 1 and sys.argv[1] in REGISTRY_COMMANDS:
+        # `disease-pipeline promote|rollback …`: registry aliases (registry_cli.py)
+        return registry_cli(standalone_mode=not hasattr(sys, "ps1"))
     package_name = Path(__file__).parent.name
     configure_project(package_name)
 

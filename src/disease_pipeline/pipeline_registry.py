@@ -51,5 +51,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["train"] = sum(
         (pipelines[name] for name in TRAIN_STAGES if name in pipelines), Pipeline([])
     )
+    if "retrain" in pipelines:
+        # the training stages up to drift, then the challenger's registration and comparison
+        retrain_stages = TRAIN_STAGES[: TRAIN_STAGES.index("packaging")]
+        pipelines["retrain"] = (
+            sum((pipelines[name] for name in retrain_stages if name in pipelines), Pipeline([]))
+            + pipelines["retrain"]
+        )
     pipelines["__default__"] = pipelines["train"]
     return pipelines

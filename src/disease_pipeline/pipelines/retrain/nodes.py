@@ -1,0 +1,126 @@
+"""``retrain`` nodes: the evaluation set both models are scored on, the paired
+comparison of the registered challenger with the champion, and the promotion request.
+
+The comparison scores both models through the evaluation pipeline's ``score_split``
+(``predict_tables``, the service's path) on the same encounters:
+
+- the frozen evaluation set (``model_input_frozen_evaluation``, written once by
+  ``kedro run --pipeline=freeze_evaluation``) when it exists, otherwise the current test
+  split (the report says which);
+- minus every encounter the challenger was trained or calibrated on (counted in the
+  report), so neither model is judged on data the challenger saw.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from disease_pipeline.pipelines.evaluation.scoring import score_split, split_tables
+from disease_pipeline.pipelines.retrain.compare import compare_scored, promotion_verdict
+
+logger = logging.getLogger(__name__)
+
+
+def freeze_evaluation_set(
+    model_input_test: pd.DataFrame, prm_evaluation_tables: dict[str, pd.DataFrame]
+) -> dict[str, Any]:
+    """The current test split and its warehouse tables, kept as the frozen evaluation set."""
+    ids = model_input_test["encounter_id"].astype(str).tolist()
+    return {"split": model_input_test, "tables": split_tables(prm_evaluation_tables, ids)}
+
+
+def choose_evaluation_set(
+    frozen: dict[str, Any] | None,
+    model_input_test: pd.DataFrame,
+    prm_evaluation_tables: dict[str, pd.DataFrame],
+    seen: list[pd.DataFrame],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(evaluation_set, description)``: the frozen set (or the current test split)
+    without the encounters of ``seen`` (the challenger's training and calibration)."""
+    source = "frozen" if frozen is not None else "current_test_split"
+    chosen = frozen or freeze_evaluation_set(model_input_test, prm_evaluation_tables)
+    split = chosen["split"]
+    seen_ids = set().union(*(set(frame["encounter_id"].astype(str)) for frame in seen))
+    overlap = split["encounter_id"].astype(str).isin(seen_ids)
+    if overlap.any():
+        logger.warning(
+            "retrain: %d evaluation encounters were in the challenger's training data: "
+            "left out of the comparison",
+            int(overlap.sum()),
+        )
+    kept = split.loc[~overlap].reset_index(drop=True)
+    description = {
+        "source": source,
+        "n_encounters": int(len(split)),
+        "n_seen_by_challenger_left_out": int(overlap.sum()),
+        "n_compared": int(len(kept)),
+    }
+    return {"split": kept, "tables": chosen["tables"]}, description
+
+
+def _predictor(model: Any) -> Any:
+    """The DiseasePredictor inside a registered pyfunc model (or the predictor itself)."""
+    unwrap = getattr(model, "unwrap_python_model", None)
+    return unwrap().predictor if unwrap is not None else model
+
+
+def compare_with_champion(  # noqa: PLR0913 - each input is one catalog dataset
+    *,
+    champion: Any | None,
+    challenger: Any | None,
+    gate_verdict: dict[str, Any],
+    frozen: dict[str, Any] | None,
+    model_input_test: pd.DataFrame,
+    model_input_train: pd.DataFrame,
+    model_input_calibration: pd.DataFrame,
+    prm_evaluation_tables: dict[str, pd.DataFrame],
+    evaluation_params: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, float]]]:
+    """``(report, promotion_request, mlflow_metrics)`` of the registered challenger.
+
+    The request promotes only a gate-approved challenger that passes the promotion rule
+    against the champion, or the first gate-approved model when there is no champion.
+    """
+    config = params["comparison"]
+    report: dict[str, Any] = {"gate": {k: gate_verdict.get(k) for k in ("approved", "reason")}}
+    if not gate_verdict.get("approved") or challenger is None:
+        reason = f"challenger rejected by the acceptance gate: {gate_verdict.get('reason')}"
+        report["verdict"] = {"promote": False, "reason": reason, "checks": []}
+    elif champion is None:
+        reason = "no champion registered: the gate-approved challenger becomes the champion"
+        report["verdict"] = {"promote": True, "reason": reason, "checks": []}
+    else:
+        evaluation, report["evaluation_set"] = choose_evaluation_set(
+            frozen,
+            model_input_test,
+            prm_evaluation_tables,
+            [model_input_train, model_input_calibration],
+        )
+        scored = {
+            name: score_split(
+                _predictor(model),
+                evaluation["split"],
+                evaluation["tables"],
+                evaluation_params,
+                name,
+            )
+            for name, model in (("champion", champion), ("challenger", challenger))
+        }
+        comparison = compare_scored(scored["champion"], scored["challenger"], config)
+        report |= comparison
+        report["verdict"] = promotion_verdict(comparison, config)
+    verdict = report["verdict"]
+    request = {"promote": verdict["promote"], "reason": verdict["reason"]}
+    metrics = {"retrain.promote": {"value": float(verdict["promote"]), "step": 0}}
+    for key, value in (report.get("figures") or {}).items():
+        metrics[f"retrain.compare.{key}"] = {"value": float(value), "step": 0}
+    if "mcnemar_top1" in report:
+        metrics["retrain.compare.top1.mcnemar_pvalue"] = {
+            "value": float(report["mcnemar_top1"]["pvalue"]),
+            "step": 0,
+        }
+    return report, request, metrics

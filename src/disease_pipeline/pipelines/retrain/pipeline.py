@@ -1,0 +1,54 @@
+"""The challenger part of ``kedro run --pipeline=retrain``: register, compare, promote.
+
+``pipeline_registry.py`` runs the training stages (ingestion … drift) in front of it, so
+``predictor``, the gate verdict and the splits are the retrained ones.
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from disease_pipeline.pipelines.packaging.nodes import prepare_champion_candidate
+
+from .nodes import compare_with_champion
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Challenger registration (the packaging node, to alias ``challenger``), comparison
+    with the champion, and the promotion request."""
+    return Pipeline(
+        [
+            Node(
+                prepare_champion_candidate,
+                [
+                    "predictor",
+                    "reporting_gate_verdict",
+                    "reporting_metrics",
+                    "reporting_data_version",
+                    "params:packaging",
+                ],
+                "models_challenger",
+                name="register_challenger",
+            ),
+            Node(
+                compare_with_champion,
+                {
+                    "champion": "registry_champion",
+                    "challenger": "models_challenger",
+                    "gate_verdict": "reporting_gate_verdict",
+                    "frozen": "model_input_frozen_evaluation",
+                    "model_input_test": "model_input_test",
+                    "model_input_train": "model_input_train",
+                    "model_input_calibration": "model_input_calibration",
+                    "prm_evaluation_tables": "prm_evaluation_tables",
+                    "evaluation_params": "params:evaluation",
+                    "params": "params:retrain",
+                },
+                [
+                    "reporting_challenger_comparison",
+                    "registry_promotion",
+                    "reporting_retrain_mlflow_metrics",
+                ],
+                name="compare_with_champion",
+            ),
+        ],
+        tags="retrain",
+    )
