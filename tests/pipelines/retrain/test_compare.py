@@ -1,0 +1,236 @@
+"""Champion vs challenger: predictors really trained on the simulated world of
+``tests/pipelines/evaluation/world.py`` (one on all of the training data, one on 5 % of
+it), scored through ``predict_tables`` on the same encounters.
+
+- a better challenger is promoted, a worse one and an identical one are kept out, with
+  the reason;
+- McNemar's test agrees with statsmodels' exact binomial on a known table;
+- the retrain pipeline's challenger part runs against a real SQLite MLflow registry:
+  the better challenger ends as ``@champion`` with an audit entry, the worse one stays
+  ``@challenger`` tagged with why it was kept out.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+from mlflow.tracking import MlflowClient
+
+from disease_pipeline.datasets.champion_model import ChampionModelDataset
+from disease_pipeline.pipelines.retrain import create_pipeline
+from disease_pipeline.pipelines.retrain.compare import mcnemar_top1
+from disease_pipeline.pipelines.retrain.nodes import compare_with_champion
+from disease_pipeline.serving.audit import verify_chain
+from tests.pipelines.evaluation.world import make_world, model_input, train_predictor
+
+CONF = Path(__file__).resolve().parents[3] / "conf" / "base"
+RETRAIN = yaml.safe_load((CONF / "parameters_retrain.yml").read_text())["retrain"]
+EVALUATION = yaml.safe_load((CONF / "parameters_evaluation.yml").read_text())["evaluation"]
+PARAMS = RETRAIN | {"comparison": RETRAIN["comparison"] | {"n_boot": 200}}
+APPROVED = {"approved": True, "reason": "all criteria passed"}
+
+
+@pytest.fixture(scope="module")
+def world():
+    train_tables, train_labels = make_world(2500, 11, "2021-01-01")
+    test_tables, test_labels = make_world(1200, 13, "2023-01-01")
+    train = model_input(train_tables, train_labels)
+    strong = train_predictor(train)
+    weak = train_predictor(train.sample(frac=0.05, random_state=0))
+    return {
+        "train": train,
+        "test": model_input(test_tables, test_labels),
+        "tables": test_tables,
+        "strong": strong,
+        "weak": weak,
+    }
+
+
+def compare(world, champion, challenger, gate=APPROVED):
+    report, request, metrics = compare_with_champion(
+        champion=champion,
+        challenger=challenger,
+        gate_verdict=gate,
+        frozen=None,
+        model_input_test=world["test"],
+        model_input_train=world["train"],
+        model_input_calibration=world["train"].iloc[:0],
+        prm_evaluation_tables=world["tables"],
+        evaluation_params=EVALUATION,
+        params=PARAMS,
+    )
+    return report, request, metrics
+
+
+def test_a_better_challenger_is_promoted(world):
+    report, request, metrics = compare(world, world["weak"], world["strong"])
+    assert request["promote"], request["reason"]
+    figures = report["figures"]
+    assert figures["top3.difference.ci_low"] > 0
+    assert figures["top3.challenger"] > figures["top3.champion"]
+    assert report["evaluation_set"]["source"] == "current_test_split"
+    assert report["evaluation_set"]["n_compared"] == len(world["test"])
+    assert metrics["retrain.promote"]["value"] == 1.0
+
+
+def test_a_worse_challenger_is_kept_out_with_the_reason(world):
+    report, request, _ = compare(world, world["strong"], world["weak"])
+    assert not request["promote"]
+    assert "top3 inferior" in request["reason"]
+    assert "top3 not better" in request["reason"]
+    assert report["mcnemar_top1"]["only_champion"] > report["mcnemar_top1"]["only_challenger"]
+
+
+def test_the_same_model_is_not_promoted(world):
+    report, request, _ = compare(world, world["strong"], world["strong"])
+    assert not request["promote"]
+    assert request["reason"] == "top3 not better (difference ci_low 0.0000 <= 0)"
+    assert report["mcnemar_top1"]["pvalue"] == 1.0
+
+
+def test_a_gate_rejected_challenger_is_never_promoted(world):
+    gate = {"approved": False, "reason": "failed: top3.ci_low < 0.8"}
+    _, request, _ = compare(world, world["weak"], world["strong"], gate)
+    assert not request["promote"]
+    assert "rejected by the acceptance gate: failed: top3" in request["reason"]
+
+
+def test_evaluation_encounters_the_challenger_saw_are_left_out(world):
+    leaked = pd.concat([world["train"], world["test"].iloc[:100]])
+    report, _, _ = compare_with_champion(
+        champion=world["weak"],
+        challenger=world["strong"],
+        gate_verdict=APPROVED,
+        frozen=None,
+        model_input_test=world["test"],
+        model_input_train=leaked,
+        model_input_calibration=world["train"].iloc[:0],
+        prm_evaluation_tables=world["tables"],
+        evaluation_params=EVALUATION,
+        params=PARAMS,
+    )
+    assert report["evaluation_set"]["n_seen_by_challenger_left_out"] == 100
+    assert report["evaluation_set"]["n_compared"] == len(world["test"]) - 100
+
+
+def test_mcnemar_matches_the_exact_binomial():
+    champion = np.array([1] * 10 + [0] * 2 + [1] * 30 + [0] * 8)
+    challenger = np.array([0] * 10 + [1] * 2 + [1] * 30 + [0] * 8)
+    test = mcnemar_top1(champion, challenger)
+    assert (test["only_champion"], test["only_challenger"]) == (10, 2)
+    # two-sided exact binomial of 2 successes in 12 trials at p = 1/2
+    from scipy.stats import binomtest
+
+    assert test["pvalue"] == pytest.approx(binomtest(2, 12, 0.5).pvalue)
+
+
+# ---- the challenger part of the retrain pipeline against a real registry --------------
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("registry")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("unit", artifact_location=(folder / "art").as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
+    key = folder / "audit_key.txt"
+    key.write_text("b" * 64)
+    serving = yaml.safe_load((CONF / "serving.yml").read_text())["serving"]
+    config = folder / "serving.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "serving": serving
+                | {
+                    "audit_log": str(folder / "audit.jsonl"),
+                    "audit_key_file": str(key),
+                    "audit_key_env": "DISEASE_PIPELINE_TEST_NO_SUCH_VARIABLE",
+                }
+            }
+        )
+    )
+    yield MlflowClient(), folder, config
+    mlflow.set_tracking_uri(previous)
+
+
+def run_challenger_part(world, registry, name: str, champion, challenger) -> dict:
+    client, folder, config = registry
+    with mlflow.start_run():
+        ChampionModelDataset(registered_model_name=name).save(
+            {"approved": True, "reason": "ok", "predictor": champion, "tags": {}, "top_k": 10}
+        )
+    registry_datasets = {
+        "registry_champion": {"alias": "champion"},
+        "models_challenger": {"alias": "challenger"},
+    }
+    catalog = DataCatalog.from_config(
+        {
+            dataset: {
+                "type": "disease_pipeline.datasets.OptionalDataset",
+                "dataset": {
+                    "type": "disease_pipeline.datasets.champion_model.ChampionModelDataset",
+                    "registered_model_name": name,
+                    **extra,
+                },
+            }
+            for dataset, extra in registry_datasets.items()
+        }
+        | {
+            "registry_promotion": {
+                "type": "disease_pipeline.datasets.promotion.PromotionDataset",
+                "registered_model_name": name,
+                "serving_config": str(config),
+            },
+            "reporting_challenger_comparison": {
+                "type": "json.JSONDataset",
+                "filepath": str(folder / f"{name}_comparison.json"),
+            },
+        }
+    )
+    data = {
+        "predictor": challenger,
+        "reporting_gate_verdict": APPROVED,
+        "reporting_metrics": {},
+        "reporting_data_version": {"data_version": "dv-test"},
+        "params:packaging": {"top_k": 10, "requirements_extra": "model", "tag_metrics": []},
+        "model_input_frozen_evaluation": None,
+        "model_input_test": world["test"],
+        "model_input_train": world["train"],
+        "model_input_calibration": world["train"].iloc[:0],
+        "prm_evaluation_tables": world["tables"],
+        "params:evaluation": EVALUATION,
+        "params:retrain": PARAMS,
+    }
+    for key, value in data.items():
+        catalog[key] = value
+    with mlflow.start_run():
+        SequentialRunner().run(create_pipeline(), catalog)
+    return json.loads((folder / f"{name}_comparison.json").read_text())
+
+
+def test_retrain_promotes_a_better_challenger_and_keeps_out_a_worse_one(world, registry):
+    client, folder, _ = registry
+    report = run_challenger_part(world, registry, "better", world["weak"], world["strong"])
+    assert report["verdict"]["promote"], report["verdict"]["reason"]
+    aliases = {a: str(v) for a, v in client.get_registered_model("better").aliases.items()}
+    assert aliases == {"champion": "2", "previous_champion": "1"}
+    assert client.get_model_version("better", "2").tags["promotion.by"] == "retrain-pipeline"
+
+    report = run_challenger_part(world, registry, "worse", world["strong"], world["weak"])
+    assert not report["verdict"]["promote"]
+    aliases = {a: str(v) for a, v in client.get_registered_model("worse").aliases.items()}
+    assert aliases == {"champion": "1", "challenger": "2"}
+    kept = client.get_model_version("worse", "2").tags["promotion.kept_out"]
+    assert kept == report["verdict"]["reason"]
+
+    check = verify_chain(folder / "audit.jsonl", key=b"b" * 64)
+    assert check.ok and check.events == {"model_promotion": 1}, check
