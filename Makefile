@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # apt-get needs root: sudo when make runs as another user
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install data simulate train test test-fast lint browser viz
+.PHONY: install data simulate train test test-fast lint browser java viz
 
 install: $(VENV)/.installed
 
@@ -57,7 +57,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-test: lint browser
+# Debian's Java 17 runtime for the Spark screening test (tests marked `spark`)
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+		echo "installing Debian's Java runtime for the Spark tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	fi
+
+test: lint browser java
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: lint
