@@ -171,7 +171,8 @@ class FhirGateway:
         try:
             if mapped.errors:
                 self.audit_refusal(service, "/fhir/predict", principal, body, mapped.errors)
-                status = 400 if mapped.record is None and not isinstance(bundle, dict) else 422
+                shaped = isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle"
+                status = 422 if shaped else 400
                 return fhir_response(operation_outcome(mapped.issues), status)
             prediction = await self.predict_mapped(
                 service, mapped, principal, "/fhir/predict", top_k
