@@ -91,7 +91,7 @@ def test_close_writes_every_row_without_identifiers(tmp_path):
     record = json.loads(predicted.iloc[0]["record"])
     assert set(record) >= {"age", "sex", "symptoms", "vitals", "labs"}
     assert "patient_id" not in record and "note" not in record
-    assert set(table["modality"]) == {"symptoms_only", "symptoms+vitals"}
+    assert set(table["modality"]) == {"symptoms_only", "with_vitals"}
 
 
 def test_flushes_by_size_and_by_time(tmp_path):
@@ -192,5 +192,5 @@ def test_modality_names_what_the_record_brings():
     base = {"age": 3, "symptoms": [{"code": "HP:0001945"}]}
     lab = [{"loinc": "718-7", "value": 12, "unit": "g/dL"}]
     assert modality(PatientRecord(**base)) == "symptoms_only"
-    assert modality(PatientRecord(**base, labs=lab)) == "symptoms+labs"
+    assert modality(PatientRecord(**base, labs=lab)) == "with_labs"
     assert modality(PatientRecord(**base, labs=lab, vitals=lab)) == "all"

@@ -93,12 +93,12 @@ class PredictionLogSettings:
 
 
 def modality(record: Any) -> str:
-    """``symptoms_only``, ``symptoms+vitals``, ``symptoms+labs`` or ``all`` (what the
+    """``symptoms_only``, ``with_vitals``, ``with_labs`` or ``all`` (what the
     record brings besides symptoms)."""
     vitals, labs = bool(record.vitals), bool(record.labs)
     if vitals and labs:
         return "all"
-    return "symptoms+vitals" if vitals else "symptoms+labs" if labs else "symptoms_only"
+    return "with_vitals" if vitals else "with_labs" if labs else "symptoms_only"
 
 
 def prediction_log_rows(

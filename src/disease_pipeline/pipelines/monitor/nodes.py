@@ -1,0 +1,168 @@
+"""Data drift, prediction drift and service health of the monitoring window.
+
+Feature drift reuses the ``drift`` pipeline's PSI/KS table and Evidently report
+(training reference = ``model_input_train``, the champion's training rows), once on
+all patients and once per modality pattern (symptoms only, with vitals, with labs,
+all), since a shift in who brings labs changes many features at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from disease_pipeline.pipelines.drift.nodes import (
+    build_evidently_report,
+    compute_feature_drift,
+    kolmogorov_smirnov,
+    population_stability_index,
+)
+from disease_pipeline.pipelines.evaluation.scoring import modality_patterns
+
+logger = logging.getLogger(__name__)
+
+SEVERITY_ORDER = {"low": 0, "moderate": 1, "high": 2, "critical": 3}
+
+
+def reference_modality(
+    model_input_train: pd.DataFrame, prm_vitals: pd.DataFrame, prm_labs: pd.DataFrame
+) -> pd.DataFrame:
+    """The training reference with its ``modality`` pattern (from the warehouse's
+    vitals and labs of each encounter, as the evaluation reports it)."""
+    ids = model_input_train["encounter_id"].astype(str).tolist()
+    tables = {"vitals": prm_vitals[["encounter_id"]], "labs": prm_labs[["encounter_id"]]}
+    reference = model_input_train.copy()
+    reference["modality"] = modality_patterns(tables, ids).to_numpy()
+    return reference
+
+
+def feature_drift(
+    reference: pd.DataFrame,
+    live: pd.DataFrame,
+    feature_builder: Any,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PSI/KS of every feature on all patients, and per modality pattern (patterns with
+    at least ``min_rows`` live and reference rows): ``(table, by_modality)``; an
+    empty window gives empty tables."""
+    columns = ["feature", "psi", "ks_statistic", "ks_pvalue", "drifted", "ks_drifted"]
+    if live.empty:
+        return pd.DataFrame(columns=columns), pd.DataFrame(columns=["modality", *columns])
+    table = compute_feature_drift(reference, live, feature_builder, params)
+    parts = []
+    for pattern in sorted(set(live["modality"])):
+        ref = reference[reference["modality"] == pattern]
+        cur = live[live["modality"] == pattern]
+        if min(len(ref), len(cur)) < int(params["min_rows"]):
+            logger.info("monitor: modality %s skipped (%d live rows)", pattern, len(cur))
+            continue
+        part = compute_feature_drift(ref, cur, feature_builder, params)
+        parts.append(part.assign(modality=pattern))
+    by_modality = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return table, by_modality
+
+
+def evidently_report(
+    reference: pd.DataFrame, live: pd.DataFrame, table: pd.DataFrame, params: dict[str, Any]
+) -> tuple[str, dict[str, float]]:
+    """The drift pipeline's Evidently ``DataDriftPreset`` report on the features that
+    drift most; a short page when the window has too few predictions."""
+    if len(live) < int(params["min_rows"]):
+        text = f"<html><body><p>Only {len(live)} predictions in the window: no report.</p>"
+        return text + "</body></html>", {"evidently_columns": 0.0}
+    # positional indexes on both sides (Evidently mixes them: request ids are strings)
+    return build_evidently_report(
+        reference.reset_index(drop=True), live.reset_index(drop=True), table, params
+    )
+
+
+def _category_mix(categories: pd.Series) -> dict[str, float]:
+    return {str(k): float(v) for k, v in categories.value_counts(normalize=True).items()}
+
+
+def _compare(reference: np.ndarray, current: np.ndarray, bins: int) -> dict[str, float | None]:
+    if current.size == 0:
+        return {"psi": None, "ks_pvalue": None}
+    _, p_value = kolmogorov_smirnov(reference, current)
+    return {
+        "psi": population_stability_index(reference, current, bins),
+        "ks_pvalue": p_value,
+    }
+
+
+def prediction_drift(
+    window_log: pd.DataFrame,
+    test_predictions: pd.DataFrame,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Top-1 category mix, P(rare) and severity of the window against the champion's
+    test-split predictions: the mixes, and PSI and KS of each (categories as codes)."""
+    live = window_log[window_log["status"] == "predicted"]
+    common = {c.split("__", 1)[1] for c in test_predictions if c.startswith("p_common__")}
+    ref_category = test_predictions["ranked_codes"].map(
+        lambda codes: "COMMON" if len(codes) and codes[0] in common else "RARE"
+    )
+    live_category = live["top1_category"].fillna("NONE")
+    bins = int(params["psi_bins"])
+    out: dict[str, Any] = {
+        "n": len(live),
+        "top1_category": {
+            "reference": _category_mix(ref_category),
+            "current": _category_mix(live_category),
+            **_compare(
+                (ref_category == "RARE").to_numpy(float),
+                (live_category == "RARE").to_numpy(float),
+                bins,
+            ),
+        },
+        "p_rare": {
+            "reference_mean": float(test_predictions["p_rare"].mean()),
+            "current_mean": float(live["p_rare"].mean()) if len(live) else None,
+            **_compare(
+                test_predictions["p_rare"].to_numpy(float), live["p_rare"].to_numpy(float), bins
+            ),
+        },
+        "severity": {
+            "reference": _category_mix(test_predictions["severity_pred"]),
+            "current": _category_mix(live["severity"].fillna("NONE")),
+            **_compare(
+                test_predictions["severity_pred"].map(SEVERITY_ORDER).to_numpy(float),
+                live["severity"].map(SEVERITY_ORDER).to_numpy(float),
+                bins,
+            ),
+        },
+    }
+    out["max_psi"] = max(
+        (v["psi"] for v in out.values() if isinstance(v, dict) and v.get("psi") is not None),
+        default=None,
+    )
+    return out
+
+
+def service_health(window_log: pd.DataFrame, window: dict[str, str]) -> dict[str, Any]:
+    """Volume, refusals and latency percentiles of the window; hourly volume and the
+    longest gap without any prediction (what the "no predictions" alert watches)."""
+    n = len(window_log)
+    predicted = window_log[window_log["status"] == "predicted"]
+    latency = predicted["latency_ms"].to_numpy(float)
+    stamps = pd.to_datetime(window_log["logged_at"], utc=True).sort_values()
+    bounds = pd.to_datetime([window["window_start"], *stamps, window["window_end"]], utc=True)
+    gaps = np.diff(bounds.asi8) / 3.6e12 if len(bounds) > 1 else np.array([])
+    hourly = stamps.dt.floor("h").value_counts() if n else pd.Series(dtype=int)
+    return {
+        "n_patients": n,
+        "n_predicted": len(predicted),
+        "n_refused": int((window_log["status"] == "refused").sum()),
+        "refusal_rate": float((window_log["status"] == "refused").mean()) if n else None,
+        "by_endpoint": {str(k): int(v) for k, v in window_log["endpoint"].value_counts().items()},
+        "latency_ms": {
+            f"p{q}": float(np.percentile(latency, q)) if latency.size else None
+            for q in (50, 95, 99)
+        },
+        "max_per_hour": int(hourly.max()) if n else 0,
+        "longest_gap_hours": float(gaps.max()) if gaps.size else None,
+        "model_versions": sorted({str(v) for v in predicted["model_version"].dropna()}),
+    }
