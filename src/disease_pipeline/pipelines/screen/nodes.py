@@ -143,6 +143,8 @@ def append_screening(previous: pd.DataFrame | None, scored: pd.DataFrame) -> pd.
         scored.set_index(["encounter_id", "model_version"]).index
     )
     kept = previous[~again]
+    if kept.empty:
+        return scored
     return pd.concat([kept, scored], ignore_index=True)[scored.columns]
 
 
