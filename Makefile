@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # apt-get needs root: sudo when make runs as another user
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install data simulate train test test-fast lint browser java viz
+.PHONY: install data simulate train test test-fast lint browser java prometheus viz
 
 install: $(VENV)/.installed
 
@@ -65,10 +65,19 @@ java:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
 	fi
 
-test: lint browser java
+# Debian's prometheus (promtool) for the alert-rule tests and the Prometheus
+# integration test (tests/deploy, docs/monitoring.md)
+prometheus:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+		echo "installing Debian's prometheus for the alert-rule tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null; \
+	fi
+
+test: lint browser java prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: lint
+test-fast: lint prometheus
 	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
 viz: install
