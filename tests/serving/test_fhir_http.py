@@ -406,4 +406,4 @@ def test_fhir_and_cds_calls_are_counted_in_metrics(fhir_service, clinician):
     clinician.post("/fhir/predict", json=chest_pain_bundle())
     text = httpx.get(f"{fhir_service.url}/metrics").text
     assert 'endpoint="/fhir/predict"' in text
-    assert 'endpoint="/cds-services/{id}"' in text
+    assert 'endpoint="/cds-services/{service}"' in text

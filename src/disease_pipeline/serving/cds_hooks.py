@@ -313,7 +313,7 @@ async def call_hook(
         return _cards([refusal_card([i["details"]["text"] for i in issues])])
     url = absolute_page_url(request, gateway.settings.page_url, prediction["request_id"])
     card = prediction_card(prediction, mapped, url)
-    service.metrics.latency.labels(endpoint="/cds-services/{id}").observe(
+    service.metrics.latency.labels(endpoint="/cds-services/{service}").observe(
         time.perf_counter() - started
     )
     return _cards([card])
