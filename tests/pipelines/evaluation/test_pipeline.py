@@ -56,6 +56,7 @@ def inputs(predictor, world) -> dict:
         "feature_builder": WorldBuilder(),
         "prm_patients": patients,
         **{f"prm_{k}": tables[k] for k in WAREHOUSE},
+        "prm_feedback_encounters": None,
         "reporting_rare_model_validation": {"skipped": "no registry case"},
         "feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS),
         "reporting_data_version": {"data_version": "v-test-123"},

@@ -28,6 +28,7 @@ def outputs(warehouse, feature_params) -> dict:
     pipeline = create_pipeline()
     catalog = DataCatalog(
         {f"prm_{name}": MemoryDataset(frame) for name, frame in warehouse.items()}
+        | {"prm_feedback_encounters": MemoryDataset({})}  # no clinician feedback yet
         | {name: KeptDataset() for name in OUTPUTS}
         | {name: MemoryDataset(v) for name, v in param_entries("features", feature_params).items()}
         | {
@@ -48,6 +49,7 @@ def test_pipeline_reads_the_warehouse_names():
         "prm_vitals",
         "prm_labs",
         "prm_diagnoses",
+        "prm_feedback_encounters",
         "params:features.registry_sources",
         "params:features.split",
         "params:features.builder",

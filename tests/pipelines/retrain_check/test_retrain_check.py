@@ -215,6 +215,14 @@ def test_pipeline_through_the_catalog(tmp_path, tracking):
                     "filepath": str(warehouse),
                 },
             },
+            "prm_prediction_log": {  # the service has logged nothing in this test
+                "type": "disease_pipeline.datasets.OptionalDataset",
+                "dataset": {
+                    "type": "disease_pipeline.datasets.warehouse.WarehouseTableDataset",
+                    "table": "prediction_log",
+                    "filepath": str(warehouse),
+                },
+            },
             "prm_feedback_labels": {
                 "type": "disease_pipeline.datasets.warehouse.WarehouseTableDataset",
                 "table": "feedback_labels",
@@ -244,5 +252,8 @@ def test_pipeline_through_the_catalog(tmp_path, tracking):
         "new_common_labels": 0,  # every confirmation predates the champion
         "new_rare_labels": 0,
     }
+    unmatched = catalog.load("reporting_feedback_unmatched")
+    assert sorted(unmatched["request_id"]) == ["r1", "r2", "r5", "r6"]
+    assert catalog.load("prm_feedback_encounters")["encounters"].empty
     stored = catalog.load("prm_feedback_labels")
     assert sorted(stored["request_id"]) == ["r1", "r2", "r5", "r6"]

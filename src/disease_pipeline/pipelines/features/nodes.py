@@ -27,11 +27,14 @@ def assemble_feature_tables(
     vitals: pd.DataFrame,
     labs: pd.DataFrame,
     diagnoses: pd.DataFrame,
+    feedback: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The warehouse tables as the ``tables`` dict of :class:`FeatureBuilder`.
 
     ``encounters`` gains the patient's ``sex`` (``unknown`` when the patient is missing)
-    and ``start`` is parsed as a UTC date-time.
+    and ``start`` is parsed as a UTC date-time. ``feedback`` (``prm_feedback_encounters``
+    of ``retrain_check``; None or ``{}`` by default) adds the encounters labelled by
+    clinician feedback, which carry their own ``sex``.
     """
     for name, frame, column in (
         ("prm_patients", patients, "sex"),
@@ -43,13 +46,34 @@ def assemble_feature_tables(
     enc = encounters.copy()
     enc["sex"] = enc["patient_id"].map(sex).fillna("unknown")
     enc["start"] = pd.to_datetime(enc["start"], utc=True, format="mixed")
-    return {
+    tables = {
         "encounters": enc,
         "symptoms": symptoms,
         "vitals": vitals,
         "labs": labs,
         "diagnoses": diagnoses,
     }
+    if feedback and not feedback["encounters"].empty:
+        tables = add_feedback_encounters(tables, feedback)
+    return tables
+
+
+def add_feedback_encounters(
+    tables: dict[str, pd.DataFrame], feedback: dict[str, pd.DataFrame]
+) -> dict[str, pd.DataFrame]:
+    """``tables`` with the feedback encounters appended (their ids must be new)."""
+    clash = set(feedback["encounters"]["encounter_id"]) & set(tables["encounters"]["encounter_id"])
+    if clash:
+        raise ValueError(
+            f"prm_feedback_encounters: encounter ids already in the warehouse: {sorted(clash)[:5]}"
+        )
+    extra = feedback["encounters"].copy()
+    extra["start"] = pd.to_datetime(extra["start"], utc=True, format="mixed")
+    logger.info("features: %d encounters labelled by clinician feedback added", len(extra))
+    out = {"encounters": pd.concat([tables["encounters"], extra], ignore_index=True)}
+    for name in ("symptoms", "vitals", "labs", "diagnoses"):
+        out[name] = pd.concat([tables[name], feedback[name]], ignore_index=True)
+    return out
 
 
 def disease_code(code: pd.Series, system: pd.Series) -> pd.Series:

@@ -28,7 +28,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     nodes = [
         Node(
             assemble_feature_tables,
-            inputs={table: f"prm_{table}" for table in WAREHOUSE_TABLES},
+            inputs={table: f"prm_{table}" for table in WAREHOUSE_TABLES}
+            | {"feedback": "prm_feedback_encounters"},
             outputs="prm_feature_tables",
             name="assemble_feature_tables",
         ),

@@ -15,7 +15,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 assemble_feature_tables,
-                inputs={table: f"prm_{table}" for table in WAREHOUSE_TABLES},
+                inputs={table: f"prm_{table}" for table in WAREHOUSE_TABLES}
+                | {"feedback": "prm_feedback_encounters"},
                 outputs="prm_freeze_tables",
                 name="assemble_freeze_tables",
             ),

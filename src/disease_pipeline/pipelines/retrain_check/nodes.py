@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases
+from disease_pipeline.pipelines.retrain_check.feedback_encounters import feedback_encounters
 from disease_pipeline.pipelines.retrain_check.feedback_labels import (
     label_feedback,
     new_label_counts,
@@ -33,6 +34,14 @@ def build_feedback_labels(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trusted labels and excluded requests of the feedback table (see feedback_labels)."""
     return label_feedback(feedback, common_disease_codes(), params["feedback"])
+
+
+def build_feedback_encounters(
+    labelled: pd.DataFrame, prediction_log: pd.DataFrame | None
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Trusted labels joined to their logged records: the train pipeline's feedback source
+    (see feedback_encounters), and the labels without a logged prediction."""
+    return feedback_encounters(labelled, prediction_log)
 
 
 def _trigger(value: float | None, threshold: float, fired: bool, reason: str) -> dict[str, Any]:

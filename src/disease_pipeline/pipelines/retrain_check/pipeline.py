@@ -2,11 +2,12 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_feedback_labels, decide_retraining
+from .nodes import build_feedback_encounters, build_feedback_labels, decide_retraining
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Feedback → trusted labels; labels + monitoring summary + registry → decision."""
+    """Feedback → trusted labels → labelled encounters (the train pipeline's feedback
+    source); labels + monitoring summary + registry → decision."""
     return Pipeline(
         [
             Node(
@@ -14,6 +15,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["prm_feedback", "params:retrain"],
                 ["prm_feedback_labels", "reporting_feedback_excluded"],
                 name="build_feedback_labels",
+            ),
+            Node(
+                build_feedback_encounters,
+                ["prm_feedback_labels", "prm_prediction_log"],
+                ["prm_feedback_encounters", "reporting_feedback_unmatched"],
+                name="build_feedback_encounters",
             ),
             Node(
                 decide_retraining,
