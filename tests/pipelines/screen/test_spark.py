@@ -1,0 +1,47 @@
+"""The Spark path (pyspark in local[2] mode, a real JVM) gives the pandas path's rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from disease_pipeline.pipelines.screen.nodes import window_tables
+from disease_pipeline.pipelines.screen.scoring import score_tables
+
+from .conftest import screen_params
+
+pytest.importorskip("pyspark")
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from disease_pipeline.pipelines.screen.spark import spark_session
+
+    session = spark_session("local[2]", **{"spark.driver.memory": "1g"})
+    yield session
+    session.stop()
+
+
+def test_spark_rows_equal_the_pandas_rows(spark, screen_prm, screen_predictor):
+    from disease_pipeline.pipelines.screen.spark import pandas_to_spark, score_spark
+
+    params = screen_params()
+    tables, _ = window_tables(**screen_prm, params=params)
+    options = {"top_k": params["top_k"], "top_n": params["top_n"], "batch_size": 64}
+    expected = score_tables(screen_predictor, tables, progress=False, **options)
+    frames = pandas_to_spark(spark, tables)
+    result = score_spark(spark, screen_predictor, frames, partitions=3, **options)
+    assert result.rdd.getNumPartitions() == 3
+    got = result.toPandas().set_index("encounter_id").loc[expected["encounter_id"]].reset_index()
+    assert len(got) == len(expected) == len(tables["encounters"])
+    numeric = [c for c in expected.columns if expected[c].dtype.kind == "f"]
+    text = [c for c in expected.columns if c not in numeric and c != "encounter_start"]
+    assert np.allclose(got[numeric], expected[numeric], atol=1e-9, equal_nan=True)
+    for column in text:
+        left, right = got[column].astype(object), expected[column].astype(object)
+        same = (left == right) | (left.isna() & right.isna())
+        assert same.all(), column
+    starts = pd.to_datetime(got["encounter_start"]).dt.tz_localize("UTC")
+    assert (starts == expected["encounter_start"]).all()
