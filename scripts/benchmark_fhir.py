@@ -10,7 +10,11 @@ EHR whose key pair is made here, then
   JSON schemas written from the CDS Hooks 2.0 specification, ``RiskAssessment`` and
   ``OperationOutcome`` against the FHIR R4B models; a 5xx is a violation too;
 - measures the hook's latency with prefetch (sequential calls, JWT signed beforehand):
-  p50/p95/p99 against the 50 ms p95 target, and ``/fhir/predict``'s.
+  p50/p95/p99 against the 50 ms p95 target, and ``/fhir/predict``'s;
+- keeps, for the record, the discovery document, the cards of the chest-pain patient of
+  the common-disease issue (58-year-old man, chest pain and dyspnoea, nothing else) and
+  of a published rare-disease case (tests/data/phenopackets), and the answers to a JWT
+  with a bad signature, the wrong audience and an expiry in the past.
 
 Figures go to ``data/08_reporting/benchmark_fhir.json``::
 
@@ -28,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -47,6 +51,63 @@ from tests.serving.ehr import SigningEhr, cds_settings  # noqa: E402
 CDS_DATA = ROOT / "tests" / "data" / "cds_hooks"
 SERVICE_ID = "disease-pipeline-differential"
 TARGETS = {"cds_hook_p95_ms": 50.0, "schema_violations": 0}
+RARE_CASE = ROOT / "tests" / "data" / "phenopackets" / "COL6A2" / "PMID_20106987_UC15.json"
+HPO_SYSTEM = "http://purl.obolibrary.org/obo/hp.owl"
+
+
+def born(years: float) -> str:
+    """The birth date of someone ``years`` old today."""
+    return (date.today() - timedelta(days=round(years * 365.25))).isoformat()
+
+
+def observation(index: int, code: str, present: bool = True) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-{index}",
+        "status": "final",
+        "code": {"coding": [{"system": HPO_SYSTEM, "code": code}]},
+        "valueBoolean": present,
+    }
+
+
+def example_bundles() -> dict[str, tuple[dict, str | None]]:
+    """The chest-pain patient and the published rare case as bundles (and the case's
+    disease id)."""
+    chest = [
+        {
+            "resourceType": "Patient",
+            "id": "chest-pain-58",
+            "gender": "male",
+            "birthDate": "1966-01-15",
+        },
+        observation(0, "HP:0100749"),
+        observation(1, "HP:0002094"),
+    ]
+    packet = json.loads(RARE_CASE.read_text(encoding="utf-8"))
+    rare = [
+        {
+            "resourceType": "Patient",
+            "id": "col6a2-case",
+            "gender": "female",
+            "birthDate": "2014-01-01",
+        }
+    ]
+    rare += [
+        observation(i, f["type"]["id"], not f.get("excluded", False))
+        for i, f in enumerate(packet["phenotypicFeatures"])
+    ]
+
+    def as_bundle(resources: list[dict]) -> dict:
+        return {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in resources],
+        }
+
+    return {
+        "chest_pain": (as_bundle(chest), None),
+        "rare_case": (as_bundle(rare), packet["diseases"][0]["term"]["id"]),
+    }
 
 
 def validator(name: str) -> Draft202012Validator:
@@ -197,6 +258,35 @@ def main() -> int:
                     checker.cards(f"hook {index}", cards, allowed=(200, 412))
                     if answer.status_code == 200:
                         usable.append(bundle)
+                examples = {"discovery": discovery}
+                for name, (bundle, disease) in example_bundles().items():
+                    cards = call(hook_request(bundle))
+                    checker.cards(name, cards)
+                    answer = http.post("/fhir/predict", params={"top_k": 100}, json=bundle)
+                    checker.fhir(name, answer)
+                    codes = [e["code"] for e in answer.json()["prediction"]["differential"]]
+                    examples[name] = {
+                        "card": cards.json()["cards"][0],
+                        "risk_assessment_top3": answer.json()["riskAssessment"]["prediction"][:3],
+                        "disease": disease,
+                        "disease_rank": codes.index(disease) + 1 if disease in codes else None,
+                    }
+                body = hook_request(example_bundles()["chest_pain"][0])
+                stranger = SigningEhr(kid=ehr.kid)
+                rejected = {
+                    "bad_signature": stranger.token(audience),
+                    "wrong_audience": ehr.token("https://elsewhere.test.invalid/cds-services"),
+                    "expired": ehr.token(audience, now=time.time() - 900),
+                }
+                examples["jwt_rejections"] = {}
+                for name, jwt_token in rejected.items():
+                    answer = ehr_http.post(
+                        hook, json=body, headers={"Authorization": f"Bearer {jwt_token}"}
+                    )
+                    examples["jwt_rejections"][name] = {
+                        "status": answer.status_code,
+                        **answer.json(),
+                    }
                 hook_ms, fhir_ms = [], []
                 for i in tqdm(range(args.latency_calls), desc="latency"):
                     bundle = usable[i % len(usable)]
@@ -232,6 +322,7 @@ def main() -> int:
         "cds_hook_latency": hook_latency,
         "fhir_predict_latency": percentiles(fhir_ms),
         "targets": TARGETS,
+        "examples": examples,
         "met": {
             "cds_hook_p95_ms": hook_latency["p95_ms"] <= TARGETS["cds_hook_p95_ms"],
             "schema_violations": not checker.violations,
