@@ -4,6 +4,7 @@ every problem named by resource, element and reason."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -181,3 +182,13 @@ def test_age_in_completed_years():
     assert age_at(datetime(2000, 3, 2), datetime(2024, 3, 1)) == 23
     assert age_at(datetime(2000, 3, 1), datetime(2024, 3, 1)) == 24
     assert age_at(None, datetime(2024, 3, 1)) is None
+
+
+def test_comorbidities_need_no_icd10_cm_tables(fhir_vocab, monkeypatch):
+    """The Bento leaves out the ICD-10-CM tables (names of codes outside the catalogue):
+    a comorbidity outside the catalogue is still read."""
+    monkeypatch.setitem(sys.modules, "simple_icd_10_cm", None)  # import raises ImportError
+    insulin = condition("e1", code="Z79.4")
+    assert "Z79.4" not in fhir_vocab.common
+    mapped = map_bundle(bundle(patient("p1"), encounter("e1"), insulin), fhir_vocab)
+    assert mapped.errors == [] and mapped.record.comorbidities == ["Z79.4"]

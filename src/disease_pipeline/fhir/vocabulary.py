@@ -228,7 +228,7 @@ class Vocabulary:
             known = self.common.get(icd)
             if known is None and primary:
                 raise Reject(field, code, "unknown_code", "ICD-10 code not in the catalogue")
-            name, category = known if known else (icd10_name(icd), "COMMON")
+            name, category = known if known else (_icd10_name(icd), "COMMON")
             return {"code": icd, "system": ICD10, "name": name, "category": category}
         match = _RARE_CODE.match(str(code or "").strip())
         if system not in (OMIM, ORPHA) or match is None:
@@ -304,3 +304,12 @@ def read_parameters(path: str | Path) -> dict[str, Any]:
     if missing:
         raise KeyError(f"{path}: ingestion parameters lack {missing}")
     return {key: params[key] for key in VOCABULARY_PARAMETERS}
+
+
+def _icd10_name(code: str) -> str | None:
+    """ICD-10-CM name of a code outside the catalogue; None where the ICD-10-CM tables are
+    not installed (the service's Bento: it reads comorbidity codes, not their names)."""
+    try:
+        return icd10_name(code)
+    except ImportError:
+        return None
