@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--catalogue", default=None, help="a common_diseases.yaml to use instead of the package's"
     )
     parser.add_argument(
+        "--patients-catalogue",
+        default=None,
+        help="draw the patients from this common_diseases.yaml (default: the scored catalogue), "
+        "e.g. to score a revised catalogue's patients with an earlier one",
+    )
+    parser.add_argument(
         "--param",
         action="append",
         default=[],
@@ -160,9 +166,12 @@ def latency(predictor, patients: pd.DataFrame, n: int = 60) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    catalogue = load_catalogue(args.catalogue)
+    scored = load_catalogue(args.catalogue)
     params = knowledge_params(args.param)
-    scorer = CommonKnowledgeScorer.from_catalogue(catalogue, **params)
+    scorer = CommonKnowledgeScorer.from_catalogue(scored, **params)
+    catalogue = (
+        scored if args.patients_catalogue is None else load_catalogue(args.patients_catalogue)
+    )
     predictor = None
     path = Path(args.predictor)
     if args.predictor != "none" and (PROJECT_ROOT / path).exists():
@@ -207,9 +216,11 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python scripts/benchmark_symptoms_only.py "
         + f"--predictor {args.predictor} --n-per-disease {args.n_per_disease} --seed {args.seed}"
         + (f" --catalogue {args.catalogue}" if args.catalogue else "")
+        + (f" --patients-catalogue {args.patients_catalogue}" if args.patients_catalogue else "")
         + "".join(f" --param {p}" for p in args.param),
         "n_diseases": len(catalogue),
         "catalogue": args.catalogue or "package",
+        "patients_catalogue": args.patients_catalogue or args.catalogue or "package",
         "knowledge_params": params,
         "predictor": str(path) if predictor is not None else None,
         "results": {},
