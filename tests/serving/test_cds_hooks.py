@@ -36,6 +36,7 @@ def prediction(
         {"loinc": "8480-6", "name": "Systolic blood pressure", "kind": "vital", "text": "x"},
     ]
     fever = {"text": "Fever: reported", "direction": "increases", "hpo_id": "HP:0001945"}
+    feature = {"text": "Fever: reported", "direction": "increases", "feature": "hpo_HP_0001945"}
     return {
         "request_id": uuid.uuid4().hex,
         "model": {"name": "disease_pipeline", "version": "13"},
@@ -47,7 +48,7 @@ def prediction(
         "severity": {"level": level, "probabilities": {}},
         "explanation": {
             "target": f"{name} (J11)",
-            "features": [],
+            "features": [feature],
             "findings": [fever],
             "recommended_tests": tests,
         },
@@ -88,7 +89,8 @@ def test_the_card_carries_summary_detail_source_link_and_suggestions():
     assert card["summary"] == "Most likely: Influenza (61%); severity high; 1 must-not-miss"
     assert "Sepsis (A41.9, COMMON): 20.0% — **must not miss**" in card["detail"]
     assert "rule out: Lactate and blood cultures" in card["detail"]
-    assert "Fever: reported (increases)" in card["detail"]
+    assert card["detail"].count("Fever: reported (increases)") == 1
+    assert "- Bethlem myopathy (OMIM:254090), rank 3: 1.0%" in card["detail"]
     assert card["source"]["label"] == "disease_pipeline model, version 13"
     assert card["links"][0]["url"].startswith("https://dp.test.invalid/ui/")
     (suggestion,) = card["suggestions"]  # labs only: a vital is measured, not ordered

@@ -40,6 +40,7 @@ SERVICE_ID = "disease-pipeline-differential"
 HOOK = "patient-view"
 SUMMARY_MAX = 140
 DETAIL_ENTRIES = 5
+RARE_ENTRIES = 3
 SUGGESTED_TESTS = 2
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
@@ -165,6 +166,20 @@ def detail(prediction: dict[str, Any]) -> str:
         )
         if entry.get("rule_out"):
             lines.append(f"   - rule out: {entry['rule_out']}")
+    rare = [e for e in prediction.get("differential") or [] if e.get("category") == "RARE"]
+    if rare:
+        lines += [
+            "",
+            f"**Rare-disease candidates** (P(rare) {float(prediction.get('p_rare') or 0):.1%})",
+            "",
+        ]
+        for entry in rare[:RARE_ENTRIES]:
+            matched = (entry.get("phenotypes") or {}).get("n_matched")
+            also = f", {matched} matching phenotype(s)" if matched else ""
+            lines.append(
+                f"- {entry.get('name')} ({entry.get('code')}), rank {entry.get('rank')}: "
+                f"{float(entry.get('probability') or 0):.1%}{also}"
+            )
     severity = prediction.get("severity") or {}
     lines += ["", f"**Severity**: {severity.get('level')}"]
     if severity.get("note"):
@@ -173,7 +188,8 @@ def detail(prediction: dict[str, Any]) -> str:
     items = list(explanation.get("features") or []) + list(explanation.get("findings") or [])
     if items:
         lines += ["", f"**Why** ({explanation.get('target')})", ""]
-        lines += [f"- {item.get('text')} ({item.get('direction')})" for item in items[:8]]
+        reasons = dict.fromkeys(f"- {i.get('text')} ({i.get('direction')})" for i in items)
+        lines += list(reasons)[:8]
     tests = explanation.get("recommended_tests") or []
     if tests:
         lines += ["", "**Tests that would best separate the leading diagnoses**", ""]
