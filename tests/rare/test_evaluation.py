@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from disease_pipeline.rare import evaluation
-from disease_pipeline.rare.evaluation import rank_of, summarise, unseen_folds
+from disease_pipeline.rare.evaluation import rank_of, rank_tie_won, summarise, unseen_folds
 
 
 def test_rank_counts_ties_as_mean_rank_and_missing_truth_as_inf():
@@ -17,6 +17,16 @@ def test_rank_counts_ties_as_mean_rank_and_missing_truth_as_inf():
     assert rank_of(scores, 0) == 1.5
     assert math.isinf(rank_of(scores, None))
     assert math.isinf(rank_of(np.array([-np.inf, 0.0]), 0))
+
+
+def test_tie_won_rank_counts_only_candidates_strictly_above():
+    """The diagnostic convention: a truth tied with others is ranked first among them."""
+    scores = np.array([3.0, 1.0, 3.0, 0.5, 3.0])
+    assert rank_tie_won(scores, 0) == 1.0
+    assert rank_of(scores, 0) == 2.0  # the fair convention shares the tie
+    assert rank_tie_won(scores, 1) == 4.0
+    assert math.isinf(rank_tie_won(np.array([-np.inf, 0.0]), 0))
+    assert math.isinf(rank_tie_won(scores, None))
 
 
 def test_summary_metrics():

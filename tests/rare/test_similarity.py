@@ -79,3 +79,32 @@ def test_one_patient_against_every_candidate_takes_a_few_milliseconds(setup):
     per_patient_ms = 1000 * (time.perf_counter() - start) / len(patients)
     assert len(candidates) > 12_000
     assert per_patient_ms < 10.0
+
+
+def test_disease_side_is_the_other_half_of_the_symmetric_average(base, setup):
+    """0.5 · (one-sided + disease side) is the symmetric Resnik BMA, candidate by
+    candidate, so the report's symmetric baseline can come from the vectorised halves."""
+    candidates, profiles, ic, one_sided = setup
+    rng = np.random.default_rng(6)
+    terms = np.unique(profiles.direct.indices)
+    patients = [rng.choice(terms, size=n, replace=False) for n in (1, 5)]
+    symmetric = ResnikBMA(profiles, ic, base.space)
+    side = one_sided.disease_side([*patients, np.zeros(0, dtype=np.int64)])
+    assert side.shape == (3, len(candidates))
+    assert not side[2].any()  # a patient without terms matches nothing
+    for i, patient in enumerate(patients):
+        combined = 0.5 * (one_sided.score(patient) + side[i])
+        assert np.allclose(combined, symmetric.score(patient.tolist()), atol=1e-5)
+
+
+def test_disease_side_rewards_covering_the_disease_profile(setup):
+    """A patient showing every directly annotated term of a disease covers its whole
+    profile (the mean IC of those terms); one showing a single term covers less."""
+    _, profiles, ic, one_sided = setup
+    direct = profiles.direct.tocsr()
+    sizes = np.diff(direct.indptr)
+    row = int(np.flatnonzero(sizes == 4)[0])
+    terms = direct[row].indices
+    full, partial = one_sided.disease_side([terms, terms[:1]])[:, row]
+    assert full == pytest.approx(float(np.mean(ic[terms])), rel=1e-5)
+    assert partial < full

@@ -16,7 +16,10 @@ Case features (few-shot): ``resnik_cases`` (one-sided Resnik against the terms o
 candidate's known cases, 0 without cases), ``encoder`` (cosine to the prototypes),
 ``has_cases`` (the candidate has known cases) and ``encoder_if_cases`` (the encoder on
 those only), so the learned weights can trust the cases where there are some and
-the knowledge features elsewhere. ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
+the knowledge features elsewhere. ``disease_side``: the candidate side of the Resnik
+match (how much of the candidate's annotated profile the patient shows), which breaks
+the ties of the one-sided score among candidates explaining every patient term.
+``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
 entries (the learned weight keeps one disease from taking two places).
 """
 
@@ -122,6 +125,7 @@ class Components:
         yield "encoder_if_cases", similarity * self.has_cases
         yield "not_omim", np.broadcast_to(self.not_omim, n)
         yield "resnik_cases", self.case_resnik.score_batch(present)[0]
+        yield "disease_side", self.resnik.disease_side(present)
 
     def features(self, patient: PatientInput) -> np.ndarray:
         """Candidate × :data:`FEATURES` matrix of one patient."""

@@ -30,9 +30,10 @@ FEATURES = (
     "encoder_if_cases",
     "not_omim",
     "resnik_cases",
+    "disease_side",
 )
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
-PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 #: Columns whose strongest candidates enter a patient's shortlist (scores that rank
 #: patients' candidates, not per-candidate constants).
 SHORTLIST_FEATURES = (
@@ -41,6 +42,7 @@ SHORTLIST_FEATURES = (
     "resnik_one_sided",
     "knowledge_robust",
     "resnik_cases",
+    "disease_side",
 )
 
 

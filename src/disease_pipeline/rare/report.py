@@ -17,6 +17,9 @@ METHOD_LABELS = {
     "encoder": "Encoder alone (prototypes)",
     "resnik_one_sided": "Resnik BMA, one-sided (Phenomizer baseline)",
     "resnik_symmetric": "Resnik BMA, symmetric (weak baseline)",
+    "resnik_one_sided_omim_ties_won": (
+        "Resnik BMA, one-sided, OMIM candidates, ties won by the truth (diagnostic)"
+    ),
     "resnik_bma": "Resnik best-match average, symmetric (baseline)",
 }
 

@@ -49,6 +49,18 @@ class OneSidedResnik:
         self.ic = np.asarray(ic, dtype=np.float64)
         self.space = space
         self.n_candidates = annotated.shape[0]
+        direct = sp.csr_matrix(profiles.direct, copy=True)
+        direct.eliminate_zeros()
+        direct.data[:] = 1.0
+        sizes = np.asarray(direct.sum(axis=1)).ravel()
+        #: terms annotated directly to some candidate (the only ones the disease side reads)
+        self.direct_terms = np.unique(direct.indices)
+        #: row-normalised binary direct annotations, candidate × :attr:`direct_terms`
+        self.direct_mean = sp.csr_matrix(
+            sp.diags(1.0 / np.maximum(sizes, 1)) @ direct[:, self.direct_terms]
+        )
+        #: ancestor closure of :attr:`direct_terms` (each row holds the term itself)
+        self.direct_ancestors = sp.csr_matrix(space.ancestors[self.direct_terms])
 
     def best_match(self, term: int) -> np.ndarray:
         """``best(q, d)`` for one present term index ``q`` and every candidate ``d``."""
@@ -98,6 +110,23 @@ class OneSidedResnik:
         raw = self._table(unique)
         share = raw / np.maximum(self.ic[unique], 1e-6)[:, None]
         return np.asarray(membership @ raw), np.asarray(membership @ share)
+
+    def disease_side(self, present: list[np.ndarray]) -> np.ndarray:
+        """``(n_patients, n_candidates)``: mean over each candidate's directly annotated
+        terms of the IC of their most informative ancestor shown by the patient (0 for a
+        patient without terms or a candidate without annotations)."""
+        ancestors = self.direct_ancestors
+        starts = ancestors.indptr[:-1]
+        best = np.zeros((len(self.direct_terms), len(present)), dtype=np.float64)
+        weights = np.zeros(self.space.n_terms)
+        for i, terms in enumerate(present):
+            if len(terms) == 0:
+                continue
+            union = self.space.propagate(np.asarray(terms, dtype=np.int64))
+            weights[:] = 0.0
+            weights[union] = self.ic[union]
+            best[:, i] = np.maximum.reduceat(weights[ancestors.indices], starts)
+        return np.asarray(self.direct_mean @ best).T
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
