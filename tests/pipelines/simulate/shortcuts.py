@@ -1,7 +1,8 @@
 """Single-signal shortcuts measured on the simulator's in-memory tables.
 
 Each function scores encounters from ONE cheap signal (a term outside the common
-catalogue, the onset, one lab, the number of absent findings) or fits the simplest
+catalogue, the number of findings, the onset, the age, which modalities were sent, one
+lab, the number of absent findings) or fits the simplest
 baseline (multinomial logistic regression) and returns how well that alone separates
 the labels a model would train on (the recorded diagnosis). A realistic data set
 keeps every single shortcut well below perfect; the tests gate them.
@@ -49,6 +50,34 @@ def out_of_catalogue(encounters: pd.DataFrame, symptoms: pd.DataFrame) -> dict[s
         "count_outside_auroc": two_sided_auroc(y, count),
         "common_with_outside": float((count[~y] > 0).mean()),
         "rare_with_outside": float((count[y] > 0).mean()),
+    }
+
+
+def present_count(encounters: pd.DataFrame, symptoms: pd.DataFrame) -> float:
+    """P(rare) from the number of recorded present findings."""
+    present = symptoms.loc[symptoms["present"], "encounter"].to_numpy(int)
+    return two_sided_auroc(_is_rare(encounters), np.bincount(present, minlength=len(encounters)))
+
+
+def age_alone(encounters: pd.DataFrame) -> float:
+    """P(rare) from the patient's age."""
+    return two_sided_auroc(_is_rare(encounters), encounters["age_years"].to_numpy(float))
+
+
+def modality_pattern(
+    encounters: pd.DataFrame, vitals: pd.DataFrame, labs: pd.DataFrame
+) -> dict[str, float]:
+    """P(rare) from which inputs were sent: the pattern as an ordinal score (symptoms only
+    < vitals < vitals and labs), and the number of distinct labs measured."""
+    n = len(encounters)
+    has_vitals = np.zeros(n, bool)
+    has_vitals[vitals["encounter"].to_numpy(int)] = True
+    n_labs = labs.groupby("encounter")["loinc"].nunique().reindex(range(n), fill_value=0)
+    has_labs = n_labs.to_numpy() > 0
+    y = _is_rare(encounters)
+    return {
+        "pattern_auroc": two_sided_auroc(y, has_vitals.astype(int) + 2 * has_labs),
+        "labs_measured_auroc": two_sided_auroc(y, n_labs.to_numpy(float)),
     }
 
 
@@ -200,6 +229,9 @@ def measure_all(tables: dict[str, pd.DataFrame]) -> dict[str, float | str]:
     lab = lab_alone(enc, tables["labs"])
     return {
         **outside,
+        "present_count_auroc": present_count(enc, sym),
+        "age_auroc": age_alone(enc),
+        **modality_pattern(enc, tables["vitals"], tables["labs"]),
         "onset_auroc": onset_alone(enc, sym),
         "absent_count_auroc": absent_count(enc, sym),
         "absent_names_diagnosis_top1": absent_names_diagnosis(enc, sym),

@@ -32,15 +32,15 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
         "n_diseases", "share", "cases_min", "cases_max", "case_weight_sigma", "databases",
         "min_present_terms", "include", "max_present_symptoms", "present_symptoms_mean",
         "base_acuity_beta", "min_present_symptoms", "imprecise_share", "parent_share",
-        "unrelated_terms", "shift_min_frequency", "measurement_shifts",
+        "complaint_acuity_bonus", "min_disease_terms", "shift_min_frequency", "measurement_shifts",
         "onset_days_median", "onset_days_sigma", "acute_share",
     },
     "symptoms": {
         "default_frequency", "acuity_gain", "omission_rate", "background_mean",
         "background_terms", "excluded_mean", "severity_share", "onset_share",
         "reported_share", "incidental_recorded", "incidental_terms", "vocabulary_mean",
-        "vocabulary_power", "vocabulary_shape", "incidental_onset_days", "differential_width",
-        "onset_heaping",
+        "vocabulary_power", "vocabulary_shape", "comorbidity_onset_days", "differential_width",
+        "onset_heaping", "less_specific_share",
     },
     "acuity": {
         "concentration", "age_slope_over_65", "infant_bonus", "comorbidity_effect", "noise_sd",
@@ -74,7 +74,8 @@ SHARES = [
     "symptoms.acuity_gain", "symptoms.omission_rate",
     "symptoms.severity_share", "symptoms.onset_share", "symptoms.reported_share",
     "symptoms.incidental_recorded", "symptoms.onset_heaping.share", "rare.imprecise_share",
-    "rare.parent_share", "rare.shift_min_frequency", "labels.noise_share", "outcomes.rater_noise",
+    "rare.parent_share", "rare.shift_min_frequency", "symptoms.less_specific_share",
+    "labels.noise_share", "outcomes.rater_noise",
     "measurements.patient_icc", "measurements.acuity_floor", "measurements.min_ratio",
     "sites.reference_acuity",
     "acuity.infant_bonus", "acuity.comorbidity_effect",
@@ -85,7 +86,8 @@ SHARES = [
 COUNTS = [
     "seed", "n_encounters", "validate_sample", "patients.smoker_min_age", "rare.n_diseases",
     "rare.cases_min", "rare.cases_max", "rare.min_present_terms", "rare.max_present_symptoms",
-    "rare.min_present_symptoms", "labels.neighbours", "symptoms.differential_width",
+    "rare.min_present_symptoms", "rare.min_disease_terms", "labels.neighbours",
+    "symptoms.differential_width",
     "outcomes.high_los_days",
 ]  # fmt: skip
 NON_NEGATIVE = [
@@ -95,7 +97,7 @@ NON_NEGATIVE = [
     "measurements.hospital_spread", "symptoms.vocabulary_shape", "sites.modality_acuity_slope",
     "acuity.age_slope_over_65", "common.onset_days_sigma",
     "rare.onset_days_sigma", "rare.case_weight_sigma", "labs.missing_acuity_effect",
-    "encounters.class_slope",
+    "encounters.class_slope", "rare.complaint_acuity_bonus",
 ]  # fmt: skip
 POSITIVE = [
     "patients.encounters_per_patient_mean", "acuity.concentration", "common.onset_days_median",
@@ -198,9 +200,6 @@ def _check_pairs(params: Mapping[str, Any]) -> None:
             "parameters simulate.rare.min_present_symptoms/max_present_symptoms: need "
             "1 <= min <= max"
         )
-    unrelated = rare["unrelated_terms"]
-    if len(unrelated) != 2 or any(_bad_weight(u) for u in unrelated) or unrelated[1] < unrelated[0]:
-        raise ValueError("parameter simulate.rare.unrelated_terms must be [min, max] >= 0")
     beta = rare["base_acuity_beta"]
     if len(beta) != 2 or any(_bad_weight(b) or b == 0 for b in beta):
         raise ValueError("parameter simulate.rare.base_acuity_beta must be two positive numbers")

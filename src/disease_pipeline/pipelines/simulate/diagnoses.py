@@ -152,6 +152,32 @@ def _rare_rows(
     return rows, rng.permutation(np.repeat(np.arange(len(rare)), rare["n_cases"]))
 
 
+def _complaints(
+    cfg: dict[str, Any], rare_rows: np.ndarray, common: pd.DataFrame, visits: pd.DataFrame,
+    comorb: pd.DataFrame,
+) -> np.ndarray:  # fmt: skip
+    """Catalogue row of the intercurrent common illness that brought each visit in (-1:
+    none). ``rare.acute_share`` of the rare visits have one, drawn like a common visit of
+    the same patient (``visits``: ``age, sex, month, site, start_s``; season, site case
+    mix and comorbidity risks included)."""
+    rng = stream(cfg["seed"], "complaints")
+    out = np.full(len(visits), -1, dtype=int)
+    rows = rare_rows[rng.random(len(rare_rows)) < cfg["rare"]["acute_share"]]
+    if not len(rows):
+        return out
+    codes = common["icd10"].to_numpy()
+    at = visits.iloc[rows]
+    sex = at["sex"].to_numpy()
+    weights = disease_weights(common, at["age"].to_numpy(), sex == "male", sex == "female",
+                              at["month"].to_numpy())  # fmt: skip
+    site = at["site"].to_numpy()
+    weights *= sites.case_mix(cfg, site, common["severity_tier"].to_numpy(float))
+    weights *= sites.season_spike(cfg, site, at["start_s"].to_numpy(), codes)
+    weights *= comorbidity_risk(cfg, comorb, len(visits), codes)[rows]
+    out[rows] = sample_rows(rng, weights)
+    return out
+
+
 def assign_diagnoses(
     cfg: dict[str, Any],
     patients: pd.DataFrame,
@@ -195,6 +221,11 @@ def assign_diagnoses(
     weights *= sites.season_spike(cfg, site[rows], start_s[rows], codes)
     weights *= comorbidity_risk(cfg, comorb, n, codes)[rows]
     disease[rows] = sample_rows(rng, weights)
+    complaint = _complaints(
+        cfg, rare_rows, common,
+        pd.DataFrame({"age": age, "sex": sex, "month": month, "site": site, "start_s": start_s}),
+        comorb,
+    )  # fmt: skip
     recorded = disease.copy()
     recorded[rows] = miscode(stream(cfg["seed"], "labels"), cfg, disease[rows], common)
 
@@ -212,6 +243,13 @@ def assign_diagnoses(
         name[rare_rows] = rare["disease_name"].to_numpy()[rare_disease]
         base[rare_rows] = rare["base_acuity"].to_numpy(float)[rare_disease]
         disease_tier[rare_rows] = 1.0 + 4.0 * base[rare_rows]
+        # a visit brought in by an intercurrent illness is triaged and worked up for that
+        # illness: its acuity and tier are the illness's, raised by the underlying disease
+        brought = complaint >= 0
+        illness = complaint[brought]
+        bonus = float(cfg["rare"]["complaint_acuity_bonus"])
+        base[brought] = common["base_acuity"].to_numpy(float)[illness] + bonus
+        disease_tier[brought] = tier[illness]
 
     comorb = comorb[comorb["code"].to_numpy() != code[comorb["encounter"].to_numpy()]]
     n_comorb = np.bincount(comorb["encounter"].to_numpy(int), minlength=n)
@@ -244,6 +282,7 @@ def assign_diagnoses(
             "encounter_class": klass,
             "modality": modality,
             "n_comorbidities": n_comorb,
+            "complaint": complaint,
         }
     )
     encounters = pd.concat([encounters, outcome], axis=1)

@@ -3,10 +3,10 @@
 A case lists a handful of terms (``rare.min_present_symptoms`` to
 ``rare.max_present_symptoms``) drawn from the disease's annotations by frequency; a
 share of them is recorded less precisely (``rare.imprecise_share``: moved to an is_a
-parent, or to a sibling term), 1-3 unrelated common symptoms are added, and the patient is
-often brought in by an intercurrent common illness (its own symptoms, acute onset).
-The chronic onset follows the disease's HPO
-onset annotation (aspect ``C`` of ``phenotype.hpoa``).
+parent, or to a sibling term). Unrelated findings are the background every encounter
+carries, and the patient is often brought in by an intercurrent common illness
+(``diagnoses._complaints``: its own symptoms, acute onset, its acuity). The chronic
+onset follows the disease's HPO onset annotation (aspect ``C`` of ``phenotype.hpoa``).
 """
 
 from __future__ import annotations
@@ -90,15 +90,24 @@ def case_terms(
     rows: np.ndarray,
     table: pd.DataFrame,
     ontology: Ontology,
+    *,
+    taken: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Present terms of the rare encounters ``rows`` of one disease (``encounter, hpo_id,
-    exact``): a frequency-weighted draw without replacement, some recorded imprecisely."""
+    exact``): a frequency-weighted draw without replacement, some recorded imprecisely.
+
+    A case records ``rare.min_present_symptoms`` to ``rare.max_present_symptoms`` findings
+    in all; ``taken`` (per row) of them are already the presenting complaint's, so the
+    disease contributes the rest, at least ``rare.min_disease_terms``.
+    """
     rare = cfg["rare"]
     present = table[~table["excluded"]].drop_duplicates("hpo_id")
     terms = present["hpo_id"].to_numpy()
     weight = np.clip(present["frequency"].to_numpy(float), 0.01, 1.0)
     low, high = int(rare["min_present_symptoms"]), int(rare["max_present_symptoms"])
     count = np.clip(rng.poisson(rare["present_symptoms_mean"], size=len(rows)), low, high)
+    if taken is not None:
+        count = np.maximum(count - taken, int(rare["min_disease_terms"]))
     out = []
     for row, k in zip(rows.tolist(), count.tolist(), strict=True):
         keys = rng.random(len(terms)) ** (1.0 / weight)
@@ -122,16 +131,6 @@ def case_terms(
         if out
         else pd.DataFrame(columns=["encounter", "hpo_id", "exact"])
     )
-
-
-def presenting_complaints(
-    rng: np.random.Generator, cfg: dict[str, Any], rows: np.ndarray, common: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """The rare encounters brought in by an intercurrent common illness
-    (``rare.acute_share``) and that illness: a prevalence-weighted catalogue row."""
-    acute = rows[rng.random(len(rows)) < cfg["rare"]["acute_share"]]
-    prevalence = common["prevalence_per_10k"].to_numpy(float)
-    return acute, rng.choice(len(common), size=len(acute), p=prevalence / prevalence.sum())
 
 
 def measurement_shifts(

@@ -4,7 +4,8 @@ A common disease's terms are sampled from their catalogue frequencies (a little 
 often at high acuity) and some are not recorded (omissions); a rare case is recorded
 like a case report (:mod:`rare_cases`). Every encounter adds findings outside its
 diagnosis: common background symptoms, incidental findings at base rates, a tail from
-the whole annotated HPO vocabulary and its comorbidities' findings. Explicitly absent
+the whole annotated HPO vocabulary and its comorbidities' findings (incidental ones
+began at a uniform point of the patient's life: lifetime prevalence). Explicitly absent
 terms are the pertinent negatives of the differential of the present findings
 (:mod:`differential`). Onsets are log-normal around a per-encounter median
 (:func:`onset_parameters`), recalled with heaping (:func:`heap_onsets`) or unknown.
@@ -58,6 +59,31 @@ def _common_block(
     r, c = np.nonzero(recorded)
     names = np.asarray(terms, dtype=object)
     return pd.DataFrame({"encounter": rows[r], "hpo_id": names[c], "origin": "disease"})
+
+
+def catalogue_parents(common: pd.DataFrame, ontology: Ontology) -> dict[str, tuple[str, ...]]:
+    """Catalogue term → its is_a parents that are catalogue terms too (``Productive cough``
+    → ``Cough``): the less specific words a routine record uses for the same finding."""
+    vocabulary = {s["hpo"] for items in common["symptoms"] for s in items}
+    out = {}
+    for term in sorted(vocabulary):
+        parents = tuple(p for p in ontology.parents.get(term, ()) if p in vocabulary)
+        if parents:
+            out[term] = parents
+    return out
+
+
+def less_specific(
+    rng: np.random.Generator, terms: np.ndarray, parents: dict[str, tuple[str, ...]], share: float
+) -> np.ndarray:
+    """``terms`` with ``share`` of those that have a catalogue parent recorded as that
+    parent (one at random when several)."""
+    out = terms.astype(object).copy()
+    movable = np.flatnonzero(np.isin(out, list(parents)) & (rng.random(len(out)) < share))
+    for i in movable.tolist():
+        options = parents[out[i]]
+        out[i] = options[int(rng.integers(len(options)))]
+    return out
 
 
 def _weighted_terms(
@@ -176,34 +202,18 @@ def _rare_blocks(
     rng: np.random.Generator, cfg: dict[str, Any], encounters: pd.DataFrame,
     tables: dict[str, pd.DataFrame], ontology: Ontology,
 ) -> list[pd.DataFrame]:  # fmt: skip
-    """Case-report-style terms, unrelated findings and presenting complaints of rare rows."""
+    """The presenting complaint's symptoms and case-report-style terms of rare rows, as
+    many findings in all as a published case (their unrelated findings are the
+    background every encounter carries)."""
     is_rare = (encounters["category"] == "RARE").to_numpy()
     rows_all = np.flatnonzero(is_rare)
     if not len(rows_all):
         return []
-    rare, rare_terms = tables["rare"], tables["rare_terms"]
-    by_disease = {d: g for d, g in rare_terms.groupby("disease_id", sort=True)}
-    disease = encounters["disease"].to_numpy()
-    blocks = []
-    for d in np.unique(disease[rows_all]).tolist():
-        table = by_disease.get(rare["disease_id"].iloc[d])
-        if table is not None:
-            rows = rows_all[disease[rows_all] == d]
-            terms = rare_cases.case_terms(rng, cfg, rows, table, ontology)
-            blocks.append(terms.drop(columns="exact").assign(origin="disease"))
-    low, high = cfg["rare"]["unrelated_terms"]
-    k = rng.integers(int(low), int(high) + 1, size=len(rows_all))
-    pool = cfg["symptoms"]["background_terms"]
-    codes = np.asarray(list(pool), dtype=object)
-    weight = np.asarray(list(pool.values()), float)
-    picks = rng.choice(len(codes), size=int(k.sum()), p=weight / weight.sum())
-    blocks.append(
-        pd.DataFrame(
-            {"encounter": np.repeat(rows_all, k), "hpo_id": codes[picks], "origin": "background"}
-        )
-    )
-    acute, illness = rare_cases.presenting_complaints(rng, cfg, rows_all, tables["common"])
+    complaint = encounters["complaint"].to_numpy()
+    acute = rows_all[complaint[rows_all] >= 0]
+    illness = complaint[acute]
     acuity = encounters["acuity"].to_numpy()
+    blocks = []
     for d in np.unique(illness).tolist():
         rows = acute[illness == d]
         items = tables["common"]["symptoms"].iloc[d]
@@ -211,6 +221,18 @@ def _rare_blocks(
         freq = np.array([s["frequency"] for s in items], float)
         block = _common_block(rng, cfg, rows, acuity[rows], terms=terms, freq=freq)
         blocks.append(block.assign(origin="complaint"))
+    taken = np.zeros(len(encounters), dtype=int)
+    if blocks:
+        np.add.at(taken, pd.concat(blocks)["encounter"].to_numpy(int), 1)
+    rare, rare_terms = tables["rare"], tables["rare_terms"]
+    by_disease = {d: g for d, g in rare_terms.groupby("disease_id", sort=True)}
+    disease = encounters["disease"].to_numpy()
+    for d in np.unique(disease[rows_all]).tolist():
+        table = by_disease.get(rare["disease_id"].iloc[d])
+        if table is not None:
+            rows = rows_all[disease[rows_all] == d]
+            terms = rare_cases.case_terms(rng, cfg, rows, table, ontology, taken=taken[rows])
+            blocks.append(terms.drop(columns="exact").assign(origin="disease"))
     return blocks
 
 
@@ -265,6 +287,15 @@ def simulate_symptoms(
             freq = np.array([s["frequency"] for s in row.symptoms], float)
             blocks.append(_common_block(rng, cfg, rows, acuity[rows], terms=terms, freq=freq))
     blocks += _rare_blocks(rng, cfg, encounters, tables, ontology)
+    common_findings = pd.concat(blocks, ignore_index=True) if blocks else None
+    if common_findings is not None and len(common_findings):
+        routine = ~(is_rare[common_findings["encounter"].to_numpy(int)]
+                    & (common_findings["origin"] == "disease").to_numpy())  # fmt: skip
+        terms = common_findings["hpo_id"].to_numpy(object)
+        terms[routine] = less_specific(
+            rng, terms[routine], catalogue_parents(common, ontology), sym["less_specific_share"]
+        )
+        blocks = [common_findings.assign(hpo_id=terms)]
     blocks.append(_comorbidity_findings(rng, cfg, comorbidities))
     blocks.append(_background(rng, cfg, len(encounters), tables["annotations"]))
     present = pd.concat(blocks, ignore_index=True).assign(present=True)
@@ -284,13 +315,17 @@ def simulate_symptoms(
     enc_median, enc_sigma = onset_parameters(cfg, encounters, common, tables["rare"])
     median, sigma = enc_median[row_encounter], enc_sigma[row_encounter]
     origin = table["origin"].to_numpy()
-    chronic = np.isin(origin, ["comorbidity", "incidental"])
-    median = np.where(chronic, sym["incidental_onset_days"]["median"], median)
-    sigma = np.where(chronic, sym["incidental_onset_days"]["sigma"], sigma)
+    chronic = origin == "comorbidity"
+    median = np.where(chronic, sym["comorbidity_onset_days"]["median"], median)
+    sigma = np.where(chronic, sym["comorbidity_onset_days"]["sigma"], sigma)
     acute = origin == "complaint"
     median = np.where(acute, cfg["common"]["onset_days_median"], median)
     sigma = np.where(acute, cfg["common"]["onset_days_sigma"], sigma)
     onset = np.floor(median * np.exp(sigma * rng.normal(size=n)))
+    # an incidental finding of lifetime prevalence began at a uniform point of the life so far
+    age_days = encounters["age_years"].to_numpy()[row_encounter] * DAYS_PER_YEAR
+    lifelong = np.floor(rng.random(n) * np.maximum(age_days, 1.0))
+    onset = np.where(origin == "incidental", lifelong, onset)
     onset = heap_onsets(rng, cfg, np.minimum(onset, 36_500))
     table["onset_days"] = np.where(present & (rng.random(n) < sym["onset_share"]), onset, -1)
     snomed = snomed_for_hpo(ontology)
