@@ -62,6 +62,7 @@ def run_screen(data_root, webhook, prm, predictor_file, *, credentials=None, env
     catalog["screen_predictor_fingerprint"] = DataCatalog.from_config({"fp": config_fp})["fp"]
     for key, value in param_entries("screen", screen_params()).items():
         catalog[key] = MemoryDataset(value)
+    catalog["params:screen_engine"] = MemoryDataset({"name": "pandas"})
     SequentialRunner().run(create_pipeline(), catalog)
     summary = json.loads((data_root / "08_reporting" / "screen_summary.json").read_text())
     return {

@@ -45,3 +45,19 @@ def test_spark_rows_equal_the_pandas_rows(spark, screen_prm, screen_predictor):
         assert same.all(), column
     starts = pd.to_datetime(got["encounter_start"]).dt.tz_localize("UTC")
     assert (starts == expected["encounter_start"]).all()
+
+
+def test_the_spark_engine_of_the_node_gives_the_pandas_rows(spark, screen_prm, screen_predictor):
+    """``screen_engine.name: spark`` (conf/spark) in ``score_window`` gives the pandas
+    engine's table, column types included."""
+    from disease_pipeline.pipelines.screen.nodes import score_window
+
+    params = screen_params()
+    tables, window = window_tables(**screen_prm, params=params)
+    common = {"predictor": screen_predictor, "tables": tables, "window": window}
+    common |= {"model": "m1", "data": "d1", "params": params}
+    engine = {"name": "spark", "spark": {"master": "local[2]", "partitions": 2}}
+    on_spark = score_window(**common, engine=engine)
+    in_process = score_window(**common, engine={"name": "pandas"})
+    keep = [c for c in in_process.columns if c not in ("screen_run", "screened_at")]
+    pd.testing.assert_frame_equal(on_spark[keep], in_process[keep], check_exact=False, atol=1e-9)

@@ -110,17 +110,25 @@ def score_window(
     model: str,
     data: str,
     params: dict[str, Any],
+    engine: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The screening rows of the window's encounters, with the run, model and data
-    versions (``screen.top_k``, ``screen.top_n``, ``screen.batch_size``)."""
-    scored = score_tables(
-        predictor,
-        tables,
-        top_k=int(params["top_k"]),
-        top_n=int(params["top_n"]),
-        batch_size=int(params["batch_size"]),
-        progress=bool(params.get("progress", True)),
-    )
+    versions (``screen.top_k``, ``screen.top_n``, ``screen.batch_size``), scored in this
+    process or, with ``screen_engine.name: spark``, by Spark (``spark.py``)."""
+    options = {
+        "top_k": int(params["top_k"]),
+        "top_n": int(params["top_n"]),
+        "batch_size": int(params["batch_size"]),
+    }
+    engine = engine or {"name": "pandas"}
+    if engine.get("name", "pandas") == "pandas":
+        scored = score_tables(
+            predictor, tables, progress=bool(params.get("progress", True)), **options
+        )
+    elif engine["name"] == "spark":
+        scored = score_on_spark(predictor, tables, engine.get("spark") or {}, options)
+    else:
+        raise ValueError(f"screen_engine.name: {engine['name']!r} is not 'pandas' or 'spark'")
     errors = int(scored["error"].notna().sum())
     if errors:
         logger.warning("screen: %d of %d encounters refused (see 'error')", errors, len(scored))
@@ -132,6 +140,35 @@ def score_window(
     scored["model_version"] = model
     scored["data_version"] = data
     return scored
+
+
+def score_on_spark(
+    predictor: Any,
+    tables: dict[str, pd.DataFrame],
+    spark: dict[str, Any],
+    options: dict[str, int],
+) -> pd.DataFrame:
+    """The rows of :func:`score_tables`, computed by Spark over ``spark.partitions``
+    partitions on ``spark.master`` (``spark.conf``: Spark settings)."""
+    from disease_pipeline.pipelines.screen.spark import (  # pyspark only when asked for
+        pandas_to_spark,
+        score_spark,
+        spark_session,
+    )
+
+    session = spark_session(spark.get("master", "local[2]"), **(spark.get("conf") or {}))
+    frames = pandas_to_spark(session, tables)
+    rows = score_spark(
+        session, predictor, frames, partitions=int(spark.get("partitions", 4)), **options
+    ).toPandas()
+    order = tables["encounters"]["encounter_id"].astype(str)
+    rows = rows.set_index("encounter_id").loc[order].reset_index()
+    rows["encounter_start"] = pd.to_datetime(rows["encounter_start"]).dt.tz_localize("UTC")
+    for column in rows.columns:
+        if rows[column].dtype == object:
+            rows[column] = rows[column].astype("string")
+    logger.info("screen: %d encounters scored on Spark %s", len(rows), session.sparkContext.master)
+    return rows
 
 
 def append_screening(previous: pd.DataFrame | None, scored: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model": "screen_model_version",
                     "data": "screen_data_version",
                     "params": "params:screen",
+                    "engine": "params:screen_engine",
                 },
                 "screen_scored",
                 name="score_window",

@@ -126,8 +126,8 @@ def score_tables(
         frame[column] = frame[column].astype(float if numeric else "string")
     keys = pd.DataFrame(
         {
-            "encounter_id": ids,
-            "patient_id": encounters["patient_id"].astype(str),
+            "encounter_id": pd.array(ids, dtype="string"),
+            "patient_id": encounters["patient_id"].astype(str).astype("string"),
             "encounter_start": pd.to_datetime(encounters["start"], utc=True),
         }
     )

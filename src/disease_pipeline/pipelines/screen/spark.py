@@ -38,12 +38,20 @@ def spark_session(master: str = "local[2]", app: str = "disease_pipeline-screen"
 
     # Python workers run this interpreter (its virtual environment's packages)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    local = master.startswith("local")
+    if local:  # one machine: the driver and its workers talk over loopback only
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(master).appName(app)
     settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": "4",
+        **(
+            {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+            if local
+            else {}
+        ),
         **{str(k): str(v) for k, v in conf.items()},
     }
     for key, value in settings.items():
