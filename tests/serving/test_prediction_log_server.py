@@ -60,7 +60,9 @@ def test_sigterm_keeps_every_acknowledged_prediction(trained_store, tokens, tmp_
                 answer = client.post("/predict", json={"patient": patient(i)})
                 if answer.status_code == 200:
                     acknowledged.add(answer.json()["request_id"])
-            batch = [patient(30), {**patient(31), "age": -4}, patient(32)]
+            # an implausible oxygen saturation: refused by the knowledge checks, logged
+            implausible = {"loinc": "59408-5", "value": 140, "unit": "%"}
+            batch = [patient(30), {**patient(31), "vitals": [implausible]}, patient(32)]
             answer = client.post("/predict_batch", json={"patients": batch})
             assert answer.status_code == 200
             for entry in answer.json()["predictions"]:

@@ -73,8 +73,9 @@ def _score_matrix(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return matrix, classes
 
 
-def figures(frame: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
-    """top-1, top-3, macro AUROC and top-1 ECE with 95 % intervals (None without rows)."""
+def figures(frame: pd.DataFrame, params: dict[str, Any], light: bool = False) -> dict[str, Any]:
+    """top-1, top-3, macro AUROC and top-1 ECE with 95 % intervals (None without rows);
+    ``light``: the intervals of top-1/3 only (AUROC and ECE as point values)."""
     n = len(frame)
     out: dict[str, Any] = {"n": n}
     if n == 0:
@@ -86,15 +87,21 @@ def figures(frame: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     for k in (1, 3):
         values |= iv.mean_figure(f"top{k}", iv.hits_at_k(labels, ranked, k), **boot)
     matrix, classes = _score_matrix(frame)
-    values |= iv.statistic_figure(
-        "macro_auroc", iv.resampled_macro_auroc(labels, matrix, classes), n, **boot
-    )
     top1_p = np.array([p[0] if len(p) else 0.0 for p in frame["probabilities"]])
     hit1 = iv.hits_at_k(labels, ranked, 1)
     bins = int(params["ece_bins"])
-    values |= iv.statistic_figure(
-        "ece", lambda d: expected_calibration_error(top1_p[d], hit1[d], bins), n, **boot
-    )
+    auroc = iv.resampled_macro_auroc(labels, matrix, classes)
+
+    def ece(draw: np.ndarray) -> float:
+        return expected_calibration_error(top1_p[draw], hit1[draw], bins)
+
+    if light:
+        every = np.arange(n)
+        values |= iv.figure("macro_auroc", auroc(every), np.array([]), 0.95)
+        values |= iv.figure("ece", ece(every), np.array([]), 0.95)
+    else:
+        values |= iv.statistic_figure("macro_auroc", auroc, n, **boot)
+        values |= iv.statistic_figure("ece", ece, n, **boot)
     for name in (*HEADLINE, "ece"):
         value = values[name]
         out[name] = None if not np.isfinite(value) else round(float(value), 4)
@@ -150,7 +157,7 @@ def performance(
         groups = subgroups(labelled, params)
         for attribute in groups.columns:
             for group, index in groups.groupby(attribute).groups.items():
-                part = figures(labelled.loc[index], params)
+                part = figures(labelled.loc[index], params, light=True)
                 rows.append({"attribute": attribute, "group": group, **_flat(part)})
     table = pd.DataFrame(
         rows,

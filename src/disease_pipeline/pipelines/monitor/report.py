@@ -28,22 +28,30 @@ def _drift_section(
 ) -> dict[str, Any]:
     threshold = float(params["psi_threshold"])
     top_n = int(params["top_features"])
-    ranked = table.sort_values("psi", ascending=False)
+    calendar = table["calendar"] if "calendar" in table else pd.Series(False, index=table.index)
+    ranked = table[~calendar.astype(bool)].sort_values("psi", ascending=False)
     modalities = {}
     for pattern, part in by_modality.groupby("modality") if len(by_modality) else []:
-        drifted = part[part["psi"] > threshold].sort_values("psi", ascending=False)
+        drifted = part[part["drifted"].astype(bool)].sort_values("psi", ascending=False)
         modalities[str(pattern)] = {
             "max_psi": float(part["psi"].max()),
             "drifted_features": drifted["feature"].head(top_n).tolist(),
         }
-    drifted = ranked[ranked["psi"] > threshold]
+    drifted = ranked[ranked["drifted"].astype(bool)]
     return {
         "psi_threshold": threshold,
         "ks_alpha": float(params["ks_alpha"]),
         "n_features": len(table),
         "psi": dict(zip(table["feature"], table["psi"].astype(float), strict=True)),
         "ks_pvalue": dict(zip(table["feature"], table["ks_pvalue"].astype(float), strict=True)),
-        "max_psi": float(table["psi"].max()) if len(table) else None,
+        "max_psi": float(ranked["psi"].max()) if len(ranked) else None,
+        "calendar_psi": dict(
+            zip(
+                table.loc[calendar.astype(bool), "feature"],
+                table.loc[calendar.astype(bool), "psi"],
+                strict=True,
+            )
+        ),
         "n_drifted_psi": len(drifted),
         "n_drifted_ks": int(table["ks_drifted"].sum()) if len(table) else 0,
         "drifted_features": drifted["feature"].tolist(),

@@ -1,0 +1,292 @@
+"""Monitoring a week of logged predictions, and the prediction log's cost on ``/predict``.
+
+1. **Log:** ``--replay`` test-split encounters of the warehouse are predicted in-process
+   through the service's own path (``PatientPredictor`` → audit trail → prediction
+   log, ``pipelines/monitor/replay.py``) with the trained predictor; the log is then
+   grown to ``--rows`` rows by re-drawing those rows (new request ids, times spread over
+   the week), and ``--feedback-share`` of them get their confirmed diagnosis. All of it
+   in a throw-away warehouse: the project's own log is not touched.
+2. **Monitor:** the ``monitor`` pipeline's nodes on that week, inputs from the project
+   catalog (training rows, feature builder, test predictions), wall time per node.
+3. **Overhead** (unless ``--skip-overhead``): the service (BentoML store of the
+   environment, the champion of ``make train``) started twice, prediction log on and
+   off, ``--requests`` sequential ``/predict`` calls each (after a warm-up); p50/p95 of
+   each and the difference. Plus the in-process cost of ``PredictionLogWriter.add``.
+
+Figures go to ``data/08_reporting/monitoring/benchmark_monitor.json``::
+
+    python scripts/benchmark_monitor.py                 # after `make train`
+    python scripts/benchmark_monitor.py --rows 5000 --replay 500 --skip-overhead
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+import numpy as np
+import pandas as pd
+from _bench import machine
+
+from disease_pipeline.pipelines.monitor import create_pipeline
+from disease_pipeline.pipelines.monitor.replay import Replayer, tables_to_records
+from disease_pipeline.serving.feedback import FEEDBACK_COLUMNS
+from disease_pipeline.serving.prediction_log import PREDICTION_LOG_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "data" / "08_reporting" / "monitoring" / "benchmark_monitor.json"
+TARGETS = {"monitor_seconds_50k": 120.0, "logging_overhead_p95_ms": 1.0}
+TABLES = ("encounters", "patients", "symptoms", "vitals", "labs", "diagnoses")
+
+
+def project_catalog():
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(ROOT)
+    session = KedroSession.create(project_path=ROOT)
+    return session.load_context().catalog
+
+
+def test_records(catalog, count: int) -> tuple[list, list[str]]:
+    """The first ``count`` test-split encounters as service records and their labels."""
+    ids = catalog.load("model_input_test")["encounter_id"].astype(str).head(count)
+    tables = {}
+    for name in TABLES:
+        frame = catalog.load(f"prm_{name}")
+        if "encounter_id" in frame:
+            frame = frame[frame["encounter_id"].astype(str).isin(set(ids))]
+        tables[name] = frame
+    return tables_to_records(tables)
+
+
+def build_week(catalog, folder: Path, args, window_end: datetime) -> dict:
+    """The throw-away warehouse with ``args.rows`` logged predictions and feedback."""
+    warehouse = folder / "warehouse.duckdb"
+    records, labels = test_records(catalog, args.replay)
+    start = window_end - timedelta(days=7)
+    rng = np.random.default_rng(0)
+    served = sorted(
+        start + timedelta(seconds=float(s)) for s in rng.uniform(0, 7 * 86400, len(records))
+    )
+    replayer = Replayer.create(catalog.load("predictor"), warehouse, folder)
+    began = time.perf_counter()
+    answers = list(replayer.replay(records, [""] * len(records), served, batch=1))
+    replay_s = time.perf_counter() - began
+    replayer.close()
+    label_of = {
+        a["request_id"]: lab for a, lab in zip(answers, labels, strict=True) if isinstance(a, dict)
+    }
+    with duckdb.connect(str(warehouse)) as con:
+        log = con.execute("SELECT * FROM prediction_log").df()
+    grown = log.sample(n=args.rows, replace=True, random_state=1).reset_index(drop=True)
+    source = grown["request_id"].copy()
+    grown["request_id"] = [uuid.uuid4().hex for _ in range(len(grown))]
+    seconds = np.sort(rng.uniform(0, 7 * 86400 - 1, len(grown)))
+    grown["logged_at"] = [start + timedelta(seconds=float(s)) for s in seconds]
+    labelled = grown[
+        (grown["status"] == "predicted") & (rng.uniform(size=len(grown)) < args.feedback_share)
+    ]
+    feedback = pd.DataFrame(
+        {
+            "feedback_id": [uuid.uuid4().hex for _ in range(len(labelled))],
+            "request_id": labelled["request_id"].to_numpy(),
+            "received_at": labelled["logged_at"].to_numpy(),
+            "user_id": "benchmark",
+            "role": "clinician",
+            "confirmed_code": source[labelled.index].map(label_of).to_numpy(),
+            "notes": None,
+            "model_version": labelled["model_version"].to_numpy(),
+            "predicted_top": labelled["top_codes"].to_numpy(),
+            "confirmed_rank": None,
+        }
+    )
+    feedback = feedback[feedback["confirmed_code"].fillna("") != ""]
+    with duckdb.connect(str(warehouse)) as con:
+        for table, frame, columns in (
+            ("prediction_log", grown, PREDICTION_LOG_COLUMNS),
+            ("feedback", feedback, FEEDBACK_COLUMNS),
+        ):
+            con.register("incoming", frame[list(columns)])
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM incoming")
+            con.unregister("incoming")
+        log = con.execute("SELECT * FROM prediction_log").df()
+        feedback = con.execute("SELECT * FROM feedback").df()
+    return {
+        "log": log,
+        "feedback": feedback,
+        "replayed": len(records),
+        "replay_seconds": round(replay_s, 1),
+        "replay_refused": sum(not isinstance(a, dict) for a in answers),
+    }
+
+
+def run_monitor(catalog, week: dict, window_end: datetime) -> dict:
+    """The monitor's nodes in order on the week; seconds per node and the summary."""
+    params = catalog.load("params:monitor") | {"window_end": window_end.isoformat()}
+    data = {
+        "prm_prediction_log": week["log"],
+        "prm_feedback": week["feedback"],
+        "params:monitor": params,
+        "params:monitor.top_k": params["top_k"],
+    }
+    pipeline = create_pipeline()
+    seconds = {}
+    began = time.perf_counter()
+    for node in pipeline.nodes:
+        inputs = {}
+        for name in node.inputs:
+            if name not in data:
+                data[name] = catalog.load(name)
+            inputs[name] = data[name]
+        started = time.perf_counter()
+        data.update(node.run(inputs))
+        seconds[node.name] = round(time.perf_counter() - started, 2)
+    return {
+        "seconds": round(time.perf_counter() - began, 1),
+        "node_seconds": seconds,
+        "summary": data["monitoring_summary"],
+    }
+
+
+def served_latency(folder: Path, enabled: bool, requests: int, patients: list[dict]) -> dict:
+    """Sequential ``/predict`` latency (ms) of the service with the log on or off."""
+    from disease_pipeline.serving.process import ServiceProcess, write_config
+
+    token = secrets.token_urlsafe(24)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = write_config(
+        folder, {"clinician": token}, prediction_log={"enabled": enabled}, monitoring_summary=None
+    )
+    server = ServiceProcess(
+        config=config, log=folder / "serve.log", private_home=folder / "home", cwd=ROOT
+    ).start()
+    try:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+            for patient in patients[:20]:
+                client.post("/predict", json={"patient": patient})
+            times = []
+            for i in range(requests):
+                started = time.perf_counter()
+                answer = client.post("/predict", json={"patient": patients[i % len(patients)]})
+                times.append((time.perf_counter() - started) * 1000)
+                answer.raise_for_status()
+    finally:
+        server.stop()
+    values = np.asarray(times)
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 2),
+        "p95_ms": round(float(np.percentile(values, 95)), 2),
+        "n": requests,
+    }
+
+
+def add_cost(requests: int) -> dict:
+    """In-process cost of queueing one patient in the prediction log (µs)."""
+    from disease_pipeline.records import PatientRecord
+    from disease_pipeline.serving.auth import Principal
+    from disease_pipeline.serving.predicting import PatientJob
+    from disease_pipeline.serving.prediction_log import PredictionLogSettings, PredictionLogWriter
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = PredictionLogSettings.from_dict({"flush_rows": 200}, Path(folder) / "w.duckdb")
+        writer = PredictionLogWriter(settings, b"k" * 40, {"name": "b", "version": "1"})
+        record = PatientRecord(age=40, symptoms=[{"code": "HP:0001945"}])
+        job = PatientJob(record, 10, Principal("u", "clinician"), "/predict", "patient")
+        answer = {
+            "request_id": "r",
+            "differential": [],
+            "p_rare": 0.0,
+            "severity": {"level": "low"},
+        }
+        times = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            writer.add([job], {0: (record, [])}, [answer], 1.0)
+            times.append((time.perf_counter() - started) * 1e6)
+        writer.close()
+    return {
+        "p50_us": round(float(np.percentile(times, 50)), 2),
+        "p95_us": round(float(np.percentile(times, 95)), 2),
+        "n": requests,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--replay", type=int, default=500)
+    parser.add_argument("--feedback-share", type=float, default=0.2)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    window_end = datetime.now(UTC).replace(microsecond=0)
+    catalog = project_catalog()
+    report: dict = {
+        "command": "python scripts/" + " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "targets": TARGETS,
+        "measured_at": window_end.isoformat(),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        week = build_week(catalog, Path(folder), args, window_end)
+        report["log"] = {k: week[k] for k in ("replayed", "replay_seconds", "replay_refused")} | {
+            "rows": len(week["log"]),
+            "feedback_rows": len(week["feedback"]),
+        }
+        monitor = run_monitor(catalog, week, window_end)
+    summary = monitor.pop("summary")
+    report["monitor"] = monitor | {
+        "n_predictions": summary["n_predictions"],
+        "max_psi": summary["drift"]["max_psi"],
+        "top_psi": dict(list(summary["drift"]["top_psi"].items())[:10]),
+        "alerts": summary["alerts"],
+        "performance": {
+            k: summary["performance"][k]
+            for k in (
+                "n_labelled",
+                "top1",
+                "top3",
+                "macro_auroc",
+                "reference_macro_auroc",
+                "auroc_drop",
+            )
+        },
+        "meets_target": monitor["seconds"] <= TARGETS["monitor_seconds_50k"]
+        if args.rows >= 50_000
+        else None,
+    }
+    report["add_cost"] = add_cost(20_000)
+    if not args.skip_overhead:
+        from benchmark_service import synthetic_patients
+
+        patients = synthetic_patients(200, seed=3)
+        with tempfile.TemporaryDirectory() as folder:
+            on = served_latency(Path(folder) / "on", True, args.requests, patients)
+            off = served_latency(Path(folder) / "off", False, args.requests, patients)
+        report["overhead"] = {
+            "log_on": on,
+            "log_off": off,
+            "p95_difference_ms": round(on["p95_ms"] - off["p95_ms"], 2),
+            "p50_difference_ms": round(on["p50_ms"] - off["p50_ms"], 2),
+        }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    print(json.dumps({k: report[k] for k in report if k != "machine"}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
