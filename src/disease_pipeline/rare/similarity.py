@@ -57,10 +57,13 @@ class OneSidedResnik:
         self.direct_terms = np.unique(direct.indices)
         #: row-normalised binary direct annotations, candidate × :attr:`direct_terms`
         self.direct_mean = sp.csr_matrix(
-            sp.diags(1.0 / np.maximum(sizes, 1)) @ direct[:, self.direct_terms]
+            sp.diags(1.0 / np.maximum(sizes, 1)) @ direct[:, self.direct_terms], dtype=np.float32
         )
-        #: ancestor closure of :attr:`direct_terms` (each row holds the term itself)
-        self.direct_ancestors = sp.csr_matrix(space.ancestors[self.direct_terms])
+        #: column ``a``: the positions in :attr:`direct_terms` of ``a`` and its descendants
+        descendants = sp.csc_matrix(space.ancestors[self.direct_terms])
+        descendants.sort_indices()
+        self.descendant_indptr = descendants.indptr
+        self.descendant_indices = descendants.indices
 
     def best_match(self, term: int) -> np.ndarray:
         """``best(q, d)`` for one present term index ``q`` and every candidate ``d``."""
@@ -115,18 +118,17 @@ class OneSidedResnik:
         """``(n_patients, n_candidates)``: mean over each candidate's directly annotated
         terms of the IC of their most informative ancestor shown by the patient (0 for a
         patient without terms or a candidate without annotations)."""
-        ancestors = self.direct_ancestors
-        starts = ancestors.indptr[:-1]
-        best = np.zeros((len(self.direct_terms), len(present)), dtype=np.float64)
-        weights = np.zeros(self.space.n_terms)
+        best = np.zeros((len(self.direct_terms), len(present)), dtype=np.float32)
+        indptr, indices = self.descendant_indptr, self.descendant_indices
         for i, terms in enumerate(present):
             if len(terms) == 0:
                 continue
             union = self.space.propagate(np.asarray(terms, dtype=np.int64))
-            weights[:] = 0.0
-            weights[union] = self.ic[union]
-            best[:, i] = np.maximum.reduceat(weights[ancestors.indices], starts)
-        return np.asarray(self.direct_mean @ best).T
+            # IC never decreases from an ancestor to a descendant: writing the shown terms
+            # in increasing IC leaves, for every annotated term, its most informative one
+            for a in union[np.argsort(self.ic[union], kind="stable")]:
+                best[indices[indptr[a] : indptr[a + 1]], i] = self.ic[a]
+        return np.asarray(self.direct_mean @ best, dtype=np.float64).T
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
