@@ -1,7 +1,8 @@
 """``disease-pipeline promote`` / ``rollback``: move the registry's champion alias by hand.
 
-The MLflow tracking URI is the project's (``conf/<env>/mlflow.yml``, set by kedro-mlflow
-when the Kedro context loads) unless ``--tracking-uri`` names another. Every move is
+Run from the project's root, like ``kedro``. The MLflow tracking URI is the project's
+(``conf/<env>/mlflow.yml``, set by kedro-mlflow when the Kedro context loads) unless
+``--tracking-uri`` names another. Every move is
 recorded as model-version tags and appended to the service's audit trail
 (``--serving-config``; ``--no-audit`` skips it, e.g. on a machine without the service).
 
@@ -23,20 +24,19 @@ from mlflow.tracking import MlflowClient
 from disease_pipeline.datasets.promotion import open_audit_trail
 from disease_pipeline.pipelines.retrain import promotion
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_COMMANDS = ("promote", "rollback")
 
 
-def _client(tracking_uri: str | None, env: str) -> MlflowClient:
-    """An MLflow client on ``tracking_uri``, or on the project's configured store."""
+def _client(tracking_uri: str | None, env: str, project: Path) -> MlflowClient:
+    """An MLflow client on ``tracking_uri``, or on the store configured by the project."""
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     else:
         from kedro.framework.session import KedroSession
         from kedro.framework.startup import bootstrap_project
 
-        bootstrap_project(PROJECT_ROOT)
-        with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project, env=env) as session:
             session.load_context()  # kedro-mlflow sets the tracking URI
     return MlflowClient()
 
@@ -51,10 +51,18 @@ def _options(command):
             click.option("--tracking-uri", default=None, help="default: conf/<env>/mlflow.yml"),
             click.option("--env", default="local", show_default=True, help="Kedro environment"),
             click.option(
-                "--serving-config",
-                default=str(PROJECT_ROOT / "conf/base/serving.yml"),
+                "--project-path",
+                default=".",
                 show_default=True,
-                help="serving configuration naming the audit trail",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="the Kedro project (like kedro, the working directory)",
+            ),
+            click.option(
+                "--serving-config",
+                default="conf/base/serving.yml",
+                show_default=True,
+                help="serving configuration naming the audit trail (paths in it are "
+                "relative to the working directory, as for the service)",
             ),
             click.option("--no-audit", is_flag=True, help="do not append to the audit trail"),
         ]
@@ -64,7 +72,7 @@ def _options(command):
 
 
 def _run(move, **options) -> None:
-    client = _client(options["tracking_uri"], options["env"])
+    client = _client(options["tracking_uri"], options["env"], options["project_path"].resolve())
     audit = None if options["no_audit"] else open_audit_trail(options["serving_config"])
     try:
         record = move(
