@@ -125,6 +125,12 @@ def validation_markdown(result: dict[str, Any]) -> str:
         "known cases (few-shot) can",
         f"- cases without any usable HPO term: {result['cases_without_usable_terms']} "
         "(counted as misses)",
+        "- ties share the mean rank, except in the row marked *ties won by the truth*: "
+        "one-sided Resnik over OMIM candidates with every tie at the truth's score counted "
+        "in its favour, the convention of the external one-sided Resnik figures; the "
+        "one-sided score often ties the truth with every other disease that explains all "
+        "the patient's terms, so this row measures the baseline's tie groups, not a "
+        "ranking that names the disease",
         "",
     ]
     for name, block in result["protocols"].items():
