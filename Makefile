@@ -65,13 +65,15 @@ java:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
 	fi
 
-# Debian's prometheus (promtool) for the alert-rule tests and the Prometheus
-# integration test (tests/deploy, docs/monitoring.md)
+# Debian's prometheus (promtool) and alertmanager for the alert-rule tests and the
+# Prometheus/Alertmanager integration tests (tests/deploy, docs/monitoring.md)
 prometheus:
-	@if ! command -v promtool >/dev/null 2>&1; then \
-		echo "installing Debian's prometheus for the alert-rule tests"; \
+	@if ! command -v promtool >/dev/null 2>&1 || \
+		! command -v prometheus-alertmanager >/dev/null 2>&1; then \
+		echo "installing Debian's prometheus and alertmanager for the alert tests"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			prometheus prometheus-alertmanager >/dev/null; \
 	fi
 
 test: lint browser java prometheus
