@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from disease_pipeline.datasets.champion_model import ChampionModelDataset
 from disease_pipeline.pipelines.retrain import create_pipeline
 from disease_pipeline.pipelines.retrain.compare import mcnemar_top1
-from disease_pipeline.pipelines.retrain.nodes import compare_with_champion
+from disease_pipeline.pipelines.retrain.nodes import compare_with_champion, feedback_version
 from disease_pipeline.serving.audit import verify_chain
 from tests.pipelines.evaluation.world import make_world, model_input, train_predictor
 
@@ -132,6 +132,22 @@ def test_mcnemar_matches_the_exact_binomial():
     assert test["pvalue"] == pytest.approx(binomtest(2, 12, 0.5).pvalue)
 
 
+def test_feedback_version_names_the_confirmed_encounters():
+    assert feedback_version(None) == ("none", 0)
+    diagnoses = pd.DataFrame(
+        {"encounter_id": ["f-1", "f-2", "f-1"], "code": ["J18.9", "I10", "E11"]}
+        | {"role": ["primary", "primary", "comorbidity"]}
+    )
+    feedback = {
+        "encounters": pd.DataFrame({"encounter_id": ["f-1", "f-2"]}),
+        "diagnoses": diagnoses,
+    }
+    version, count = feedback_version(feedback)
+    assert count == 2 and len(version) == 64
+    relabelled = diagnoses.assign(code=["J18.9", "I20", "E11"])
+    assert feedback_version(feedback | {"diagnoses": relabelled})[0] != version
+
+
 # ---- the challenger part of the retrain pipeline against a real registry --------------
 
 
@@ -203,6 +219,7 @@ def run_challenger_part(world, registry, name: str, champion, challenger) -> dic
         "reporting_data_version": {"data_version": "dv-test"},
         "params:packaging": {"top_k": 10, "requirements_extra": "model", "tag_metrics": []},
         "model_input_frozen_evaluation": None,
+        "prm_feedback_encounters": None,
         "model_input_test": world["test"],
         "model_input_train": world["train"],
         "model_input_calibration": world["train"].iloc[:0],
@@ -223,7 +240,9 @@ def test_retrain_promotes_a_better_challenger_and_keeps_out_a_worse_one(world, r
     assert report["verdict"]["promote"], report["verdict"]["reason"]
     aliases = {a: str(v) for a, v in client.get_registered_model("better").aliases.items()}
     assert aliases == {"champion": "2", "previous_champion": "1"}
-    assert client.get_model_version("better", "2").tags["promotion.by"] == "retrain-pipeline"
+    tags = client.get_model_version("better", "2").tags
+    assert tags["promotion.by"] == "retrain-pipeline"
+    assert (tags["data_version"], tags["feedback_version"]) == ("dv-test", "none")
 
     report = run_challenger_part(world, registry, "worse", world["strong"], world["weak"])
     assert not report["verdict"]["promote"]

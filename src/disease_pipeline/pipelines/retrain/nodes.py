@@ -13,15 +13,45 @@ The comparison scores both models through the evaluation pipeline's ``score_spli
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 import pandas as pd
 
 from disease_pipeline.pipelines.evaluation.scoring import score_split, split_tables
+from disease_pipeline.pipelines.packaging.nodes import prepare_champion_candidate
 from disease_pipeline.pipelines.retrain.compare import compare_scored, promotion_verdict
 
 logger = logging.getLogger(__name__)
+
+
+def feedback_version(feedback: dict[str, pd.DataFrame] | None) -> tuple[str, int]:
+    """(SHA-256 over the sorted ``encounter_id, code`` of the feedback encounters' primary
+    diagnoses, their number); ``("none", 0)`` without feedback."""
+    if not feedback or feedback["encounters"].empty:
+        return "none", 0
+    primary = feedback["diagnoses"]
+    primary = primary[primary["role"] == "primary"][["encounter_id", "code"]].astype(str)
+    lines = sorted(f"{e}\t{c}" for e, c in primary.itertuples(index=False))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest(), len(lines)
+
+
+def prepare_challenger(  # noqa: PLR0913 - each input is one catalog dataset
+    *,
+    predictor: Any,
+    gate_verdict: dict[str, Any],
+    metrics: dict[str, float],
+    data_version: dict[str, Any],
+    feedback: dict[str, pd.DataFrame] | None,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """The packaging candidate, its model-version tags also naming the feedback it was
+    trained with (``feedback_version``, ``feedback_encounters``) beside ``data_version``."""
+    candidate = prepare_champion_candidate(predictor, gate_verdict, metrics, data_version, params)
+    version, count = feedback_version(feedback)
+    candidate["tags"] |= {"feedback_version": version, "feedback_encounters": str(count)}
+    return candidate
 
 
 def freeze_evaluation_set(

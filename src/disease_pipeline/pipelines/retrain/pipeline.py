@@ -6,25 +6,24 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from disease_pipeline.pipelines.packaging.nodes import prepare_champion_candidate
-
-from .nodes import compare_with_champion
+from .nodes import compare_with_champion, prepare_challenger
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Challenger registration (the packaging node, to alias ``challenger``), comparison
-    with the champion, and the promotion request."""
+    """Challenger registration (the packaging candidate plus the feedback version, to
+    alias ``challenger``), comparison with the champion, and the promotion request."""
     return Pipeline(
         [
             Node(
-                prepare_champion_candidate,
-                [
-                    "predictor",
-                    "reporting_gate_verdict",
-                    "reporting_metrics",
-                    "reporting_data_version",
-                    "params:packaging",
-                ],
+                prepare_challenger,
+                {
+                    "predictor": "predictor",
+                    "gate_verdict": "reporting_gate_verdict",
+                    "metrics": "reporting_metrics",
+                    "data_version": "reporting_data_version",
+                    "feedback": "prm_feedback_encounters",
+                    "params": "params:packaging",
+                },
                 "models_challenger",
                 name="register_challenger",
             ),
