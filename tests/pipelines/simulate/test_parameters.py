@@ -50,6 +50,7 @@ def test_base_parameters_meet_the_issue_sizes():
         ("symptoms.background_mean", -1.0, "simulate.symptoms.background_mean"),
         ("labels.noise_share", 1.5, "simulate.labels.noise_share"),
         ("rare.min_disease_terms", -1, "simulate.rare.min_disease_terms"),
+        ("common.frequency_logit_sd", -0.5, "simulate.common.frequency_logit_sd"),
         ("rare.complaint_acuity_bonus", -0.1, "simulate.rare.complaint_acuity_bonus"),
         ("symptoms.less_specific_share", 1.5, "simulate.symptoms.less_specific_share"),
         ("sites.season_spike.site", "mars", "simulate.sites.season_spike.site"),

@@ -27,7 +27,7 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
         "email_share", "smoker_share", "smoker_min_age",
     },
     "encounters": {"hour_weights", "class_slope", "emergency_midpoint"},
-    "common": {"include", "onset_days_median", "onset_days_sigma"},
+    "common": {"include", "onset_days_median", "onset_days_sigma", "frequency_logit_sd"},
     "rare": {
         "n_diseases", "share", "cases_min", "cases_max", "case_weight_sigma", "databases",
         "min_present_terms", "include", "max_present_symptoms", "present_symptoms_mean",
@@ -95,7 +95,7 @@ NON_NEGATIVE = [
     "symptoms.vocabulary_mean", "symptoms.vocabulary_power", "labs.suspicion_effect",
     "outcomes.risk_noise_sd", "outcomes.los_sigma", "measurements.response_sd",
     "measurements.hospital_spread", "symptoms.vocabulary_shape", "sites.modality_acuity_slope",
-    "acuity.age_slope_over_65", "common.onset_days_sigma",
+    "acuity.age_slope_over_65", "common.onset_days_sigma", "common.frequency_logit_sd",
     "rare.onset_days_sigma", "rare.case_weight_sigma", "labs.missing_acuity_effect",
     "encounters.class_slope", "rare.complaint_acuity_bonus",
 ]  # fmt: skip

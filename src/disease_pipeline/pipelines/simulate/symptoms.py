@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 
 from disease_pipeline.knowledge.hpo import Ontology
 from disease_pipeline.pipelines.simulate import differential, rare_cases, sites
@@ -83,6 +84,21 @@ def less_specific(
     for i in movable.tolist():
         options = parents[out[i]]
         out[i] = options[int(rng.integers(len(options)))]
+    return out
+
+
+def true_frequencies(cfg: dict[str, Any], common: pd.DataFrame) -> list[np.ndarray]:
+    """Per catalogue row, the frequencies its findings occur with in the simulated
+    population: the catalogue's figure with a fixed per-(disease, term) deviation on the
+    logit scale (``common.frequency_logit_sd``). The catalogue is an estimate from the
+    literature, not the population's truth, so a scorer reading it is not reading the
+    generator's own parameters."""
+    rng = stream(cfg["seed"], "true_frequencies")
+    sd = float(cfg["common"]["frequency_logit_sd"])
+    out = []
+    for items in common["symptoms"]:
+        freq = np.clip(np.array([s["frequency"] for s in items], float), 1e-3, 1 - 1e-3)
+        out.append(expit(logit(freq) + sd * rng.normal(size=len(freq))))
     return out
 
 
@@ -209,6 +225,7 @@ def _rare_blocks(
     rows_all = np.flatnonzero(is_rare)
     if not len(rows_all):
         return []
+    truth = true_frequencies(cfg, tables["common"])
     complaint = encounters["complaint"].to_numpy()
     acute = rows_all[complaint[rows_all] >= 0]
     illness = complaint[acute]
@@ -218,7 +235,7 @@ def _rare_blocks(
         rows = acute[illness == d]
         items = tables["common"]["symptoms"].iloc[d]
         terms = [s["hpo"] for s in items]
-        freq = np.array([s["frequency"] for s in items], float)
+        freq = truth[d]
         block = _common_block(rng, cfg, rows, acuity[rows], terms=terms, freq=freq)
         blocks.append(block.assign(origin="complaint"))
     taken = np.zeros(len(encounters), dtype=int)
@@ -280,11 +297,12 @@ def simulate_symptoms(
     disease = encounters["disease"].to_numpy()
     is_rare = (encounters["category"] == "RARE").to_numpy()
     blocks: list[pd.DataFrame] = []
+    truth = true_frequencies(cfg, common)
     for d, row in enumerate(common.itertuples(index=False)):
         rows = np.flatnonzero(~is_rare & (disease == d))
         if len(rows):
             terms = [s["hpo"] for s in row.symptoms]
-            freq = np.array([s["frequency"] for s in row.symptoms], float)
+            freq = truth[d]
             blocks.append(_common_block(rng, cfg, rows, acuity[rows], terms=terms, freq=freq))
     blocks += _rare_blocks(rng, cfg, encounters, tables, ontology)
     common_findings = pd.concat(blocks, ignore_index=True) if blocks else None
