@@ -206,7 +206,7 @@ def run_challenger_part(world, registry, name: str, champion, challenger) -> dic
                 "registered_model_name": name,
                 "serving_config": str(config),
             },
-            "reporting_challenger_comparison": {
+            "registry_challenger_comparison": {
                 "type": "json.JSONDataset",
                 "filepath": str(folder / f"{name}_comparison.json"),
             },

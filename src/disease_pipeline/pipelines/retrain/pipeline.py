@@ -42,9 +42,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params": "params:retrain",
                 },
                 [
-                    "reporting_challenger_comparison",
+                    "registry_challenger_comparison",
                     "registry_promotion",
-                    "reporting_retrain_mlflow_metrics",
+                    "registry_retrain_mlflow_metrics",
                 ],
                 name="compare_with_champion",
             ),
