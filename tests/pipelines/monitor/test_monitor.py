@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from disease_pipeline.datasets.evidently_workspace import EvidentlyWorkspaceDataset
 from disease_pipeline.datasets.warehouse import WarehouseTableDataset
 from disease_pipeline.pipelines.monitor import create_pipeline
 from tests.pipelines.common_model.synthetic import param_entries, run_in_memory
@@ -78,6 +79,20 @@ def test_summary_interface_for_retraining(unshifted):
     assert "monitor.drift.max_psi" in outputs["reporting_monitoring_mlflow_metrics"]
 
 
+def test_evidently_workspace_keeps_one_run_per_window(unshifted, tmp_path):
+    outputs, _ = unshifted
+    runs = outputs["reporting_monitoring_evidently_run"]
+    assert len(runs) == 1
+    dataset = EvidentlyWorkspaceDataset(
+        path=str(tmp_path / "workspace"), project="monitoring", watched_features=["age_years"]
+    )
+    dataset.save(runs)
+    dataset.save(runs)
+    assert len(dataset.load()) == 2
+    dataset.save([])  # a window too small for a report adds nothing
+    assert len(dataset.load()) == 2
+
+
 def test_unshifted_week_raises_no_drift_flag(unshifted):
     outputs, _ = unshifted
     drift = outputs["monitoring_summary"]["drift"]
@@ -109,4 +124,5 @@ def test_no_log_yet_reports_an_empty_window(predictor, predictor_tables, split, 
     summary = outputs["monitoring_summary"]
     assert summary["n_predictions"] == 0 and summary["drift"]["max_psi"] is None
     assert summary["health"]["refusal_rate"] is None and summary["alerts"] == []
+    assert outputs["reporting_monitoring_evidently_run"] == []
     json.dumps(summary, allow_nan=False)

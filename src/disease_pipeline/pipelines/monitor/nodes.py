@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.pipelines.drift.nodes import (
-    build_evidently_report,
     compute_feature_drift,
     kolmogorov_smirnov,
     population_stability_index,
@@ -86,21 +85,45 @@ def _at_most(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
 
 
 def evidently_report(
-    reference: pd.DataFrame, live: pd.DataFrame, table: pd.DataFrame, params: dict[str, Any]
-) -> tuple[str, dict[str, float]]:
-    """The drift pipeline's Evidently ``DataDriftPreset`` report on the features that
-    drift most; a short page when the window has too few predictions."""
+    reference: pd.DataFrame,
+    live: pd.DataFrame,
+    table: pd.DataFrame,
+    window: dict[str, str],
+    params: dict[str, Any],
+) -> tuple[str, dict[str, float], list[Any]]:
+    """Evidently 0.7 ``DataDriftPreset`` on the ``evidently_max_features`` features with
+    the highest PSI plus the ``watched_features`` (the drift pipeline's report, dated at
+    the window's end): the HTML page, its drifted count and share, and the runs to add to
+    the Evidently workspace (the snapshot). A short page and no run below ``min_rows``."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
     if len(live) < int(params["min_rows"]):
         text = f"<html><body><p>Only {len(live)} predictions in the window: no report.</p>"
-        return text + "</body></html>", {"evidently_columns": 0.0}
-    # positional indexes on both sides (Evidently mixes them: request ids are strings)
+        return text + "</body></html>", {"evidently_columns": 0.0}, []
     cap, seed = int(params["evidently_max_rows"]), int(params["seed"])
-    return build_evidently_report(
-        _at_most(reference, cap, seed).reset_index(drop=True),
-        _at_most(live, cap, seed).reset_index(drop=True),
-        table,
-        params,
+    reference = _at_most(reference, cap, seed).reset_index(drop=True)
+    live = _at_most(live, cap, seed).reset_index(drop=True)
+    ranked = table.dropna(subset=["psi"])["feature"].tolist()
+    varying = [c for c in ranked if pd.concat([reference[c], live[c]]).nunique() > 1]
+    columns = list(
+        dict.fromkeys(
+            [c for c in params["watched_features"] if c in varying]
+            + varying[: int(params["evidently_max_features"])]
+        )
     )
+    snapshot = Report([DataDriftPreset(drift_share=float(params["evidently_drift_share"]))]).run(
+        current_data=live[columns].astype(float),
+        reference_data=reference[columns].astype(float),
+        timestamp=pd.Timestamp(window["window_end"]).to_pydatetime(),
+        name=f"monitor {window['window_start']} - {window['window_end']}",
+    )
+    summary = {"evidently_columns": float(len(columns))}
+    for metric in snapshot.dict()["metrics"]:
+        if metric["metric_name"].startswith("DriftedColumnsCount"):
+            summary["evidently_drifted_count"] = float(metric["value"]["count"])
+            summary["evidently_drifted_share"] = float(metric["value"]["share"])
+    return snapshot.get_html_str(as_iframe=False), summary, [snapshot]
 
 
 def _category_mix(categories: pd.Series) -> dict[str, float]:

@@ -54,9 +54,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "monitor_reference_features",
                     "monitor_live_features",
                     "reporting_monitoring_feature_drift",
+                    "monitor_window",
                     "params:monitor",
                 ],
-                ["reporting_monitoring_evidently", "monitor_evidently_summary"],
+                [
+                    "reporting_monitoring_evidently",
+                    "monitor_evidently_summary",
+                    "reporting_monitoring_evidently_run",
+                ],
                 name="monitor_evidently_report",
             ),
             Node(
