@@ -110,10 +110,31 @@ def measurement_log_likelihood(
     keep = (item >= 0) & ~np.isnan(values) & (np.asarray(codes) >= 0)
     if not keep.any():
         return out
-    frame = pd.DataFrame({"code": np.asarray(codes)[keep], "item": item[keep], "v": values[keep]})
-    means = frame.groupby(["code", "item"], sort=False)["v"].mean().reset_index()
-    for j, group in means.groupby("item"):
-        rows = group["code"].to_numpy()
-        table = model.log_likelihood(int(j), group["v"].to_numpy())
-        np.add.at(out, rows, table - logsumexp(table, axis=1, keepdims=True))
+    rows, items, values = np.asarray(codes)[keep], item[keep], values[keep]
+    pairs = rows.astype(np.int64) * len(model.loinc) + items
+    if len(np.unique(pairs)) < len(pairs):  # repeated readings: their mean
+        frame = pd.DataFrame({"code": rows, "item": items, "v": values})
+        means = frame.groupby(["code", "item"], sort=False)["v"].mean().reset_index()
+        rows, items = means["code"].to_numpy(), means["item"].to_numpy()
+        values = means["v"].to_numpy(dtype=float)
+    # every (encounter, item) reading at once, in item order (the order the rows are
+    # summed in), instead of one log-density and one normalisation per item
+    order = np.argsort(items, kind="stable")
+    rows, items = rows[order], items[order]
+    table = _log_likelihoods(model, items, values[order])
+    np.add.at(out, rows, table - logsumexp(table, axis=1, keepdims=True))
     return out
+
+
+def _log_likelihoods(model: MeasurementModel, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``(len(values), n_diseases)``: row ``r`` is ``model.log_likelihood(items[r],
+    values[r:r+1])`` (same operations, one item per row)."""
+    values = values[:, None]
+    main = _log_normal(values, model.mean[items], model.sd[items]) + np.log(
+        1.0 - model.outlier_share
+    )
+    wide_sd = (model.outlier_width * model.healthy_sd[items])[:, None]
+    wide = _log_normal(values, model.healthy_mean[items][:, None], wide_sd) + np.log(
+        model.outlier_share
+    )
+    return np.logaddexp(main, wide)

@@ -96,11 +96,19 @@ class IsotonicCalibrator(Calibrator):
         proba = np.asarray(proba, dtype=float)
         out = np.column_stack(
             [
-                proba[:, k] if iso is None else iso.predict(proba[:, k])
+                proba[:, k] if iso is None else _isotonic_map(iso, proba[:, k])
                 for k, iso in enumerate(self.maps)
             ]
         )
         return _normalise(out, proba)
+
+
+def _isotonic_map(iso: IsotonicRegression, values: np.ndarray) -> np.ndarray:
+    """``iso.predict(values)`` for a 1-D float array, without scikit-learn's input
+    checks (about 0.5 ms per class and call, the bulk of a one-patient prediction's
+    calibration): the same clip and the same fitted interpolation, so the same numbers."""
+    values = np.clip(values.astype(iso.X_thresholds_.dtype, copy=False), iso.X_min_, iso.X_max_)
+    return iso.f_(values).astype(values.dtype, copy=False)
 
 
 class PlattCalibrator(Calibrator):
