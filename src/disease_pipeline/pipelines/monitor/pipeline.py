@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 live_features,
-                ["monitor_window_log", "feature_builder"],
+                ["monitor_window_log", "feature_builder", "params:monitor"],
                 "monitor_live_features",
                 name="live_features",
             ),

@@ -57,10 +57,15 @@ def select_window(
     }
 
 
-def live_features(window_log: pd.DataFrame, feature_builder: Any) -> pd.DataFrame:
+def live_features(
+    window_log: pd.DataFrame, feature_builder: Any, params: dict[str, Any]
+) -> pd.DataFrame:
     """Model features of the window's predicted patients (one row per ``request_id``,
-    columns ``feature_builder.feature_names`` plus ``modality``)."""
+    columns ``feature_builder.feature_names`` plus ``modality``): of all of them, or of
+    a seeded random sample of ``max_rows`` (what the drift statistics use anyway)."""
     predicted = window_log[window_log["status"] == "predicted"]
+    if len(predicted) > int(params["max_rows"]):
+        predicted = predicted.sample(n=int(params["max_rows"]), random_state=int(params["seed"]))
     names = list(feature_builder.feature_names)
     if predicted.empty:
         return pd.DataFrame(columns=[*names, "modality"])
