@@ -128,3 +128,16 @@ def test_screen_on_snowflake_twice(
     check_two_runs(
         tmp_path, receiver, screen_prm, predictor_file, credentials=credentials, env="snowflake"
     )
+
+
+def test_the_spark_environment_repeats_the_base_screen_parameters():
+    """conf/spark keeps its own copy of `screen` (runtime --params land in it): it must
+    equal conf/base's, so both engines screen with the same settings."""
+
+    def load(env: str) -> dict:
+        path = PROJECT_ROOT / "conf" / env / "parameters_screen.yml"
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    base, spark = load("base"), load("spark")
+    assert spark["screen"] == base["screen"]
+    assert base["screen_engine"]["name"] == "pandas" and spark["screen_engine"]["name"] == "spark"
