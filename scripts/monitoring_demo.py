@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
+import yaml
 
 from disease_pipeline.pipelines.monitor.replay import tables_to_records
 from disease_pipeline.serving.process import ServiceProcess, write_config
@@ -80,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     warehouse = ROOT / "data" / "03_primary" / "warehouse.duckdb"
     answered = refused = confirmed = 0
     with tempfile.TemporaryDirectory() as folder:
-        config = write_config(Path(folder), {"clinician": token}, feedback_warehouse=str(warehouse))
+        config = write_config(Path(folder), {"clinician": token})
+        document = yaml.safe_load(config.read_text(encoding="utf-8"))
+        document["serving"]["feedback_warehouse"] = str(warehouse)  # the project's
+        config.write_text(yaml.safe_dump(document), encoding="utf-8")
         server = ServiceProcess(
             config=config,
             log=Path(folder) / "serve.log",
