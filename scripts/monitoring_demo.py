@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                         for r in part
                     ]
                     answer = client.post("/predict_batch", json={"patients": body})
-                    answer.raise_for_status()
+                    if answer.status_code != 200:
+                        log = (Path(folder) / "serve.log").read_text(errors="replace")
+                        raise RuntimeError(f"/predict_batch {answer.status_code}: {log[-3000:]}")
                     for entry, label in zip(
                         answer.json()["predictions"], labels[first : first + 50], strict=True
                     ):
