@@ -5,7 +5,8 @@ Each call connects to the warehouse file for as long as it needs (the screen pip
 and training use the same file) and retries while another process holds its lock.
 A state change follows ``core.alerts.next_state`` (new → acknowledged → closed) and is
 one ``UPDATE`` guarded by the state read, so two clinicians cannot both move the same
-alert. Not yet exposed over HTTP: the service's routes and page tab are still to come.
+alert. The service exposes it as ``GET /alerts`` and ``POST /alerts/update`` (permission
+``alerts``, audited).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from disease_pipeline.core.alerts import ALERT_ACTIONS, ALERT_STATES, next_state
 
@@ -38,6 +40,15 @@ VIEW_COLUMNS = (
     "closed_by",
     "closed_at",
 )
+
+
+class AlertUpdate(BaseModel):
+    """The body of ``POST /alerts/update``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_id: str = Field(min_length=8, max_length=64, pattern=r"^[0-9a-f]+$")
+    action: Literal["acknowledge", "close"]
 
 
 class AlertBusyError(RuntimeError):

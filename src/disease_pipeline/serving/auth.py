@@ -55,6 +55,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/model_info"): "model_info",
     ("GET", "/audit/export"): "audit_export",
     ("GET", "/hpo/search"): "hpo_search",
+    ("GET", "/alerts"): "alerts",
+    ("POST", "/alerts/update"): "alerts",
 }
 #: Paths that need no token: probes, metrics, API docs, the clinician page and its assets.
 PUBLIC_PATHS = frozenset(

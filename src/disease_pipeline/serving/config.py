@@ -24,7 +24,15 @@ DEFAULT_CONFIG = Path("conf/base/serving.yml")
 MIN_KEY_LENGTH = 32
 #: Every permission a role may hold.
 PERMISSIONS = frozenset(
-    {"predict", "predict_batch", "feedback", "hpo_search", "model_info", "audit_export"}
+    {
+        "predict",
+        "predict_batch",
+        "feedback",
+        "hpo_search",
+        "model_info",
+        "audit_export",
+        "alerts",
+    }
 )
 
 

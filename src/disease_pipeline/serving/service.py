@@ -43,6 +43,7 @@ from pydantic import Field, ValidationError
 from disease_pipeline.json_types import json_bytes
 from disease_pipeline.records import PatientRecord
 from disease_pipeline.serving import cds_hooks
+from disease_pipeline.serving.alerts import AlertBusyError, AlertStore, AlertUpdate
 from disease_pipeline.serving.audit import AuditLog, AuditWriteError
 from disease_pipeline.serving.auth import BearerAuthMiddleware, Principal, bootstrap_token
 from disease_pipeline.serving.batching import MicroBatcher
@@ -150,6 +151,8 @@ class DiseaseService:
         self.audit = AuditLog(CONFIG.audit_log, key=audit_key(CONFIG))
         self.predictions = PredictionIndex(CONFIG.audit_log)
         self.feedback_store = FeedbackStore(CONFIG.feedback_warehouse, CONFIG.feedback_table)
+        # the screen pipeline's alerts (docs/screening.md), in the same warehouse
+        self.alerts = AlertStore(CONFIG.feedback_warehouse)
         self.prediction_log = start_monitoring(CONFIG, self.key)  # docs/monitoring.md
         self.fhir = FhirGateway(FHIR)
         self.cds_feedback = FeedbackStore(
@@ -379,6 +382,52 @@ class DiseaseService:
             media_type="application/x-ndjson",
             headers={"X-Audit-Entries": str(seq), "X-Audit-Head": head},
         )
+
+    @pages.get("/alerts")
+    def list_alerts(
+        self,
+        request: Request,
+        state: Annotated[str | None, Query(max_length=16)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ):
+        """The screening alerts (docs/screening.md), critical first; audited."""
+        principal = _principal(request)
+        try:
+            alerts = self.alerts.list_alerts(state, limit)
+        except ValueError as error:
+            return _error(422, {"error": str(error)})
+        except AlertBusyError as error:
+            return _error(503, {"error": f"alerts not readable, retry later: {error}"})
+        entry = {"event": "alerts_view", "user": principal.user, "role": principal.role}
+        try:
+            self.audit.append([entry | {"state": state, "count": len(alerts)}])
+        except AuditWriteError as error:
+            return self._unaudited(error)
+        return {"alerts": alerts}
+
+    @pages.post("/alerts/update")
+    def update_alert(self, request: Request, body: AlertUpdate):
+        """Acknowledge or close one alert as the calling clinician; audited first."""
+        principal = _principal(request)
+        entry = {"event": "alert_update", "user": principal.user, "role": principal.role}
+        entry |= {"alert_id": body.alert_id, "action": body.action}
+        try:
+            self.audit.append([entry])
+        except AuditWriteError as error:
+            return self._unaudited(error)
+        try:
+            return self.alerts.update(body.alert_id, body.action, principal.user)
+        except KeyError as error:
+            status, problem = 404, str(error.args[0])
+        except ValueError as error:
+            status, problem = 409, str(error)
+        except AlertBusyError as error:
+            status, problem = 503, f"alert not updated, retry later: {error}"
+        try:
+            self.audit.append([entry | {"event": "alert_update_refused", "status": status}])
+        except AuditWriteError as error:
+            return self._unaudited(error)
+        return _error(status, {"error": problem})
 
     @pages.get("/hpo/search")
     def hpo_search(

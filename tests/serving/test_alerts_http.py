@@ -1,0 +1,64 @@
+"""Screening alerts over HTTP on the real service: a clinician lists the alerts the
+screen pipeline wrote to the warehouse and acknowledges then closes one; each call is in
+the audit trail; roles without the permission and bad moves are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from disease_pipeline.datasets.warehouse import WarehouseTableDataset
+from disease_pipeline.pipelines.screen.alerts import raise_alerts
+from tests.pipelines.screen.test_alerts import RULES, row, screening
+from tests.serving.conftest import client, start_service
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def alerts_service(trained_store, tokens, tmp_path_factory):
+    """A private service whose warehouse holds three screening alerts."""
+    folder = tmp_path_factory.mktemp("alerts_service")
+    rows = screening(
+        row("e1", "p1", "2024-01-01", p_high_or_critical=0.9, severity_level="critical"),
+        row("e2", "p2", "2024-01-03", top1_code="A41.9", top1_name="Sepsis"),
+        row("e3", "p3", "2024-01-02", p_high_or_critical=0.7),
+    )
+    table, _ = raise_alerts(rows, None, None, ["A41.9"], {"rules": RULES})
+    WarehouseTableDataset(table="alerts", filepath=str(folder / "warehouse.duckdb")).save(table)
+    server = start_service(folder, tokens, private=True)
+    yield server, folder
+    server.stop()
+
+
+def test_clinician_lists_acknowledges_and_closes_an_alert(alerts_service, tokens):
+    server, folder = alerts_service
+    with client(server, tokens["clinician"]) as http:
+        listed = http.get("/alerts").json()["alerts"]
+        assert [a["encounter_id"] for a in listed] == ["e2", "e3", "e1"]
+        alert = listed[0]["alert_id"]
+        done = http.post("/alerts/update", json={"alert_id": alert, "action": "acknowledge"})
+        assert done.status_code == 200 and done.json()["state"] == "acknowledged"
+        assert done.json()["acknowledged_by"]
+        again = http.post("/alerts/update", json={"alert_id": alert, "action": "acknowledge"})
+        assert again.status_code == 409 and "acknowledged" in again.json()["error"]
+        closed = http.post("/alerts/update", json={"alert_id": alert, "action": "close"})
+        assert closed.json()["state"] == "closed"
+        assert [a["alert_id"] for a in http.get("/alerts?state=closed").json()["alerts"]] == [alert]
+        missing = http.post("/alerts/update", json={"alert_id": "0" * 20, "action": "close"})
+        assert missing.status_code == 404
+        bad = http.get("/alerts?state=open")
+        assert bad.status_code == 422 and "state" in bad.json()["error"]
+    entries = [json.loads(line) for line in (folder / "audit_log.jsonl").read_text().splitlines()]
+    events = [e["event"] for e in entries if e["event"].startswith("alert")]
+    assert events.count("alert_update") == 4 and events.count("alerts_view") >= 2
+    assert "alert_update_refused" in events
+    alert_entries = [e for e in entries if e["event"].startswith("alert")]
+    assert not any("patient" in json.dumps(e) for e in alert_entries)  # no patient id
+
+
+def test_alerts_need_a_token(alerts_service):
+    server, _ = alerts_service
+    with client(server, None) as http:
+        assert http.get("/alerts").status_code == 401
