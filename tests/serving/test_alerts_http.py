@@ -62,3 +62,33 @@ def test_alerts_need_a_token(alerts_service):
     server, _ = alerts_service
     with client(server, None) as http:
         assert http.get("/alerts").status_code == 401
+
+
+@pytest.mark.browser
+def test_a_clinician_acknowledges_an_alert_on_the_page(alerts_service, tokens):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.serving.test_clinician_page import CHROMIUM, CHROMIUM_ARGS
+
+    server, _ = alerts_service
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(f"{server.url}/ui/")
+        page.wait_for_selector("body[data-ready='true']")
+        page.fill("#token", tokens["clinician"])
+        page.click("#save-token")
+        page.select_option("#alerts-state", "")
+        page.click("#alerts-load")
+        rows = page.locator("#alerts-table tbody tr")
+        expect(rows.first).to_be_visible()
+        new_rows = page.locator("#alerts-table tbody tr", has_text="new")
+        count = new_rows.count()
+        assert count >= 1
+        new_rows.first.locator("button[data-action='acknowledge']").click()
+        expect(page.locator("#alerts-status")).to_contain_text("alert")
+        page.select_option("#alerts-state", "new")
+        page.click("#alerts-load")
+        expect(page.locator("#alerts-status")).to_have_text(f"{count - 1} alert(s)")
+        browser.close()
