@@ -12,3 +12,5 @@ KEY_COLUMNS: tuple[str, ...] = ("encounter_id", "patient_id", "start")
 LABEL_COLUMNS: tuple[str, ...] = ("label_disease", "label_category", "label_severity")
 #: the columns of a model-input frame that are not features
 META_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *LABEL_COLUMNS)
+#: encounter ids of the encounters labelled by clinician feedback (retrain_check)
+FEEDBACK_ENCOUNTER_PREFIX = "feedback-"

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from disease_pipeline.pipelines.features.nodes import assemble_feature_tables, build_labels
+from disease_pipeline.pipelines.features.splits import split_encounters
 from disease_pipeline.pipelines.retrain_check.feedback_encounters import (
     code_system,
     feedback_encounters,
@@ -129,3 +130,27 @@ def test_the_features_pipeline_labels_feedback_encounters_beside_the_warehouse()
     # without feedback (the default) the warehouse alone
     alone = assemble_feature_tables(patients=patients, **warehouse, feedback=None)
     assert alone["encounters"]["encounter_id"].tolist() == ["e1"]
+
+
+def test_feedback_encounters_train_the_next_model_without_moving_the_periods():
+    starts = pd.date_range("2024-01-01", periods=100, freq="D", tz="UTC")
+    exports = pd.DataFrame(
+        {"encounter_id": [f"e{i}" for i in range(100)], "patient_id": [f"p{i}" for i in range(100)]}
+        | {"start": starts}
+    )
+    feedback = pd.DataFrame(
+        {"encounter_id": ["feedback-r1", "feedback-r2"], "patient_id": ["s1", "s2"]}
+        | {"start": pd.to_datetime(["2026-05-01", "2026-05-02"], utc=True)}
+    )
+    params = {"fractions": {"train": 0.7, "calibration": 0.15, "test": 0.15}}
+    alone = split_encounters(exports, params)
+    both = split_encounters(pd.concat([exports, feedback], ignore_index=True), params)
+    split = both.set_index("encounter_id")["split"]
+    assert split[["feedback-r1", "feedback-r2"]].tolist() == ["train", "train"]
+    assert split.drop(["feedback-r1", "feedback-r2"]).tolist() == alone["split"].tolist()
+    timed = split_encounters(
+        pd.concat([exports, feedback], ignore_index=True), {**params, "feedback_split": "time"}
+    )
+    assert timed.set_index("encounter_id").loc["feedback-r2", "split"] == "test"
+    with pytest.raises(ValueError, match="feedback_split: one of"):
+        split_encounters(exports, {**params, "feedback_split": "validation"})

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from disease_pipeline.core.columns import FEEDBACK_ENCOUNTER_PREFIX
 from disease_pipeline.predictor.features import FeatureBuilder
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,26 @@ def split_encounters(labels: pd.DataFrame, split_params: dict) -> pd.DataFrame:
     fall after the end of their period are ``dropped``, so train precedes calibration,
     which precedes test.
 
+    Encounters labelled by clinician feedback (ids ``feedback-…``) go to the split
+    ``feedback_split`` names (``train`` by default, so new labels train the next model)
+    and do not move the period cut-offs; ``time`` treats them like the exports.
+
     Returns:
         ``encounter_id, patient_id, start, split`` for every labelled encounter.
     """
+    target = split_params.get("feedback_split", "train")
+    if target not in (*SPLITS, "time"):
+        raise ValueError(
+            f"features.split.feedback_split: one of {(*SPLITS, 'time')}, got {target!r}"
+        )
+    feedback = labels["encounter_id"].astype(str).str.startswith(FEEDBACK_ENCOUNTER_PREFIX)
+    if target != "time" and feedback.any():
+        exports = split_encounters(labels[~feedback], {**split_params, "feedback_split": "time"})
+        extra = labels.loc[feedback, ["encounter_id", "patient_id"]].assign(
+            start=pd.to_datetime(labels.loc[feedback, "start"], utc=True), split=target
+        )
+        logger.info("splits: %d feedback encounters to %s", len(extra), target)
+        return pd.concat([exports, extra], ignore_index=True)
     fractions = split_params.get("fractions") or {}
     if set(fractions) != set(SPLITS) or any(f <= 0 for f in fractions.values()):
         raise ValueError(f"features.split.fractions: need positive {SPLITS}, got {fractions}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from disease_pipeline.core.columns import FEEDBACK_ENCOUNTER_PREFIX
 from disease_pipeline.records import PatientRecord, records_to_tables
 
 TABLES = ("encounters", "symptoms", "vitals", "labs", "diagnoses")
@@ -85,7 +86,7 @@ def feedback_encounters(
     joined = joined.loc[~missing].reset_index(drop=True)
     if joined.empty:
         return _empty(), unmatched.reset_index(drop=True)
-    ids = "feedback-" + joined["request_id"].astype(str)
+    ids = FEEDBACK_ENCOUNTER_PREFIX + joined["request_id"].astype(str)
     records = [
         PatientRecord.model_validate_json(text).model_copy(
             update={
