@@ -12,6 +12,8 @@
 
     python scripts/monitoring_demo.py --patients 400
     python scripts/monitoring_demo.py --patients 400 --shift age+35
+    # the test environment's model and data (data/test, after the test suite trained it)
+    python scripts/monitoring_demo.py --env test --bentoml-home data/test/bentoml
 """
 
 from __future__ import annotations
@@ -37,22 +39,29 @@ TABLES = ("encounters", "patients", "symptoms", "vitals", "labs", "diagnoses")
 TEMPERATURE = "8310-5"
 
 
-def test_split(count: int, seed: int):
-    """``count`` random test-split encounters as service records and their labels."""
+def test_split(count: int, seed: int, env: str | None):
+    """``count`` random test-split encounters (drawn again when the split is smaller) as
+    service records and their labels, and the environment's data root."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(ROOT)
-    catalog = KedroSession.create(project_path=ROOT).load_context().catalog
+    context = KedroSession.create(project_path=ROOT, env=env).load_context()
+    catalog = context.catalog
+    data_root = ROOT / context.config_loader["globals"]["data_root"]
     ids = catalog.load("model_input_test")["encounter_id"].astype(str).tolist()
-    chosen = set(random.Random(seed).sample(ids, min(count, len(ids))))
+    picks = [random.Random(seed + i).choice(ids) for i in range(count)]
+    chosen = set(picks)
     tables = {}
     for name in TABLES:
         frame = catalog.load(f"prm_{name}")
         if "encounter_id" in frame:
             frame = frame[frame["encounter_id"].astype(str).isin(chosen)]
         tables[name] = frame
-    return tables_to_records(tables)
+    records, labels = tables_to_records(tables)
+    by_id = {r.encounter_id: (r, label) for r, label in zip(records, labels, strict=True)}
+    drawn = [by_id[i] for i in picks if i in by_id]
+    return [r for r, _ in drawn], [label for _, label in drawn], data_root
 
 
 def shifted(record: dict, shift: str | None) -> dict:
@@ -75,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feedback-share", type=float, default=0.5)
     parser.add_argument("--shift", default=None, help="age+YEARS or temperature+DEGREES")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--env", default=None, help="Kedro environment (e.g. test)")
+    parser.add_argument("--bentoml-home", type=Path, default=None, help="model store to serve")
     args = parser.parse_args(argv)
-    records, labels = test_split(args.patients, args.seed)
+    records, labels, data_root = test_split(args.patients, args.seed, args.env)
     token = secrets.token_urlsafe(24)
-    warehouse = ROOT / "data" / "03_primary" / "warehouse.duckdb"
+    warehouse = data_root / "03_primary" / "warehouse.duckdb"
     answered = refused = confirmed = 0
     with tempfile.TemporaryDirectory() as folder:
         config = write_config(Path(folder), {"clinician": token})
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         server = ServiceProcess(
             config=config,
             log=Path(folder) / "serve.log",
+            bentoml_home=args.bentoml_home,
             private_home=Path(folder) / "home",
             cwd=ROOT,
         ).start()
@@ -121,16 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop(signal.SIGTERM)
     print(f"answered {answered}, refused {refused}, feedback stored {confirmed}")
-    command = [
-        sys.executable,
-        "-m",
-        "kedro",
-        "run",
-        "--pipeline=monitor",
-        "--params=monitor.window_days=1",
-    ]
+    command = [sys.executable, "-m", "kedro", "run", "--pipeline=monitor"]
+    command += ["--params=monitor.window_days=1"] + ([f"--env={args.env}"] if args.env else [])
     subprocess.run(command, cwd=ROOT, check=True)
-    summary_path = ROOT / "data" / "08_reporting" / "monitoring" / "summary.json"
+    summary_path = data_root / "08_reporting" / "monitoring" / "summary.json"
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     drift = summary["drift"]
     print(
