@@ -70,7 +70,10 @@ def test_records(catalog, count: int) -> tuple[list, list[str]]:
 
 
 def build_week(catalog, folder: Path, args, window_end: datetime) -> dict:
-    """The throw-away warehouse with ``args.rows`` logged predictions and feedback."""
+    """The throw-away warehouse with ``args.rows`` logged predictions and feedback
+    (``--log-warehouse``: the rows of an earlier ``--save-log``, re-dated into this week)."""
+    if args.log_warehouse is not None:
+        return reuse_week(args.log_warehouse, window_end)
     warehouse = folder / "warehouse.duckdb"
     records, labels = test_records(catalog, args.replay)
     start = window_end - timedelta(days=7)
@@ -127,6 +130,26 @@ def build_week(catalog, folder: Path, args, window_end: datetime) -> dict:
         "replayed": len(records),
         "replay_seconds": round(replay_s, 1),
         "replay_refused": sum(not isinstance(a, dict) for a in answers),
+    }
+
+
+def reuse_week(warehouse: Path, window_end: datetime) -> dict:
+    """The log and feedback of a saved week, shifted so that the week ends at
+    ``window_end``."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        log = con.execute("SELECT * FROM prediction_log").df()
+        feedback = con.execute("SELECT * FROM feedback").df()
+    shift = pd.Timestamp(window_end) - pd.to_datetime(log["logged_at"], utc=True).max()
+    shift = shift + pd.Timedelta(seconds=1)
+    log["logged_at"] = pd.to_datetime(log["logged_at"], utc=True) + shift
+    feedback["received_at"] = pd.to_datetime(feedback["received_at"], utc=True) + shift
+    return {
+        "log": log,
+        "feedback": feedback,
+        "replayed": None,
+        "replay_seconds": None,
+        "replay_refused": None,
+        "from": str(warehouse),
     }
 
 
@@ -231,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--save-log", type=Path, default=None, help="save the built week here and stop"
+    )
+    parser.add_argument("--log-warehouse", type=Path, default=None, help="a saved week")
     args = parser.parse_args(argv)
     window_end = datetime.now(UTC).replace(microsecond=0)
     catalog = project_catalog()
@@ -242,7 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory() as folder:
         week = build_week(catalog, Path(folder), args, window_end)
-        report["log"] = {k: week[k] for k in ("replayed", "replay_seconds", "replay_refused")} | {
+        if args.save_log is not None and args.log_warehouse is None:
+            import shutil
+
+            shutil.copy(Path(folder) / "warehouse.duckdb", args.save_log)
+            print(f"week saved to {args.save_log}: {len(week['log'])} rows")
+            return 0
+        report["log"] = {
+            k: week.get(k) for k in ("replayed", "replay_seconds", "replay_refused", "from")
+        } | {
             "rows": len(week["log"]),
             "feedback_rows": len(week["feedback"]),
         }
