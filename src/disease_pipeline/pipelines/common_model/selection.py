@@ -206,10 +206,15 @@ def optuna_search(
 
 
 def baseline_metrics(slices: Slices, baseline: dict) -> dict[str, float]:
-    """Validation metrics of a standardised, median-imputed multinomial logistic regression."""
+    """Validation metrics of a standardised, median-imputed multinomial logistic regression.
+
+    ``baseline["blas_threads"]`` (default 1) caps the BLAS threads of the fit: OpenBLAS
+    threads spin while they wait, and on a busy 2-core machine two of them made the fit
+    ~10x slower in wall time than one (scripts/benchmark_train.py)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
     model = make_pipeline(
@@ -217,7 +222,8 @@ def baseline_metrics(slices: Slices, baseline: dict) -> dict[str, float]:
         StandardScaler(),
         LogisticRegression(C=float(baseline["C"]), max_iter=int(baseline["max_iter"])),
     )
-    model.fit(slices.X_fit, slices.y_fit)
+    with threadpool_limits(limits=int(baseline.get("blas_threads", 1)), user_api="blas"):
+        model.fit(slices.X_fit, slices.y_fit)
     proba = np.zeros((len(slices.X_val), len(slices.classes)))
     proba[:, model.classes_] = model.predict_proba(slices.X_val)
     metrics = classification_metrics(slices.y_val, proba)

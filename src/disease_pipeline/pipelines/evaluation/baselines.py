@@ -60,6 +60,7 @@ def fit_logistic_baseline(
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     config = params["baselines"]["logistic"]
     train = model_input_train[model_input_train["label_category"] == "COMMON"]
@@ -74,8 +75,10 @@ def fit_logistic_baseline(
     )
     target = train["label_disease"].astype(str).map({c: i for i, c in enumerate(classes)})
     # float32 like the common model's selection baseline: the same fit (test top-1 0.723
-    # vs 0.721 in float64 on 20,000 rows) at 60 % of the CPU time
-    model.fit(train[features].to_numpy(np.float32), target.to_numpy())
+    # vs 0.721 in float64 on 20,000 rows) at 60 % of the CPU time; BLAS threads capped
+    # (common_model.baseline.blas_threads, see common_model/selection.py)
+    with threadpool_limits(limits=int(baseline.get("blas_threads", 1)), user_api="blas"):
+        model.fit(train[features].to_numpy(np.float32), target.to_numpy())
     return FittedBaseline(classes, features, model)
 
 
