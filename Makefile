@@ -9,6 +9,10 @@ SHARED_PHENOPACKETS ?= ../shared/data/phenopackets
 export KEDRO_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DO_NOT_TRACK := true
+# OpenMP threads (XGBoost, PyTorch) sleep while waiting instead of spinning: on the busy
+# 2-core machine spinning threads made training fits 8-18x slower (docs/training_speed.md);
+# the package sets the same default for runs outside make
+export OMP_WAIT_POLICY ?= PASSIVE
 # the edit-loop tier: pytest markers registered in pyproject.toml
 FAST_TESTS := not slow and not server and not browser
 # extra pytest arguments, e.g. PYTEST_ARGS="-n 2 --dist loadfile" (pytest-xdist) for the
