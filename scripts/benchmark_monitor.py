@@ -140,7 +140,7 @@ def reuse_week(warehouse: Path, window_end: datetime) -> dict:
         log = con.execute("SELECT * FROM prediction_log").df()
         feedback = con.execute("SELECT * FROM feedback").df()
     shift = pd.Timestamp(window_end) - pd.to_datetime(log["logged_at"], utc=True).max()
-    shift = shift + pd.Timedelta(seconds=1)
+    shift = shift - pd.Timedelta(seconds=1)  # the window excludes its end
     log["logged_at"] = pd.to_datetime(log["logged_at"], utc=True) + shift
     feedback["received_at"] = pd.to_datetime(feedback["received_at"], utc=True) + shift
     return {
