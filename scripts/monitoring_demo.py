@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shift", default=None, help="age+YEARS or temperature+DEGREES")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--env", default=None, help="Kedro environment (e.g. test)")
+    parser.add_argument("--skip-monitor", action="store_true", help="serve and log only")
     parser.add_argument("--bentoml-home", type=Path, default=None, help="model store to serve")
     args = parser.parse_args(argv)
     records, labels, data_root = test_split(args.patients, args.seed, args.env)
@@ -133,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop(signal.SIGTERM)
     print(f"answered {answered}, refused {refused}, feedback stored {confirmed}")
+    if args.skip_monitor:
+        return 0
     command = [sys.executable, "-m", "kedro", "run", "--pipeline=monitor"]
     command += ["--params=monitor.window_days=1"] + ([f"--env={args.env}"] if args.env else [])
     subprocess.run(command, cwd=ROOT, check=True)
