@@ -10,7 +10,7 @@ Example:
       project: disease_pipeline monitoring
     ```
 
-The project and its dashboard (drifted-feature count and share, rows per window, the
+The project and its dashboard (drifted-feature count and share, rows compared, the
 drift of the most-watched features) are created on the first save.
 """
 
@@ -39,7 +39,7 @@ def _dashboard_panels(watched: list[str]) -> list[Any]:
             size="half",
         ),
         counter_panel(
-            "Predictions in the last window",
+            "Rows compared in the last window (seeded sample)",
             [PanelMetric(legend="rows", metric="RowCount")],
             size="half",
         ),

@@ -96,6 +96,7 @@ def evidently_report(
     the window's end): the HTML page, its drifted count and share, and the runs to add to
     the Evidently workspace (the snapshot). A short page and no run below ``min_rows``."""
     from evidently import Report
+    from evidently.metrics import RowCount
     from evidently.presets import DataDriftPreset
 
     if len(live) < int(params["min_rows"]):
@@ -112,7 +113,8 @@ def evidently_report(
             + varying[: int(params["evidently_max_features"])]
         )
     )
-    snapshot = Report([DataDriftPreset(drift_share=float(params["evidently_drift_share"]))]).run(
+    preset = DataDriftPreset(drift_share=float(params["evidently_drift_share"]))
+    snapshot = Report([preset, RowCount()]).run(
         current_data=live[columns].astype(float),
         reference_data=reference[columns].astype(float),
         timestamp=pd.Timestamp(window["window_end"]).to_pydatetime(),
