@@ -21,24 +21,14 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from disease_pipeline.core.alerts import ALERT_ACTIONS, ALERT_STATES, next_state
+from disease_pipeline.core.alerts import ALERT_ACTIONS, ALERT_COLUMNS, ALERT_STATES, next_state
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: the columns of an alert shown to a clinician (no data or model versions)
-VIEW_COLUMNS = (
-    "alert_id",
-    "rule",
-    "priority",
-    "patient_id",
-    "encounter_id",
-    "encounter_start",
-    "reason",
-    "codes",
-    "state",
-    "acknowledged_by",
-    "acknowledged_at",
-    "closed_by",
-    "closed_at",
+#: the columns of an alert shown to a clinician (no run, data or model versions)
+VIEW_COLUMNS = tuple(
+    c
+    for c in ALERT_COLUMNS
+    if c not in {"screen_run", "created_at", "model_version", "data_version"}
 )
 
 
