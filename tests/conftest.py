@@ -9,7 +9,7 @@ their outputs through the same Kedro catalog.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +73,14 @@ def pipeline_runner() -> Callable[[str], None]:
 def test_catalog():
     """The catalog of the ``test`` environment."""
     return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def snowflake_server() -> Iterator[dict]:
+    """Connection parameters of one fakesnow server (a Snowflake emulator on DuckDB) for
+    the session. ``fakesnow.server()`` can start only one server per process: it imports
+    its submodule ``fakesnow.server``, which then replaces the function on the package.
+    Tests keep apart by creating their own database on it."""
+    fakesnow = pytest.importorskip("fakesnow")
+    with fakesnow.server() as kwargs:
+        yield kwargs

@@ -28,10 +28,9 @@ fakesnow = pytest.importorskip("fakesnow")
 
 
 @pytest.fixture(scope="module")
-def server() -> dict:
-    """Connection parameters of a fakesnow server running for this module."""
-    with fakesnow.server() as kwargs:
-        yield kwargs
+def server(snowflake_server) -> dict:
+    """Connection parameters of the session's fakesnow server."""
+    return snowflake_server
 
 
 @pytest.fixture

@@ -64,7 +64,9 @@ def phenopacket_patient(relative: str) -> tuple[dict, str]:
 
 @pytest.fixture(scope="session")
 def trained_store(pipeline_runner) -> Path:
-    """The BentoML store of the test environment, holding the trained champion."""
+    """The BentoML store of the test environment, holding the trained champion (the test
+    exports are simulated first: a module that needs the store may run before any other)."""
+    pipeline_runner("simulate")
     pipeline_runner("train")
     if "bento_packaging" not in TRAIN_STAGES:
         pipeline_runner("bento_packaging")

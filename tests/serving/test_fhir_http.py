@@ -36,6 +36,24 @@ def schema(name: str) -> Draft202012Validator:
     return Draft202012Validator(document, format_checker=FormatChecker())
 
 
+def read_cds_feedback(warehouse, card_uuid: str, timeout_s: float = 20.0) -> list[tuple]:
+    """The stored feedback rows of one card. The running service's prediction log takes
+    the warehouse's write lock for a moment every flush, so a reader retries briefly."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with duckdb.connect(str(warehouse), read_only=True) as con:
+                return con.execute(
+                    "SELECT outcome, override_reason, user_id, role FROM cds_feedback "
+                    "WHERE request_id = ?",
+                    [card_uuid.replace("-", "")],
+                ).fetchall()
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def violations(name: str, body) -> list[str]:
     return [f"{list(e.path)}: {e.message}" for e in schema(name).iter_errors(body)]
 
@@ -357,12 +375,7 @@ def test_feedback_on_a_card_is_audited_and_stored(fhir_service, ehr):
         headers={"Authorization": f"Bearer {token}"},
     )
     assert stored.status_code == 200 and stored.json() == {"stored": 2}
-    warehouse = fhir_service.config.parent / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute(
-            "SELECT outcome, override_reason, user_id, role FROM cds_feedback WHERE request_id = ?",
-            [card["uuid"].replace("-", "")],
-        ).fetchall()
+    rows = read_cds_feedback(fhir_service.config.parent / "warehouse.duckdb", card["uuid"])
     assert sorted(rows) == [
         ("accepted", None, "test_ehr", "ehr"),
         ("overridden", "already-done", "test_ehr", "ehr"),

@@ -129,7 +129,14 @@ def test_validation_reports_both_protocols_against_the_baseline(outputs):
     assert result["cases"] == 60 and result["cases_truth_not_annotated"] > 0
     protocols = result["protocols"]
     assert set(protocols) == {"unseen", "few_shot_k1", "few_shot_k3"}
-    methods = {"hybrid", "knowledge", "encoder", "resnik_one_sided", "resnik_symmetric"}
+    methods = {
+        "hybrid",
+        "knowledge",
+        "encoder",
+        "resnik_one_sided",
+        "resnik_symmetric",
+        "resnik_one_sided_omim_ties_won",
+    }
     for block in protocols.values():
         assert set(block["metrics"]) == methods
         assert set(block["bootstrap"]["intervals"]) == methods

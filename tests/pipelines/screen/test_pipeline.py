@@ -108,13 +108,6 @@ def test_screen_on_duckdb_twice(tmp_path, receiver, screen_prm, predictor_file):
     assert "severity" in rules, rules
 
 
-@pytest.fixture(scope="module")
-def snowflake_server():
-    fakesnow = pytest.importorskip("fakesnow")
-    with fakesnow.server() as kwargs:
-        yield kwargs
-
-
 @pytest.mark.slow
 def test_screen_on_snowflake_twice(
     tmp_path, receiver, screen_prm, predictor_file, snowflake_server
