@@ -49,6 +49,8 @@ METHODS = (
 )
 #: methods ranked with ties counted in the truth's favour (see :func:`rank_tie_won`)
 TIES_WON = ("resnik_one_sided_omim_ties_won",)
+#: methods whose ranking groups equivalent candidates (see :mod:`.equivalence`)
+GROUPED = ("hybrid",)
 #: the baseline the hybrid must beat (paired bootstrap differences are taken to it)
 REFERENCE = "resnik_one_sided"
 TOP_K = (1, 3, 10)
@@ -88,7 +90,9 @@ def _block_scores(model: RareDiseaseModel, patients: list[PatientInput]) -> dict
     """``(n_patients, n_candidates)`` scores of every method of :data:`METHODS`.
 
     The symmetric Resnik BMA is the mean of the one-sided score and its disease side
-    (:meth:`OneSidedResnik.disease_side`), both vectorised over the block."""
+    (:meth:`OneSidedResnik.disease_side`), both vectorised over the block. The hybrid
+    ranks equivalent candidates in one place (:meth:`RareDiseaseModel.grouped`, as the
+    service does); the other methods rank every candidate on its own."""
     components = model.components
     present = [p.present for p in patients]
     knowledge = components.knowledge.score_parts_batch(present, [p.excluded for p in patients])
@@ -96,7 +100,7 @@ def _block_scores(model: RareDiseaseModel, patients: list[PatientInput]) -> dict
     one_sided = components.resnik.score_batch(present)[0]
     omim = (model.candidates.table["database"] == "OMIM").to_numpy()
     return {
-        "hybrid": components.logits_batch(patients, model.weights),
+        "hybrid": model.grouped(components.logits_batch(patients, model.weights)),
         "knowledge": knowledge[0] + knowledge[1],
         "encoder": components.encoder.similarity_batch(patients)
         if components.encoder is not None
@@ -124,7 +128,8 @@ def _case_facts(
                 for q in patient.present
             ]
             unexplained = 1.0 - float(np.mean(matched))
-        non_omim_above = int(np.sum((hybrid > hybrid[truth]) & (components.not_omim > 0)))
+        place = hybrid[model.representative(truth)]  # ``hybrid`` is the grouped ranking
+        non_omim_above = int(np.sum((hybrid > place) & (components.not_omim > 0)))
     return {
         "case_id": case.case_id,
         "disease_id": case.disease_id,
@@ -152,10 +157,13 @@ def score_cases_detailed(
         position = {i: j for j, i in enumerate(usable)}
         for i, (case, patient) in enumerate(zip(block, patients, strict=True)):
             truth = model.candidates.index.get(case.disease_id)
+            # in the grouped hybrid ranking the truth's group stands at its primary row
+            grouped = None if truth is None else model.representative(truth)
             j = position.get(i)
             for name in METHODS:
                 ranking = rank_tie_won if name in TIES_WON else rank_of
-                ranks[name].append(float("inf") if j is None else ranking(scores[name][j], truth))
+                target = grouped if name in GROUPED else truth
+                ranks[name].append(float("inf") if j is None else ranking(scores[name][j], target))
             hybrid = scores["hybrid"][j] if j is not None else np.zeros(len(model.candidates))
             facts = _case_facts(model, case, patient, truth, hybrid)
             details.append(facts | {"hybrid_rank": _finite_rank(ranks["hybrid"][-1])})

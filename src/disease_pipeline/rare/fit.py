@@ -8,7 +8,9 @@
    ones, with support cases as queries and prototypes.
 4. On validation cases (scored against support cases only), the combination weights
    are fitted on one half and the temperature on the other.
-5. The final model uses every known case as support.
+5. The final model uses every known case as support; with ``equivalence: name``,
+   candidates that are one disease in several databases (same normalised name) are
+   grouped to rank in one place.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from disease_pipeline.knowledge.catalogue import load_common_diseases
 from disease_pipeline.knowledge.hpo import Ontology, load_ontology
 from disease_pipeline.rare.cases import Case, group_by_disease
 from disease_pipeline.rare.encoder import EncoderParams, Featuriser, PhenotypeEncoder
+from disease_pipeline.rare.equivalence import MATCHES, equivalence_groups
 from disease_pipeline.rare.explanation import (
     Explainer,
     ExplanationParams,
@@ -91,6 +94,9 @@ class RareModelParams:
     unseen_share: float = 0.5
     max_validation_cases: int = 1500
     serving_top_k: int = 20
+    #: equivalent candidates ranked in one place: "name" (same normalised name, see
+    #: :mod:`disease_pipeline.rare.equivalence`) or "none"
+    equivalence: str = "none"
     seed: int = 11
 
     @classmethod
@@ -110,6 +116,8 @@ class RareModelParams:
         for name in ("validation_share", "unseen_share"):
             if not 0 <= getattr(out, name) <= 1:
                 raise ValueError(f"parameter rare_model.{name} must be in [0, 1]")
+        if out.equivalence not in MATCHES:
+            raise ValueError(f"parameter rare_model.equivalence must be one of {MATCHES}")
         return out
 
 
@@ -297,8 +305,14 @@ def fit_rare_model(
         space,
         params=params.explanation,
     )
+    equivalence = equivalence_groups(candidates.table, params.equivalence)
     report = {
         "candidates": len(candidates),
+        "equivalence_groups": {
+            "match": params.equivalence,
+            "groups": equivalence.n_groups,
+            "grouped_candidates": len(equivalence.members),
+        },
         "candidates_by_database": candidates.table["database"].value_counts().to_dict(),
         "cases": len(cases),
         "diseases_with_cases": len(group_by_disease(cases)),
@@ -319,6 +333,7 @@ def fit_rare_model(
         weights=weights,
         temperature=temperature,
         serving_top_k=params.serving_top_k,
+        equivalence=equivalence if len(equivalence.members) else None,
         metadata={"training": report, "hpo_version": base.ontology.version},
     )
     return model, report

@@ -19,6 +19,7 @@ import torch
 from disease_pipeline.knowledge.hpo import Ontology
 from disease_pipeline.rare.components import Components, patient_input
 from disease_pipeline.rare.encoder import PatientInput
+from disease_pipeline.rare.equivalence import EquivalenceGroups
 from disease_pipeline.rare.explanation import Explainer
 from disease_pipeline.rare.hybrid import softmax
 from disease_pipeline.rare.profiles import Candidates
@@ -44,6 +45,9 @@ class RareDiseaseModel:
     temperature: float
     serving_top_k: int = 20
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: candidates that are one disease (OMIM ↔ ORPHA ↔ DECIPHER), ranked in one place;
+    #: None (and models pickled before it existed) ranks every candidate on its own
+    equivalence: EquivalenceGroups | None = None
 
     @property
     def disease_ids(self) -> list[str]:
@@ -52,6 +56,32 @@ class RareDiseaseModel:
         return table.loc[table["category"] == "RARE", "disease_id"].tolist()
 
     # ------------------------------------------------------------------ scoring
+    def grouped(self, logits: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """``logits`` (patients × candidates, or one patient's vector) with each group of
+        equivalent candidates in one place: its primary (OMIM) column holds the group's
+        best logit, the other members ``-inf`` (see
+        :meth:`EquivalenceGroups.apply`; ``columns`` as there). Unchanged without
+        groups. The ranking the service and the evaluation both use."""
+        groups = getattr(self, "equivalence", None)
+        if groups is None:
+            return logits
+        if logits.ndim == 1:
+            return groups.apply(logits[None, :], columns)[0]
+        return groups.apply(logits, columns)
+
+    def representative(self, row: int) -> int:
+        """The candidate row that stands for ``row`` in a grouped ranking."""
+        groups = getattr(self, "equivalence", None)
+        return row if groups is None else int(groups.primary[row])
+
+    def equivalent_ids(self, row: int) -> list[str]:
+        """Ids of the other candidates of ``row``'s group (empty when it stands alone)."""
+        groups = getattr(self, "equivalence", None)
+        if groups is None:
+            return []
+        ids = self.candidates.table["disease_id"]
+        return [str(ids.iat[r]) for r in groups.equivalents(row)]
+
     def clean(
         self, present_terms: list[str], excluded_terms: list[str] | None = None
     ) -> CleanedTerms:
@@ -79,6 +109,9 @@ class RareDiseaseModel:
     ) -> dict[str, Any]:
         """Ranked candidates plus what happened to the input terms.
 
+        Equivalent candidates (one disease in several databases) take one place, under
+        the OMIM id, the others listed in ``equivalent_ids``.
+
         Returns ``{"candidates": [...], "reason": str | None, "terms": {...}}``; with
         no usable present term, ``candidates`` is empty and ``reason`` says why.
         ``category`` (``RARE``/``COMMON``) restricts and renormalises the ranking;
@@ -96,8 +129,13 @@ class RareDiseaseModel:
         if category is not None:
             keep = (table["category"] == category).to_numpy()
             logits = np.where(keep, logits, -np.inf)
+        logits = self.grouped(logits)
         probability = softmax(logits, self.temperature)
-        order = top_k_stable(logits[None, :], top_k)[0]
+        groups = getattr(self, "equivalence", None)
+        members = groups.members if groups is not None else np.zeros(0, dtype=np.int64)
+        # a grouped member is listed only under its group's place (equivalent_ids)
+        order = top_k_stable(logits[None, :], top_k + len(members))[0]
+        order = order[~np.isin(order, members)][:top_k]
         ranked = []
         for row in order:
             ranked.append(
@@ -108,6 +146,7 @@ class RareDiseaseModel:
                     "icd10": table["icd10"].iat[row],
                     "score": float(logits[row]),
                     "probability": float(probability[row]),
+                    "equivalent_ids": self.equivalent_ids(int(row)),
                     "explanation": self.explainer.explain(
                         int(row), patient.present.tolist(), patient.excluded.tolist()
                     )
@@ -126,7 +165,8 @@ class RareDiseaseModel:
         top_k: int = 10,
     ) -> list[dict[str, Any]]:
         """Top ``top_k`` candidates ``{disease_id, name, category, icd10, score,
-        probability, explanation}``; empty when no usable term (see the report method)."""
+        probability, equivalent_ids, explanation}``; empty when no usable term (see the
+        report method)."""
         report = self.rank_patient_report(present_terms, excluded_terms, age, sex, top_k)
         return report["candidates"]
 
@@ -158,7 +198,8 @@ class RareDiseaseModel:
     ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
         """Blocks of :data:`RANK_BLOCK` usable patients: their row positions, the
         tempered logits over the RARE candidates (``rare_columns`` order) and each
-        row's log normaliser: log P(d | rare) = ``logits - log_norm``.
+        row's log normaliser: log P(d | rare) = ``logits - log_norm``. Equivalent
+        candidates are grouped (:meth:`grouped`).
 
         The normaliser alone is returned (not the full log-probability matrix), so a
         caller that needs only the top candidates or a few columns never pays for
@@ -172,6 +213,7 @@ class RareDiseaseModel:
                 # np.take keeps rows contiguous (``logits[:, rare]`` would not, and every
                 # per-row reduction below would then stride through memory)
                 logits = np.take(logits, rare, axis=1)
+            logits = self.grouped(logits, rare)
             logits /= self.temperature
             peak = logits.max(axis=1, keepdims=True)
             shifted = np.subtract(logits, peak)
@@ -251,9 +293,16 @@ class RareDiseaseModel:
     ) -> np.ndarray:
         """``(len(features), len(disease_ids))``: P(d | rare) of the named RARE candidates
         for every row, not truncated to a top k (0 for a row without a usable term or a
-        disease the model does not know). For per-disease AUROC in evaluation."""
+        disease the model does not know; a candidate grouped with equivalents gets its
+        group's). For per-disease AUROC in evaluation."""
         patients = self._patients(tables, features)
+        rare = self.rare_columns
         position = {str(d): j for j, d in enumerate(self.disease_ids)}
+        # a candidate grouped with equivalents takes its group's probability
+        position = {
+            d: int(np.searchsorted(rare, self.representative(int(rare[j]))))
+            for d, j in position.items()
+        }
         wanted = [(k, position[d]) for k, d in enumerate(disease_ids) if d in position]
         out = np.zeros((len(patients), len(disease_ids)))
         if not wanted:
