@@ -16,7 +16,7 @@ from disease_pipeline.rare.equivalence import (
     normalise_name,
 )
 from disease_pipeline.rare.fit import RareModelParams
-from disease_pipeline.rare.terms import most_specific
+from tests.rare.ranking import assert_batch_is_single, case_tables
 
 
 def _table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
@@ -158,28 +158,12 @@ def test_evaluation_ranks_the_truth_in_the_grouped_ranking(grouped_model, fitted
 def test_served_batch_ranking_is_grouped_like_the_single_patient_one(grouped_model, cases):
     model = grouped_model
     sample = cases[:6]
-    rows = []
-    for i, case in enumerate(sample):
-        rows += [(f"e{i}", t, True) for t in most_specific(model.space, case.present)]
-        rows += [(f"e{i}", t, False) for t in case.excluded]
-    tables = {
-        "symptoms": pd.DataFrame(rows, columns=["encounter_id", "hpo_id", "present"]),
-        "encounters": pd.DataFrame({"encounter_id": [f"e{i}" for i in range(len(sample))]}),
-    }
-    features = pd.DataFrame(index=pd.Index([f"e{i}" for i in range(len(sample))]))
+    tables, features = case_tables(model, sample)
     batch = model.rank(tables, features)
+    assert_batch_is_single(model, batch, sample)
     members = set(model.candidates.table["disease_id"].iloc[model.equivalence.members])
-    for i, case in enumerate(sample):
-        single = model.rank_patient_report(
-            most_specific(model.space, case.present),
-            case.excluded,
-            top_k=model.serving_top_k,
-            category="RARE",
-            explain=False,
-        )["candidates"]
-        assert [code for code, _, _ in batch[i]] == [r["disease_id"] for r in single]
-        assert np.allclose([p for _, _, p in batch[i]], [r["probability"] for r in single])
-        assert not members & {code for code, _, _ in batch[i]}
+    for row in batch:
+        assert not members & {code for code, _, _ in row}
     # a grouped member's probability is its group's
     member = int(model.equivalence.members[0])
     ids = [

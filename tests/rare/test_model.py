@@ -11,6 +11,7 @@ import pytest
 
 from disease_pipeline.rare.model import NO_TERMS_REASON, patient_input, top_k_stable
 from disease_pipeline.rare.terms import most_specific
+from tests.rare.ranking import assert_batch_is_single, case_tables
 
 
 def test_ranking_is_ordered_with_calibrated_probabilities(fitted, cases):
@@ -136,27 +137,8 @@ def test_batch_ranking_equals_one_patient_at_a_time(fitted, cases):
     the per-patient ranking restricted to RARE candidates, probabilities included."""
     model, _ = fitted
     sample = cases[:12]
-    rows = []
-    for i, case in enumerate(sample):
-        present = most_specific(model.space, case.present)
-        rows += [(f"e{i}", t, True) for t in present]
-        rows += [(f"e{i}", t, False) for t in case.excluded]
-    tables = {
-        "symptoms": pd.DataFrame(rows, columns=["encounter_id", "hpo_id", "present"]),
-        "encounters": pd.DataFrame({"encounter_id": [f"e{i}" for i in range(len(sample))]}),
-    }
-    features = pd.DataFrame(index=pd.Index([f"e{i}" for i in range(len(sample))]))
-    batch = model.rank(tables, features)
-    for i, case in enumerate(sample):
-        single = model.rank_patient_report(
-            most_specific(model.space, case.present),
-            case.excluded,
-            top_k=model.serving_top_k,
-            category="RARE",
-            explain=False,
-        )["candidates"]
-        assert [code for code, _, _ in batch[i]] == [r["disease_id"] for r in single]
-        assert np.allclose([p for _, _, p in batch[i]], [r["probability"] for r in single])
+    tables, features = case_tables(model, sample)
+    assert_batch_is_single(model, model.rank(tables, features), sample)
 
 
 def test_probabilities_of_named_diseases_are_not_truncated(fitted, cases):
