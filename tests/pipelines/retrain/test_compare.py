@@ -24,10 +24,15 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from mlflow.tracking import MlflowClient
 
+from disease_pipeline.core.columns import FEEDBACK_ENCOUNTER_PREFIX
 from disease_pipeline.datasets.champion_model import ChampionModelDataset
 from disease_pipeline.pipelines.retrain import create_pipeline
 from disease_pipeline.pipelines.retrain.compare import mcnemar_top1
-from disease_pipeline.pipelines.retrain.nodes import compare_with_champion, feedback_version
+from disease_pipeline.pipelines.retrain.nodes import (
+    choose_evaluation_set,
+    compare_with_champion,
+    feedback_version,
+)
 from disease_pipeline.serving.audit import verify_chain
 from tests.pipelines.evaluation.world import make_world, model_input, train_predictor
 
@@ -253,3 +258,38 @@ def test_retrain_promotes_a_better_challenger_and_keeps_out_a_worse_one(world, r
 
     check = verify_chain(folder / "audit.jsonl", key=b"b" * 64)
     assert check.ok and check.events == {"model_promotion": 1}, check
+
+
+def feedback_copies(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` as they come back through the service's feedback: a new id and a new
+    date, so calendar and season-dependent (knowledge prior) features differ."""
+    copies = rows.copy()
+    copies["encounter_id"] = FEEDBACK_ENCOUNTER_PREFIX + copies["encounter_id"].astype(str)
+    for column in copies.columns:
+        if column in ("month", "season_sin", "season_cos") or column.startswith("knowledge_"):
+            copies[column] = copies[column].astype("float64") + 0.5
+    return copies
+
+
+def test_feedback_copies_of_evaluation_encounters_are_left_out(world):
+    # the toy world names its two measurements without the vitals_/labs_ prefixes
+    content = PARAMS["comparison"]["content_key"]
+    content = content | {"prefixes": [*content["prefixes"], "hr", "crp"]}
+    test = world["test"]
+    copies = feedback_copies(test.iloc[:80])
+    chosen, description = choose_evaluation_set(
+        None, test, world["tables"], [world["train"], copies], content
+    )
+    kept = set(chosen["split"]["encounter_id"].astype(str))
+    assert not kept & set(test["encounter_id"].iloc[:80].astype(str))
+    assert description["n_feedback_copies_left_out"] >= 80
+    assert description["n_seen_by_challenger_left_out"] == 0
+    assert description["n_compared"] == len(test) - description["n_feedback_copies_left_out"]
+    # the same rows without the feedback prefix are not copies (ids decide for exports),
+    # and feedback with other findings leaves every evaluation encounter in
+    exported = copies.assign(encounter_id=test["encounter_id"].iloc[:80].astype(str) + "-x")
+    _, untouched = choose_evaluation_set(None, test, world["tables"], [exported], content)
+    assert untouched["n_compared"] == len(test)
+    other = feedback_copies(world["train"].iloc[:80])
+    _, unrelated = choose_evaluation_set(None, test, world["tables"], [other], content)
+    assert unrelated["n_feedback_copies_left_out"] == 0

@@ -8,7 +8,11 @@ The comparison scores both models through the evaluation pipeline's ``score_spli
   ``kedro run --pipeline=freeze_evaluation``) when it exists, otherwise the current test
   split (the report says which);
 - minus every encounter the challenger was trained or calibrated on (counted in the
-  report), so neither model is judged on data the challenger saw.
+  report), so neither model is judged on data the challenger saw: by encounter id, and
+  by content for clinician-feedback encounters (``feedback-…``), which come back
+  through the service under a new id — a feedback copy of an evaluation encounter has
+  the same findings, measurements, age and sex, only its date (and so its calendar
+  and season-dependent features) differs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from disease_pipeline.core.columns import FEEDBACK_ENCOUNTER_PREFIX
 from disease_pipeline.pipelines.evaluation.scoring import score_split, split_tables
 from disease_pipeline.pipelines.packaging.nodes import prepare_champion_candidate
 from disease_pipeline.pipelines.retrain.compare import compare_scored, promotion_verdict
@@ -62,30 +67,56 @@ def freeze_evaluation_set(
     return {"split": model_input_test, "tables": split_tables(prm_evaluation_tables, ids)}
 
 
+def content_keys(frame: pd.DataFrame, columns: list[str], decimals: int) -> pd.Series:
+    """One hash per row of ``columns`` rounded to ``decimals`` (missing values hash
+    alike): rows with equal keys describe the same findings and measurements."""
+    values = frame[columns].astype("float64").round(decimals)
+    return pd.util.hash_pandas_object(values, index=False)
+
+
+def content_columns(split: pd.DataFrame, seen: pd.DataFrame, prefixes: list[str]) -> list[str]:
+    """The feature columns both frames have whose name starts with one of ``prefixes``."""
+    return sorted(c for c in split.columns if c.startswith(tuple(prefixes)) and c in seen)
+
+
 def choose_evaluation_set(
     frozen: dict[str, Any] | None,
     model_input_test: pd.DataFrame,
     prm_evaluation_tables: dict[str, pd.DataFrame],
     seen: list[pd.DataFrame],
+    content: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(evaluation_set, description)``: the frozen set (or the current test split)
-    without the encounters of ``seen`` (the challenger's training and calibration)."""
+    without the encounters of ``seen`` (the challenger's training and calibration): the
+    same ids, and the same content as a feedback encounter of ``seen`` (``content``:
+    ``prefixes`` of the compared feature columns, ``decimals``)."""
     source = "frozen" if frozen is not None else "current_test_split"
     chosen = frozen or freeze_evaluation_set(model_input_test, prm_evaluation_tables)
     split = chosen["split"]
-    seen_ids = set().union(*(set(frame["encounter_id"].astype(str)) for frame in seen))
-    overlap = split["encounter_id"].astype(str).isin(seen_ids)
-    if overlap.any():
+    seen_rows = pd.concat(seen, ignore_index=True)
+    overlap = split["encounter_id"].astype(str).isin(set(seen_rows["encounter_id"].astype(str)))
+    feedback = seen_rows[
+        seen_rows["encounter_id"].astype(str).str.startswith(FEEDBACK_ENCOUNTER_PREFIX)
+    ]
+    copied = pd.Series(False, index=split.index)
+    columns = content_columns(split, feedback, list(content["prefixes"]))
+    if len(feedback) and columns:
+        decimals = int(content["decimals"])
+        known = set(content_keys(feedback, columns, decimals))
+        copied = content_keys(split, columns, decimals).isin(known) & ~overlap
+    if overlap.any() or copied.any():
         logger.warning(
-            "retrain: %d evaluation encounters were in the challenger's training data: "
-            "left out of the comparison",
+            "retrain: %d evaluation encounters were in the challenger's training data and "
+            "%d came back as clinician feedback under a new id: left out of the comparison",
             int(overlap.sum()),
+            int(copied.sum()),
         )
-    kept = split.loc[~overlap].reset_index(drop=True)
+    kept = split.loc[~(overlap | copied)].reset_index(drop=True)
     description = {
         "source": source,
         "n_encounters": int(len(split)),
         "n_seen_by_challenger_left_out": int(overlap.sum()),
+        "n_feedback_copies_left_out": int(copied.sum()),
         "n_compared": int(len(kept)),
     }
     return {"split": kept, "tables": chosen["tables"]}, description
@@ -129,6 +160,7 @@ def compare_with_champion(  # noqa: PLR0913 - each input is one catalog dataset
             model_input_test,
             prm_evaluation_tables,
             [model_input_train, model_input_calibration],
+            config["content_key"],
         )
         scored = {
             name: score_split(
