@@ -38,6 +38,7 @@ import pandas as pd
 from _bench import machine
 
 from disease_pipeline.pipelines.monitor import create_pipeline
+from disease_pipeline.pipelines.monitor.performance import SUMMARY_FIGURES
 from disease_pipeline.pipelines.monitor.replay import Replayer, tables_to_records
 from disease_pipeline.serving.feedback import FEEDBACK_COLUMNS
 from disease_pipeline.serving.prediction_log import PREDICTION_LOG_COLUMNS
@@ -288,17 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_psi": summary["drift"]["max_psi"],
         "top_psi": dict(list(summary["drift"]["top_psi"].items())[:10]),
         "alerts": summary["alerts"],
-        "performance": {
-            k: summary["performance"][k]
-            for k in (
-                "n_labelled",
-                "top1",
-                "top3",
-                "macro_auroc",
-                "reference_macro_auroc",
-                "auroc_drop",
-            )
-        },
+        "performance": {k: summary["performance"][k] for k in SUMMARY_FIGURES},
         "meets_target": monitor["seconds"] <= TARGETS["monitor_seconds_50k"]
         if args.rows >= 50_000
         else None,

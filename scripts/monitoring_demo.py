@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from disease_pipeline.pipelines.monitor.performance import SUMMARY_FIGURES
 from disease_pipeline.pipelines.monitor.replay import tables_to_records
 from disease_pipeline.serving.process import ServiceProcess, write_config
 
@@ -150,16 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 "max_psi": drift["max_psi"],
                 "drifted_features": drift["drifted_features"][:20],
                 "performance": {
-                    k: summary["performance"][k]
-                    for k in (
-                        "n_labelled",
-                        "top1",
-                        "top3",
-                        "macro_auroc",
-                        "reference_macro_auroc",
-                        "auroc_drop",
-                        "max_subgroup_gap",
-                    )
+                    k: summary["performance"][k] for k in (*SUMMARY_FIGURES, "max_subgroup_gap")
                 },
                 "health": {
                     k: summary["health"][k] for k in ("n_patients", "refusal_rate", "latency_ms")

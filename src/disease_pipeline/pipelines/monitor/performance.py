@@ -21,6 +21,8 @@ from disease_pipeline.pipelines.evaluation.metrics import expected_calibration_e
 
 #: figure keys of the ``monitoring_summary`` interface (docs/monitoring.md)
 HEADLINE = ("top1", "top3", "macro_auroc")
+#: the summary's performance figures a report shows first (scripts print these)
+SUMMARY_FIGURES = ("n_labelled", *HEADLINE, "reference_macro_auroc", "auroc_drop")
 
 
 def labelled_predictions(window_log: pd.DataFrame, feedback: pd.DataFrame | None) -> pd.DataFrame:
