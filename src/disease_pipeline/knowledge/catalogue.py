@@ -118,13 +118,11 @@ def load_related_findings() -> dict[str, tuple[str, ...]]:
     for i, group in enumerate(_read_yaml("related_findings.yaml")):
         members = []
         for member in group["members"]:
-            term = onto.resolve(str(member["hpo"]))
-            if term is None or not onto.is_phenotype(term) or onto.names[term] != member["name"]:
-                raise ValueError(
-                    f"related_findings.yaml group {i} ({group.get('reason')}): member "
-                    f"{member['hpo']!r} {member['name']!r} is not a live HPO phenotype of that name"
-                )
-            members.append(term)
+            try:
+                members.append(onto.named_phenotype(str(member["hpo"]), member["name"]))
+            except ValueError as error:
+                where = f"related_findings.yaml group {i} ({group.get('reason')}): member"
+                raise ValueError(f"{where} {error}") from None
         for term in members:
             others = related.setdefault(term, [])
             others.extend(m for m in members if m != term and m not in others)

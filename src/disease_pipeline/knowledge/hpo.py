@@ -52,6 +52,18 @@ class Ontology:
         """True for descendants of *Phenotypic abnormality* (HP:0000118)."""
         return hpo_id in self.names and PHENOTYPIC_ABNORMALITY in self.ancestors(hpo_id)
 
+    def named_phenotype(self, hpo_id: str, name: str) -> str:
+        """The live id of ``hpo_id`` when it is a phenotype named ``name`` in this release
+        (a curated list pins both, so a renamed or moved term is noticed).
+
+        Raises:
+            ValueError: saying which of the two does not hold.
+        """
+        term = self.resolve(hpo_id)
+        if term is None or not self.is_phenotype(term) or self.names[term] != name:
+            raise ValueError(f"{hpo_id!r} {name!r} is not a live HPO phenotype of that name")
+        return term
+
     def __hash__(self) -> int:  # identity hash: one instance per process
         return id(self)
 

@@ -32,14 +32,11 @@ def load_classic_presentations() -> pd.DataFrame:
     for i, case in enumerate(yaml.safe_load(text)):
         present = []
         for finding in case["findings"]:
-            term = onto.resolve(str(finding["hpo"]))
-            if term is None or not onto.is_phenotype(term) or onto.names[term] != finding["name"]:
-                raise ValueError(
-                    f"classic_presentations.yaml case {i} ({case['icd10']}): finding "
-                    f"{finding['hpo']!r} {finding['name']!r} is not a live HPO phenotype "
-                    "of that name"
-                )
-            present.append(term)
+            try:
+                present.append(onto.named_phenotype(str(finding["hpo"]), finding["name"]))
+            except ValueError as error:
+                where = f"classic_presentations.yaml case {i} ({case['icd10']}): finding"
+                raise ValueError(f"{where} {error}") from None
         rows.append(
             {
                 "label": str(case["icd10"]),
