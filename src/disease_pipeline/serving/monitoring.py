@@ -21,5 +21,6 @@ def start_monitoring(config: Any, key: bytes) -> PredictionLogWriter | None:
     if not settings.enabled:
         logger.warning("prediction log disabled (serving.prediction_log.enabled: false)")
         return None
-    logger.info("prediction log: table %s of %s", settings.table, settings.warehouse)
+    where = "Snowflake" if settings.backend == "snowflake" else settings.warehouse
+    logger.info("prediction log: table %s of %s", settings.table, where)
     return PredictionLogWriter(settings, key)

@@ -5,7 +5,9 @@ The service hands each model call's jobs, checked records and results to
 I/O, no serialisation on the request path). A background thread turns them into rows
 (:func:`prediction_log_rows`) and appends them to the DuckDB table
 (``serving.prediction_log.table``, default ``prediction_log`` in the feedback
-warehouse) every ``flush_interval_s`` seconds or as soon as ``flush_rows`` rows wait.
+warehouse), or with ``backend: snowflake`` to that table in Snowflake
+(:mod:`~disease_pipeline.serving.prediction_log_snowflake`), every ``flush_interval_s``
+seconds or as soon as ``flush_rows`` rows wait.
 :meth:`PredictionLogWriter.close` (BentoML's shutdown hook, and ``atexit``) writes
 what is left, so a clean shutdown loses nothing; a killed process loses at most the
 rows of the last flush interval (the audit trail still has every prediction).
@@ -34,6 +36,10 @@ from typing import Any
 import pandas as pd
 
 from disease_pipeline.serving.audit import keyed_digest
+from disease_pipeline.serving.prediction_log_snowflake import (
+    SnowflakePredictionLog,
+    resolve_connection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +67,8 @@ PREDICTION_LOG_COLUMNS = {
 }
 #: fields of the record the log never keeps (identifiers and free text)
 DROPPED_RECORD_FIELDS = {"patient_id", "encounter_id", "note"}
+#: where the log goes: the DuckDB ``warehouse`` file, or Snowflake
+BACKENDS = ("duckdb", "snowflake")
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,12 @@ class PredictionLogSettings:
     flush_rows: int = 500
     max_buffer_rows: int = 200_000
     retention_days: float | None = 365.0
+    #: ``duckdb`` (the ``warehouse`` file) or ``snowflake`` (``table`` in the schema of
+    #: the ``snowflake`` connection)
+    backend: str = "duckdb"
+    #: Snowflake connection: key → environment-variable reference (``${NAME}`` or
+    #: ``${NAME,default}``); None: the variables of conf/snowflake/credentials.yml
+    snowflake: dict[str, str] | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None, default_warehouse: Path):
@@ -89,7 +103,20 @@ class PredictionLogSettings:
             raise ValueError("serving.prediction_log: flush_interval_s and flush_rows must be > 0")
         if not settings.table.isidentifier():
             raise ValueError(f"serving.prediction_log.table {settings.table!r}: not an identifier")
+        if settings.backend not in BACKENDS:
+            raise ValueError(
+                f"serving.prediction_log.backend {settings.backend!r}: one of {list(BACKENDS)}"
+            )
+        if settings.snowflake is not None and not isinstance(settings.snowflake, dict):
+            raise ValueError("serving.prediction_log.snowflake must be a mapping")
+        if settings.enabled and settings.backend == "snowflake":
+            settings.snowflake_connection()  # a missing variable fails at start, named
         return settings
+
+    def snowflake_connection(self) -> dict[str, Any]:
+        """The Snowflake connection parameters, read from the environment variables
+        the ``snowflake`` mapping names (``ValueError`` naming a missing one)."""
+        return resolve_connection(self.snowflake)
 
 
 def modality(record: Any) -> str:
@@ -168,6 +195,11 @@ class PredictionLogWriter:
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
         self._last_retention: float | None = None
+        self._snowflake = (
+            SnowflakePredictionLog(settings.table, settings.snowflake_connection())
+            if settings.backend == "snowflake"
+            else None
+        )
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -187,6 +219,8 @@ class PredictionLogWriter:
         self._wake.set()
         self._thread.join(timeout=60)
         self.flush()
+        if self._snowflake is not None:
+            self._snowflake.close()
         logger.info("prediction log closed: %d rows written", self.written)
 
     def flush(self) -> int:
@@ -242,6 +276,12 @@ class PredictionLogWriter:
                 logger.exception("prediction log: flush failed")
 
     def _append(self, rows: list[dict[str, Any]]) -> None:
+        if self._snowflake is not None:
+            cutoff = self._retention_cutoff()
+            self._snowflake.append(rows, PREDICTION_LOG_COLUMNS, cutoff)
+            if cutoff is not None:
+                self._last_retention = time.monotonic()
+            return
         import duckdb
 
         frame = pd.DataFrame(rows, columns=list(PREDICTION_LOG_COLUMNS))
@@ -262,13 +302,20 @@ class PredictionLogWriter:
                     raise
                 time.sleep(0.1)
 
-    def _apply_retention(self, con: Any) -> None:
+    def _retention_cutoff(self) -> datetime | None:
+        """The time before which rows are deleted now; None when retention is off or
+        ran less than an hour ago."""
         days = self.settings.retention_days
         if days is None:
-            return
+            return None
         if self._last_retention is not None and time.monotonic() - self._last_retention < 3600:
+            return None
+        return datetime.now(UTC) - timedelta(days=float(days))
+
+    def _apply_retention(self, con: Any) -> None:
+        cutoff = self._retention_cutoff()
+        if cutoff is None:
             return
-        cutoff = datetime.now(UTC) - timedelta(days=float(days))
         con.execute(f'DELETE FROM "{self.settings.table}" WHERE logged_at < ?', [cutoff])
         self._last_retention = time.monotonic()
 
