@@ -21,9 +21,14 @@ def _project_root() -> str:
 
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
+#: ``parameters`` merge softly: an environment's file (and ``kedro run --params``, which
+#: Kedro merges into the environment's side) overrides the keys it names and keeps the
+#: rest of ``base``. With Kedro's default (destructive), ``--params monitor.window_end=…``
+#: replaced the whole ``monitor`` block in an environment without its own monitor file.
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    "merge_strategy": {"parameters": "soft"},
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
