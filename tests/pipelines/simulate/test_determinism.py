@@ -43,3 +43,24 @@ def test_another_seed_gives_other_patients_and_encounters(test_params):
     assert not visits_a["start_s"].equals(visits_b["start_s"])
     again, _ = nodes.simulate_population(copy.deepcopy(cfg))
     pd.testing.assert_frame_equal(patients_a, again)
+
+
+def test_a_later_period_keeps_the_world_with_world_seed(test_params):
+    """Another ``seed`` with ``world_seed`` at the first one's: other visits, but the same
+    rare diseases and population symptom frequencies (the same hospital, later)."""
+    from disease_pipeline.pipelines.simulate.symptoms import true_frequencies
+
+    cfg = nodes.validate_parameters(test_params)
+    later = nodes.validate_parameters(copy.deepcopy(test_params) | {"seed": cfg["seed"] + 1})
+    kept = nodes.validate_parameters(later | {"world_seed": cfg["seed"]})
+    common = nodes._catalogue(cfg)
+    rare_first = nodes.select_rare_diseases(cfg)[0]["disease_id"].tolist()
+    assert nodes.select_rare_diseases(kept)[0]["disease_id"].tolist() == rare_first
+    assert nodes.select_rare_diseases(later)[0]["disease_id"].tolist() != rare_first
+    for a, b in zip(true_frequencies(cfg, common), true_frequencies(kept, common), strict=True):
+        assert (a == b).all()
+    assert not nodes.simulate_population(kept)[1]["start_s"].equals(
+        nodes.simulate_population(cfg)[1]["start_s"]
+    )
+    with pytest.raises(ValueError, match="simulate.world_seed"):
+        nodes.validate_parameters(copy.deepcopy(test_params) | {"world_seed": -1})

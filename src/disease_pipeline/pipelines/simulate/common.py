@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,14 @@ def stream(seed: int, name: str) -> np.random.Generator:
     does not reshuffle the numbers of another (say, the lab values).
     """
     return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
+
+
+def world_seed(cfg: dict[str, Any]) -> int:
+    """Seed of the draws that make the simulated world rather than its visits (which
+    rare diseases the hospital sees, how often each finding occurs in its population):
+    ``world_seed``, or ``seed`` when null. A later period of the same hospital keeps the
+    world and draws new visits with another ``seed``."""
+    return int(cfg["seed"] if cfg["world_seed"] is None else cfg["world_seed"])
 
 
 def uuid_strings(rng: np.random.Generator, n: int) -> list[str]:

@@ -17,7 +17,7 @@ from disease_pipeline.knowledge.hpo import Ontology
 #: Every key the simulator reads, by section (``None`` = a scalar or list at top level).
 EXPECTED_KEYS: dict[str | None, set[str]] = {
     None: {
-        "seed", "n_encounters", "start_date", "end_date", "timezone", "faker_locale",
+        "seed", "world_seed", "n_encounters", "start_date", "end_date", "timezone", "faker_locale",
         "validate_sample", "patients", "encounters", "common", "rare", "symptoms",
         "acuity", "vitals", "labs", "comorbidities", "notes", "errors", "duplicates",
         "sites", "labels", "outcomes", "measurements",
@@ -148,6 +148,11 @@ def _check_scalars(params: Mapping[str, Any]) -> None:
             raise ValueError(
                 f"parameter simulate.{path} must be a non-negative integer, got {value!r}"
             )
+    world = params["world_seed"]
+    if world is not None and (isinstance(world, bool) or not isinstance(world, int) or world < 0):
+        raise ValueError(
+            f"parameter simulate.world_seed must be null or a non-negative integer, got {world!r}"
+        )
     for path in NON_NEGATIVE:
         if _number(params, path) < 0:
             raise ValueError(f"parameter simulate.{path} must not be negative")
@@ -306,7 +311,7 @@ def _check_sites(sites: Mapping[str, Any], common_codes: set[str], lab_table: pd
             raise ValueError(f"parameter {where}: share and child_factor must be >= 0")
     spike, change = sites["season_spike"], sites["assay_change"]
     for what, block in (("season_spike", spike), ("assay_change", change)):
-        if block["site"] not in specs:
+        if block["site"] not in specs and not (what == "assay_change" and block["site"] is None):
             raise ValueError(
                 f"parameter simulate.sites.{what}.site: unknown site {block['site']!r}"
             )

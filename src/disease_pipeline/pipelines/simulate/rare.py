@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from disease_pipeline.pipelines.simulate.common import stream
+from disease_pipeline.pipelines.simulate.common import stream, world_seed
 
 RARE_COLUMNS = ["disease_id", "disease_name", "database", "n_terms", "n_cases", "base_acuity"]
 
@@ -71,7 +71,7 @@ def select_rare(
         ValueError: fewer eligible diseases than ``simulate.rare.n_diseases``.
     """
     rare = cfg["rare"]
-    rng = stream(cfg["seed"], "rare")
+    rng = stream(world_seed(cfg), "rare")
     n_wanted = int(rare["n_diseases"])
     if n_wanted == 0:
         return pd.DataFrame(columns=RARE_COLUMNS), pd.DataFrame(

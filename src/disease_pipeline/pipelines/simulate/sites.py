@@ -102,10 +102,16 @@ def site_value(cfg: dict[str, Any], site: np.ndarray, key: str) -> np.ndarray:
 def assay_factor(
     cfg: dict[str, Any], site: np.ndarray, when_s: np.ndarray, loinc: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Calibration factor of each lab value and whether the new assay measured it."""
+    """Calibration factor of each lab value and whether the new assay measured it (at
+    ``assay_change.site``, or at every site when it is null)."""
     change = cfg["sites"]["assay_change"]
+    at_site = (  # site null: every site (a central laboratory)
+        np.ones(len(site), bool)
+        if change["site"] is None
+        else site == site_names(cfg).index(change["site"])
+    )
     new = (
-        (site == site_names(cfg).index(change["site"]))
+        at_site
         & (when_s >= to_epoch_seconds(str(change["date"])))
         & (loinc == str(change["loinc"]))
     )

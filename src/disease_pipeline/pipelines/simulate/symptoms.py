@@ -21,7 +21,7 @@ from scipy.special import expit, logit
 
 from disease_pipeline.knowledge.hpo import Ontology
 from disease_pipeline.pipelines.simulate import differential, rare_cases, sites
-from disease_pipeline.pipelines.simulate.common import DAYS_PER_YEAR, stream
+from disease_pipeline.pipelines.simulate.common import DAYS_PER_YEAR, stream, world_seed
 
 SYMPTOM_COLUMNS = [
     "encounter",
@@ -93,7 +93,7 @@ def true_frequencies(cfg: dict[str, Any], common: pd.DataFrame) -> list[np.ndarr
     logit scale (``common.frequency_logit_sd``). The catalogue is an estimate from the
     literature, not the population's truth, so a scorer reading it is not reading the
     generator's own parameters."""
-    rng = stream(cfg["seed"], "true_frequencies")
+    rng = stream(world_seed(cfg), "true_frequencies")
     sd = float(cfg["common"]["frequency_logit_sd"])
     out = []
     for items in common["symptoms"]:
