@@ -60,7 +60,9 @@ def test_the_issue_thresholds_are_the_rules():
     assert "> 0.5" in rules["DiseasePredictLatencyHigh"]["expr"]
     assert rules["DiseasePredictLatencyHigh"]["for"] == "5m"
     assert "> 0.01" in rules["DiseaseServiceErrorRate"]["expr"]
-    assert rules["DiseaseFeatureDrift"]["expr"].strip() == "disease_monitor_feature_psi > 0.2"
+    assert rules["DiseaseFeatureDrift"]["expr"].strip() == (
+        "disease_monitor_feature_psi > 0.2 and on(feature) disease_monitor_feature_drifted == 1"
+    )
     assert ">= 0.05" in rules["DiseaseLiveAurocDrop"]["expr"]
     assert ">= 0.05" in rules["DiseaseLiveTop3Drop"]["expr"]
     assert "> 0.05" in rules["DiseaseSubgroupGap"]["expr"]

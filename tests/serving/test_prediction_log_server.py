@@ -34,7 +34,15 @@ def patient(i: int) -> dict:
 def test_sigterm_keeps_every_acknowledged_prediction(trained_store, tokens, tmp_path):
     summary = tmp_path / "summary.json"
     summary.write_text(
-        json.dumps({"drift": {"max_psi": 0.31, "top_psi": {"age_years": 0.31}}}),
+        json.dumps(
+            {
+                "drift": {
+                    "max_psi": 0.31,
+                    "top_psi": {"age_years": 0.31},
+                    "drifted_features": ["age_years"],
+                }
+            }
+        ),
         encoding="utf-8",
     )
     config = write_config(
@@ -86,3 +94,4 @@ def test_sigterm_keeps_every_acknowledged_prediction(trained_store, tokens, tmp_
     assert table["latency_ms"].gt(0).all() and table["model_version"].notna().all()
     assert "disease_monitor_max_psi 0.31" in metrics
     assert 'disease_monitor_feature_psi{feature="age_years"} 0.31' in metrics
+    assert 'disease_monitor_feature_drifted{feature="age_years"} 1.0' in metrics

@@ -57,6 +57,7 @@ class MonitorGauges:
     path: Path
     scalars: dict[str, Any]
     feature_psi: Any
+    feature_drifted: Any
     mtime: float | None = None
 
     @classmethod
@@ -75,7 +76,14 @@ class MonitorGauges:
             ["feature"],
             multiprocess_mode="livemax",
         )
-        return cls(Path(path), scalars, feature_psi)
+        feature_drifted = Gauge(
+            "disease_monitor_feature_drifted",
+            "1 when the monitor flagged a top-ranked feature (PSI above the threshold and "
+            "beyond the window's sampling noise), else 0",
+            ["feature"],
+            multiprocess_mode="livemax",
+        )
+        return cls(Path(path), scalars, feature_psi, feature_drifted)
 
     def refresh(self) -> bool:
         """Re-read the summary when it changed; True when the gauges were updated."""
@@ -94,9 +102,12 @@ class MonitorGauges:
         for key, gauge in self.scalars.items():
             value = _dig(summary, key)
             gauge.set(float("nan") if value is None else value)
-        for feature, psi in (summary.get("drift", {}).get("top_psi") or {}).items():
+        drift = summary.get("drift", {})
+        flagged = set(drift.get("drifted_features") or [])
+        for feature, psi in (drift.get("top_psi") or {}).items():
             if isinstance(psi, int | float):
                 self.feature_psi.labels(feature=feature).set(float(psi))
+                self.feature_drifted.labels(feature=feature).set(float(feature in flagged))
         return True
 
     def watch(self, interval_s: float = 30.0) -> threading.Thread:

@@ -29,13 +29,30 @@ SEVERITY_ORDER = {"low": 0, "moderate": 1, "high": 2, "critical": 3}
 def reference_modality(
     model_input_train: pd.DataFrame, prm_vitals: pd.DataFrame, prm_labs: pd.DataFrame
 ) -> pd.DataFrame:
-    """The training reference with its ``modality`` pattern (from the warehouse's
-    vitals and labs of each encounter, as the evaluation reports it)."""
+    """The training reference with its ``modality`` pattern, without the encounters whose
+    vitals or labs training masked (``features.modality_masking``): their features say
+    "symptoms only" (say) about a patient who was examined in full, a population unlike
+    the patients who really come with symptoms only. Kept rows' pattern is read from the
+    warehouse's vitals and labs, as the evaluation reports it, and agrees with their
+    ``measured_vitals``/``measured_labs`` features (a feature set without them keeps
+    every row)."""
     ids = model_input_train["encounter_id"].astype(str).tolist()
     tables = {"vitals": prm_vitals[["encounter_id"]], "labs": prm_labs[["encounter_id"]]}
-    reference = model_input_train.copy()
-    reference["modality"] = modality_patterns(tables, ids).to_numpy()
-    return reference
+    recorded = modality_patterns(tables, ids).to_numpy()
+    if not {"measured_vitals", "measured_labs"} <= set(model_input_train.columns):
+        return model_input_train.assign(modality=recorded)  # no trace of masking to read
+    vitals = model_input_train["measured_vitals"].to_numpy(float) > 0.5
+    labs = model_input_train["measured_labs"].to_numpy(float) > 0.5
+    seen = np.select(
+        [vitals & labs, vitals, labs], ["all", "with_vitals", "with_labs"], "symptoms_only"
+    )
+    kept = recorded == seen
+    logger.info(
+        "monitor: reference of %d training rows (%d with masked vitals or labs left out)",
+        int(kept.sum()),
+        int((~kept).sum()),
+    )
+    return model_input_train.loc[kept].assign(modality=seen[kept]).reset_index(drop=True)
 
 
 def feature_drift(
