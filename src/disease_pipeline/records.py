@@ -88,6 +88,16 @@ class PatientRecord(BaseModel):
     labs: list[Measurement] = Field(default_factory=list)
     comorbidities: list[str] = Field(default_factory=list, description="ICD-10 codes")
     note: str | None = None
+    site: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description=(
+            "code of the care site that sends the record (hospital, clinic or ward code; "
+            "never a patient identifier): not read by the model, kept in the prediction log "
+            "so that monitoring reports live performance per site"
+        ),
+    )
 
 
 def records_to_tables(records: list[PatientRecord]) -> dict[str, pd.DataFrame]:

@@ -194,3 +194,23 @@ def test_modality_names_what_the_record_brings():
     assert modality(PatientRecord(**base)) == "symptoms_only"
     assert modality(PatientRecord(**base, labs=lab)) == "with_labs"
     assert modality(PatientRecord(**base, labs=lab, vitals=lab)) == "all"
+
+
+def test_site_is_logged_and_a_log_of_an_older_release_gains_the_column(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:  # the table as a release before `site` wrote it
+        con.execute("CREATE TABLE prediction_log (request_id VARCHAR, endpoint VARCHAR)")
+        con.execute("INSERT INTO prediction_log VALUES ('old-1', '/predict')")
+    writer = PredictionLogWriter(settings(tmp_path), KEY, MODEL)
+    sited = job(1)
+    sited = PatientJob(
+        sited.record.model_copy(update={"site": "north-ED"}), 10, sited.principal, "/predict", "p"
+    )
+    writer.add([sited, job(2)], {0: (sited.record, []), 1: (job(2).record, [])},
+               [answer(1), answer(2)], 3.0)  # fmt: skip
+    writer.close()
+    table = rows(path).set_index("request_id")
+    assert table.loc["req00000001", "site"] == "north-ED"
+    assert table["site"].drop(["req00000001"]).isna().all()
+    assert table.loc["old-1", "endpoint"] == "/predict"  # the older row is kept
+    assert writer.written == 2

@@ -64,6 +64,7 @@ PREDICTION_LOG_COLUMNS = {
     "latency_ms": "DOUBLE",
     "batch_size": "INTEGER",
     "refused_fields": "VARCHAR",
+    "site": "VARCHAR",
 }
 #: fields of the record the log never keeps (identifiers and free text)
 DROPPED_RECORD_FIELDS = {"patient_id", "encounter_id", "note"}
@@ -153,6 +154,7 @@ def prediction_log_rows(
             "age": None if record.age is None else float(record.age),
             "sex": record.sex,
             "modality": modality(record),
+            "site": record.site,
             "record": record.model_dump_json(exclude=DROPPED_RECORD_FIELDS),
             "latency_ms": round(elapsed_ms, 3),
             "batch_size": len(jobs),
@@ -286,6 +288,7 @@ class PredictionLogWriter:
 
         frame = pd.DataFrame(rows, columns=list(PREDICTION_LOG_COLUMNS))
         columns = ", ".join(f'"{n}" {kind}' for n, kind in PREDICTION_LOG_COLUMNS.items())
+        names = ", ".join(f'"{n}"' for n in PREDICTION_LOG_COLUMNS)
         table = self.settings.table
         path = Path(self.settings.warehouse)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -293,8 +296,14 @@ class PredictionLogWriter:
             try:
                 with duckdb.connect(os.fspath(path)) as con:
                     con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({columns})')
+                    for name, kind in PREDICTION_LOG_COLUMNS.items():  # a log of an older release
+                        con.execute(
+                            f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{name}" {kind}'
+                        )
                     con.register("incoming_predictions", frame)
-                    con.execute(f'INSERT INTO "{table}" SELECT * FROM incoming_predictions')
+                    con.execute(
+                        f'INSERT INTO "{table}" ({names}) SELECT {names} FROM incoming_predictions'
+                    )
                     self._apply_retention(con)
                 return
             except duckdb.IOException:  # another process holds the file: retry shortly

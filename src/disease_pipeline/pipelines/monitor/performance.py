@@ -27,8 +27,9 @@ SUMMARY_FIGURES = ("n_labelled", *HEADLINE, "reference_macro_auroc", "auroc_drop
 
 def labelled_predictions(window_log: pd.DataFrame, feedback: pd.DataFrame | None) -> pd.DataFrame:
     """One row per window prediction with confirmed feedback: ``label``, ``codes``,
-    ``probabilities``, ``sex``, ``age``, ``modality``."""
-    columns = ["request_id", "label", "codes", "probabilities", "sex", "age", "modality"]
+    ``probabilities``, ``sex``, ``age``, ``modality``, ``site`` (None when the record
+    named no care site, or the log predates the column)."""
+    columns = ["request_id", "label", "codes", "probabilities", "sex", "age", "modality", "site"]
     predicted = window_log[window_log["status"] == "predicted"]
     if feedback is None or feedback.empty or predicted.empty:
         return pd.DataFrame(columns=columns)
@@ -43,6 +44,7 @@ def labelled_predictions(window_log: pd.DataFrame, feedback: pd.DataFrame | None
             "sex": joined["sex"],
             "age": joined["age"],
             "modality": joined["modality"],
+            "site": joined.get("site"),
         }
     )
 
@@ -119,11 +121,12 @@ def _round(value: float) -> float | None:
 
 
 def subgroups(frame: pd.DataFrame, params: dict[str, Any]) -> pd.Series:
-    """Each row's groups: ``sex=…``, ``age=…`` (``age_bands`` edges) and ``modality=…``."""
+    """Each row's groups: ``sex=…``, ``age=…`` (``age_bands`` edges), ``modality=…`` and,
+    when some record named its care site, ``site=…`` (``site=unknown`` for the others)."""
     edges = [float(e) for e in params["age_bands"]]
     labels = [f"{int(lo)}-{int(hi)}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     bands = pd.cut(frame["age"].astype(float), edges, right=False, labels=labels)
-    return pd.DataFrame(
+    groups = pd.DataFrame(
         {
             "sex": "sex=" + frame["sex"].astype(str),
             "age": "age=" + bands.astype(str).replace("nan", "unknown"),
@@ -131,6 +134,11 @@ def subgroups(frame: pd.DataFrame, params: dict[str, Any]) -> pd.Series:
         },
         index=frame.index,
     )
+    if "site" in frame and frame["site"].notna().any():
+        groups["site"] = "site=" + frame["site"].astype(object).where(
+            frame["site"].notna(), "unknown"
+        ).astype(str)
+    return groups
 
 
 def performance(

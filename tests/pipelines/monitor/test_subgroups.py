@@ -1,0 +1,84 @@
+"""Live performance per subgroup from the prediction log: sex, age band, modality and, when
+the clients name it, the care site (``PatientRecord.site``)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from disease_pipeline.pipelines.monitor.performance import labelled_predictions, performance
+from tests.pipelines.monitor.conftest import monitor_params
+
+
+def window_log(sites: list[str | None], hits: list[bool]) -> pd.DataFrame:
+    """Logged predictions: each ranks A09 first; the truth is A09 for a hit, else J45."""
+    rows = []
+    for i, (site, _) in enumerate(zip(sites, hits, strict=True)):
+        rows.append(
+            {
+                "request_id": f"r{i}",
+                "status": "predicted",
+                "top_codes": json.dumps(["A09", "J06.9", "K21.9", "I10"]),
+                "top_probabilities": json.dumps([0.6, 0.2, 0.1, 0.05]),
+                "sex": "female" if i % 2 else "male",
+                "age": 30.0 + i % 40,
+                "modality": "symptoms_only",
+                "site": site,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def feedback(hits: list[bool]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(len(hits))],
+            "confirmed_code": ["A09" if hit else "J45" for hit in hits],
+            "received_at": pd.Timestamp("2026-06-01", tz="UTC"),
+        }
+    )
+
+
+def test_sites_named_by_the_clients_are_subgroups_with_their_gap():
+    sites = ["north"] * 60 + ["south"] * 60
+    hits = [i % 10 != 0 for i in range(60)] + [i % 2 == 0 for i in range(60)]  # 0.9 vs 0.5
+    labelled = labelled_predictions(window_log(sites, hits), feedback(hits))
+    summary, table = performance(labelled, labelled, monitor_params(min_subgroup_n=30))
+    by_site = table[table["attribute"] == "site"].set_index("group")
+    assert by_site.loc["site=north", "top1"] == pytest.approx(0.9)
+    assert by_site.loc["site=south", "top1"] == pytest.approx(0.5)
+    assert summary["subgroup_gaps"]["site"] == pytest.approx(0.4)
+    assert summary["max_subgroup_gap"] >= 0.4
+
+
+def test_no_site_attribute_when_no_client_names_one_and_unknown_beside_named_ones():
+    hits = [True, False] * 30
+    labelled = labelled_predictions(window_log([None] * 60, hits), feedback(hits))
+    _, table = performance(labelled, labelled, monitor_params(min_subgroup_n=10))
+    assert "site" not in set(table["attribute"])
+    older_log = window_log([None] * 60, hits).drop(columns="site")  # before the column
+    labelled = labelled_predictions(older_log, feedback(hits))
+    assert labelled["site"].isna().all()
+    mixed = labelled_predictions(window_log(["north"] * 30 + [None] * 30, hits), feedback(hits))
+    _, table = performance(mixed, mixed, monitor_params(min_subgroup_n=10))
+    assert set(table.loc[table["attribute"] == "site", "group"]) == {"site=north", "site=unknown"}
+
+
+def test_reference_leaves_out_the_encounters_training_masked():
+    from disease_pipeline.pipelines.monitor.nodes import reference_modality
+
+    train = pd.DataFrame(
+        {
+            "encounter_id": ["e1", "e2", "e3", "e4"],
+            # e2 was examined in full, but training masked its vitals and labs
+            "measured_vitals": [1.0, 0.0, 0.0, 1.0],
+            "measured_labs": [1.0, 0.0, 0.0, 0.0],
+        }
+    )
+    vitals = pd.DataFrame({"encounter_id": ["e1", "e2", "e4"]})
+    labs = pd.DataFrame({"encounter_id": ["e1", "e2"]})
+    reference = reference_modality(train, vitals, labs)
+    assert reference["encounter_id"].tolist() == ["e1", "e3", "e4"]
+    assert reference["modality"].tolist() == ["all", "symptoms_only", "with_vitals"]
