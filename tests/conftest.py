@@ -32,6 +32,17 @@ def run_pipeline(name: str, env: str = "test", **runtime_params) -> dict:
         return session.run(pipeline_names=[name])
 
 
+def env_parameters(env: str = "test") -> dict:
+    """Every parameter of ``env`` as Kedro loads them (conf/base merged softly with the
+    environment's files: an environment file names only the keys it changes)."""
+    from kedro.config import OmegaConfigLoader
+
+    from disease_pipeline import settings
+
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env=env, **settings.CONFIG_LOADER_ARGS)
+    return loader["parameters"]
+
+
 def load_catalog(env: str = "test"):
     """The project's Kedro catalog for ``env`` (datasets load from ``data/test``)."""
     bootstrap_project(PROJECT_ROOT)

@@ -13,14 +13,18 @@ import yaml
 from disease_pipeline.pipelines.rare_model.registry import ingest_phenopackets
 from disease_pipeline.rare.cases import Case, cases_from_frame
 from disease_pipeline.rare.fit import Knowledge, RareModelParams, fit_rare_model, load_knowledge
+from tests.conftest import env_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_PHENOPACKETS = PROJECT_ROOT / "tests" / "data" / "phenopackets"
 
 
 def conf(env: str, name: str) -> dict:
-    """One parameters file of conf/<env> as a dict."""
-    return yaml.safe_load((PROJECT_ROOT / "conf" / env / name).read_text(encoding="utf-8"))
+    """The blocks of one parameters file of conf/base as ``env`` loads them (conf/base
+    merged with the environment's files)."""
+    blocks = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / name).read_text(encoding="utf-8"))
+    loaded = env_parameters(env)
+    return {block: loaded[block] for block in blocks}
 
 
 @pytest.fixture(scope="session")

@@ -82,14 +82,10 @@ def make_matrix(
 
 
 def load_parameters(name: str, env: str = "test") -> dict:
-    """The ``<name>`` parameter block of conf/<env>/parameters_<name>.yml."""
-    from pathlib import Path
+    """The ``<name>`` parameter block of ``env`` (conf/base merged with conf/<env>)."""
+    from tests.conftest import env_parameters
 
-    import yaml
-
-    root = Path(__file__).resolve().parents[3]
-    path = root / "conf" / env / f"parameters_{name}.yml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))[name]
+    return env_parameters(env)[name]
 
 
 class KeptDataset(MemoryDataset):

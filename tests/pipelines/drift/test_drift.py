@@ -9,9 +9,9 @@ import pytest
 from disease_pipeline.pipelines.drift import create_pipeline
 from disease_pipeline.pipelines.drift.nodes import (
     compute_feature_drift,
+    feature_psi,
     kolmogorov_smirnov,
     population_stability_index,
-    feature_psi,
     psi_pvalue,
 )
 from tests.pipelines.evaluation.standin import FEATURES, StandInBuilder, make_split, run_in_memory

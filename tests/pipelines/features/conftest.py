@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from disease_pipeline.pipelines.features.nodes import assemble_feature_tables
 from disease_pipeline.predictor.features import FeatureBuilder
+from tests.conftest import env_parameters
 from tests.pipelines.features.synthetic import warehouse_tables
 
-PARAMS_FILE = Path(__file__).resolve().parents[3] / "conf" / "test" / "parameters_features.yml"
 PRM = ("patients", "encounters", "symptoms", "vitals", "labs", "diagnoses")
 
 
 @pytest.fixture(scope="session")
 def feature_params() -> dict:
     """``features`` parameters of the test environment."""
-    return yaml.safe_load(PARAMS_FILE.read_text())["features"]
+    return env_parameters("test")["features"]
 
 
 @pytest.fixture(scope="session")
