@@ -83,11 +83,11 @@ def copy_conf(target: Path, env: str, data_root: Path | None, rewrites: dict[str
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    for name in {"base", env}:
+    for name in {"base", env} - {"local"}:  # local holds keys and tokens: never copied
         shutil.copytree(ROOT / "conf" / name, target / name)
     (target / "local").mkdir(exist_ok=True)
     shutil.copy(ROOT / "conf" / "logging.yml", target / "logging.yml")
-    for name in {"base", env}:
+    for name in {"base", env} - {"local"}:
         globals_file = target / name / "globals.yml"
         if data_root is not None and globals_file.exists():
             text = globals_file.read_text(encoding="utf-8")
@@ -117,7 +117,7 @@ def simulate(out: Path, env: str, params: str, log: Path) -> Path:
     data_root = out / "data"
     conf = copy_conf(out / "conf", env, data_root, {})
     phenopackets = ROOT / _globals(env)["phenopackets_dir"]
-    for name in {"base", env}:  # the registry input stays where the project has it
+    for name in {"base", env} - {"local"}:  # the registry input stays where the project has it
         path = conf / name / "globals.yml"
         if path.exists():
             text = re.sub(
@@ -152,12 +152,16 @@ def training_seed(env: str) -> int:
 
 
 def period_records(warehouse: Path, patients: int) -> list[dict]:
-    """At most ``patients`` encounters of the period (the first by time) as request bodies."""
+    """At most ``patients`` encounters of the period (a seeded random sample, spread over
+    the whole year) as request bodies."""
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = {name: con.execute(f"SELECT * FROM {name}").df() for name in TABLES}
-    encounters = tables["encounters"].sort_values("start").head(patients)
+    encounters = tables["encounters"]
+    if len(encounters) > patients:
+        encounters = encounters.sample(n=patients, random_state=0)
+    encounters = encounters.sort_values("start")
     keep = set(encounters["encounter_id"].astype(str))
     tables = {
         name: frame[frame["encounter_id"].astype(str).isin(keep)]
