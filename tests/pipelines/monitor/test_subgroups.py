@@ -82,3 +82,30 @@ def test_reference_leaves_out_the_encounters_training_masked():
     reference = reference_modality(train, vitals, labs)
     assert reference["encounter_id"].tolist() == ["e1", "e3", "e4"]
     assert reference["modality"].tolist() == ["all", "symptoms_only", "with_vitals"]
+
+
+def test_an_encounter_without_a_start_time_is_replayed_without_a_date():
+    from disease_pipeline.pipelines.monitor.replay import tables_to_records
+
+    encounters = pd.DataFrame(
+        {
+            "encounter_id": ["e1", "e2"],
+            "patient_id": ["p1", "p2"],
+            "start": [pd.Timestamp("2025-03-01 10:00"), pd.NaT],
+            "age_years": [40.0, 4.0],
+            "sex": ["female", "male"],
+        }
+    )
+    symptoms = pd.DataFrame(
+        {
+            "encounter_id": ["e1", "e2"],
+            "hpo_id": ["HP:0001945", "HP:0012735"],
+            "present": [True, True],
+            "severity": [None, None],
+            "onset_days": [None, 2.0],
+        }
+    )
+    records, labels = tables_to_records({"encounters": encounters, "symptoms": symptoms})
+    assert records[0].encounter_date is not None and records[1].encounter_date is None
+    assert json.loads(records[1].model_dump_json())["age"] == 4.0  # serialisable for HTTP
+    assert labels == ["", ""]

@@ -22,7 +22,8 @@ from disease_pipeline.records import PatientRecord
 def tables_to_records(tables: dict[str, pd.DataFrame]) -> tuple[list[PatientRecord], list[str]]:
     """One record per encounter of the warehouse-shaped ``tables`` (``encounters``,
     ``patients`` or a ``sex`` column, ``symptoms``, ``vitals``, ``labs``,
-    ``diagnoses``) and its primary diagnosis code ("" when none)."""
+    ``diagnoses``) and its primary diagnosis code ("" when none). An encounter without a
+    start time is sent without a date (the service dates it at the call)."""
     encounters = tables["encounters"]
     if "sex" not in encounters and "patients" in tables:
         sexes = tables["patients"].set_index("patient_id")["sex"]
@@ -45,7 +46,9 @@ def tables_to_records(tables: dict[str, pd.DataFrame]) -> tuple[list[PatientReco
                 encounter_id=str(eid),
                 age=None if pd.isna(row.age_years) else float(row.age_years),
                 sex=row.sex if row.sex in ("female", "male", "other") else "unknown",
-                encounter_date=pd.Timestamp(row.start).to_pydatetime(),
+                encounter_date=None
+                if pd.isna(row.start)
+                else pd.Timestamp(row.start).to_pydatetime(),
                 symptoms=[_symptom(s) for s in symptoms.itertuples(index=False)],
                 vitals=_measurements(by.get("vitals", {}).get(eid, empty)),
                 labs=_measurements(by.get("labs", {}).get(eid, empty)),
