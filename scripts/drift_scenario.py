@@ -152,13 +152,15 @@ def training_seed(env: str) -> int:
 
 
 def period_records(warehouse: Path, patients: int) -> list[dict]:
-    """At most ``patients`` encounters of the period (a seeded random sample, spread over
-    the whole year) as request bodies."""
+    """At most ``patients`` hospital encounters of the period (a seeded random sample,
+    spread over the whole year) as request bodies. The warehouse also holds the registry's
+    published cases (``source`` phenopacket), which are not visits of the period."""
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = {name: con.execute(f"SELECT * FROM {name}").df() for name in TABLES}
     encounters = tables["encounters"]
+    encounters = encounters[encounters["source"] != "phenopacket"]
     if len(encounters) > patients:
         encounters = encounters.sample(n=patients, random_state=0)
     encounters = encounters.sort_values("start")
