@@ -68,6 +68,10 @@ class Measurement(BaseModel):
     unit: str
 
 
+#: a care-site code: letters, digits and ``_ . : -``, starting with a letter or digit
+SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
 class PatientRecord(BaseModel):
     """One patient at one encounter."""
 
@@ -91,7 +95,7 @@ class PatientRecord(BaseModel):
     site: str | None = Field(
         None,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        pattern=SITE_PATTERN,
         description=(
             "code of the care site that sends the record (hospital, clinic or ward code; "
             "never a patient identifier): not read by the model, kept in the prediction log "

@@ -192,3 +192,17 @@ def test_comorbidities_need_no_icd10_cm_tables(fhir_vocab, monkeypatch):
     assert "Z79.4" not in fhir_vocab.common
     mapped = map_bundle(bundle(patient("p1"), encounter("e1"), insulin), fhir_vocab)
     assert mapped.errors == [] and mapped.record.comorbidities == ["Z79.4"]
+
+
+def test_the_encounters_service_provider_is_the_records_care_site(fhir_vocab):
+    source = chest_pain_bundle()
+    source["entry"][1]["resource"]["serviceProvider"] = {
+        "reference": "Organization/north-hospital",
+        "identifier": {"system": "urn:example:sites", "value": "north-ED"},
+    }
+    assert map_bundle(source, fhir_vocab).record.site == "north-ED"
+    del source["entry"][1]["resource"]["serviceProvider"]["identifier"]
+    assert map_bundle(source, fhir_vocab).record.site == "north-hospital"
+    source["entry"][1]["resource"]["serviceProvider"] = {"display": "North <script>"}
+    assert map_bundle(source, fhir_vocab).record.site is None  # no code: no site
+    assert map_bundle(chest_pain_bundle(), fhir_vocab).record.site is None

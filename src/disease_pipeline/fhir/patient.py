@@ -11,6 +11,7 @@ record came from, so later errors and the ``RiskAssessment.basis`` can name them
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from disease_pipeline.fhir.bundle import bundle_context, entry_resources, map_resources
 from disease_pipeline.fhir.rows import TABLE_COLUMNS, RecordResult
 from disease_pipeline.fhir.vocabulary import ICD10, REASONS, Vocabulary
-from disease_pipeline.records import Measurement, PatientRecord, Symptom
+from disease_pipeline.records import SITE_PATTERN, Measurement, PatientRecord, Symptom
 
 #: Quarantine reasons that only mean "not used" (the rest of the bundle is predicted).
 WARNING_REASONS = frozenset({"unsupported_resource"})
@@ -105,6 +106,19 @@ def _rows(result: RecordResult, table: str) -> list[dict[str, Any]]:
     ]
 
 
+def service_provider(encounter: dict[str, Any]) -> str | None:
+    """The care site of an Encounter: its ``serviceProvider``'s identifier value, else the
+    id of its Organization reference; None when absent or not a plain site code."""
+    provider = encounter.get("serviceProvider")
+    if not isinstance(provider, dict):
+        return None
+    identifier = provider.get("identifier")
+    value = identifier.get("value") if isinstance(identifier, dict) else None
+    if not value:
+        value = str(provider.get("reference") or "").rpartition("/")[2]
+    return value if isinstance(value, str) and re.fullmatch(SITE_PATTERN, value) else None
+
+
 def age_at(birth: datetime | None, moment: datetime) -> float | None:
     """Completed years between ``birth`` and ``moment`` (None without a birth date)."""
     if birth is None:
@@ -144,7 +158,7 @@ def map_bundle(
     labs: list[Measurement] = []
     comorbidities: list[str] = []
     notes: list[str] = []
-    birth, sex, start = None, "unknown", None
+    birth, sex, start, site = None, "unknown", None, None
     for index, (resource, result) in enumerate(zip(resources, results, strict=True)):
         reference = reference_of(resource, index)
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None
@@ -157,6 +171,7 @@ def map_bundle(
         for row in _rows(result, "encounters"):
             if mapped.encounter_ref is None:
                 start = row["start"]
+                site = service_provider(resource)
                 mapped.encounter_ref = reference
                 mapped.sources["encounter_date"] = (reference, "Encounter")
         for row in _rows(result, "symptoms"):
@@ -235,5 +250,6 @@ def map_bundle(
         labs=labs,
         comorbidities=comorbidities,
         note="\n\n".join(notes) or None,
+        site=site,
     )
     return mapped

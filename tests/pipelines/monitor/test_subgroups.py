@@ -109,3 +109,15 @@ def test_an_encounter_without_a_start_time_is_replayed_without_a_date():
     assert records[0].encounter_date is not None and records[1].encounter_date is None
     assert json.loads(records[1].model_dump_json())["age"] == 4.0  # serialisable for HTTP
     assert labels == ["", ""]
+
+
+def test_a_site_is_a_plain_code_and_a_bad_one_is_refused_by_name():
+    from pydantic import ValidationError
+
+    from disease_pipeline.records import PatientRecord
+
+    assert PatientRecord(site="north-ED.2").site == "north-ED.2"
+    for bad in ("", "Dr. Jane Smith's clinic", "x" * 65, "-lead"):
+        with pytest.raises(ValidationError) as caught:
+            PatientRecord(site=bad)
+        assert caught.value.errors()[0]["loc"] == ("site",)
