@@ -26,12 +26,14 @@ from mlflow.tracking import MlflowClient
 
 from disease_pipeline.core.columns import FEEDBACK_ENCOUNTER_PREFIX
 from disease_pipeline.datasets.champion_model import ChampionModelDataset
+from disease_pipeline.pipelines.monitor.replay import tables_to_records
 from disease_pipeline.pipelines.retrain import create_pipeline
 from disease_pipeline.pipelines.retrain.compare import mcnemar_top1
 from disease_pipeline.pipelines.retrain.nodes import (
     choose_evaluation_set,
     compare_with_champion,
     feedback_version,
+    recent_labelled_traffic,
 )
 from disease_pipeline.serving.audit import verify_chain
 from tests.pipelines.evaluation.world import make_world, model_input, train_predictor
@@ -59,7 +61,7 @@ def world():
     }
 
 
-def compare(world, champion, challenger, gate=APPROVED):
+def compare(world, champion, challenger, gate=APPROVED, recent=None):
     report, request, metrics = compare_with_champion(
         champion=champion,
         challenger=challenger,
@@ -71,6 +73,7 @@ def compare(world, champion, challenger, gate=APPROVED):
         prm_evaluation_tables=world["tables"],
         evaluation_params=EVALUATION,
         params=PARAMS,
+        recent=recent,
     )
     return report, request, metrics
 
@@ -225,6 +228,8 @@ def run_challenger_part(world, registry, name: str, champion, challenger) -> dic
         "params:packaging": {"top_k": 10, "requirements_extra": "model", "tag_metrics": []},
         "model_input_frozen_evaluation": None,
         "prm_feedback_encounters": None,
+        "prm_prediction_log": None,
+        "prm_feedback": None,
         "model_input_test": world["test"],
         "model_input_train": world["train"],
         "model_input_calibration": world["train"].iloc[:0],
@@ -293,3 +298,87 @@ def test_feedback_copies_of_evaluation_encounters_are_left_out(world):
     other = feedback_copies(world["train"].iloc[:80])
     _, unrelated = choose_evaluation_set(None, test, world["tables"], [other], content)
     assert unrelated["n_feedback_copies_left_out"] == 0
+
+
+# ---- recent labelled traffic ----------------------------------------------------------
+
+NOW = pd.Timestamp("2026-06-01", tz="UTC")
+
+
+def served(world, count: int, labels: list[str] | None = None) -> pd.DataFrame:
+    """``count`` test encounters as the service logged them (checked records) with their
+    confirmed diagnoses (``labels`` instead of the recorded ones when given)."""
+    records, _ = tables_to_records(world["tables"])
+    truth = world["test"].set_index(world["test"]["encounter_id"].astype(str))["label_disease"]
+    recorded = [str(truth.get(r.encounter_id, "")) for r in records]
+    keep = [i for i, label in enumerate(recorded) if label][:count]
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in keep],
+            "logged_at": [NOW - pd.Timedelta(hours=1 + i) for i in keep],
+            "record": [records[i].model_dump_json() for i in keep],
+            "label_disease": labels or [recorded[i] for i in keep],
+        }
+    )
+
+
+def test_recent_traffic_is_the_window_confirmed_and_not_trained_on():
+    log = pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c", "d", "e"],
+            "logged_at": [NOW - pd.Timedelta(days=d) for d in (1, 2, 3, 200, 1)],
+            "status": ["predicted", "predicted", "predicted", "predicted", "refused"],
+            "record": ["{}"] * 5,
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "request_id": ["a", "a", "b", "c", "d", "e"],
+            "confirmed_code": ["J06.9", "J18.9", "A09", "I10", "I10", "I10"],
+            "received_at": [NOW - pd.Timedelta(hours=h) for h in (5, 1, 2, 2, 2, 2)],
+        }
+    )
+    trained = {"encounters": pd.DataFrame({"encounter_id": ["feedback-c"]})}
+    params = PARAMS | {"now": NOW.isoformat()}
+    recent = recent_labelled_traffic(log, feedback, trained, params)
+    assert recent["request_id"].tolist() == ["b", "a"]  # d: too old, e: refused, c: learnt
+    assert recent["label_disease"].tolist() == ["A09", "J18.9"]  # a: the latest confirmation
+    assert recent_labelled_traffic(None, feedback, None, params).empty
+
+
+def test_recent_traffic_agrees_with_the_frozen_set_for_a_better_challenger(world):
+    report, request, metrics = compare(
+        world, world["weak"], world["strong"], recent=served(world, 400)
+    )
+    assert request["promote"], request["reason"]
+    recent = report["recent_traffic"]
+    assert recent["gating"] and recent["n"] == 400
+    assert recent["figures"]["top3.difference"] > 0
+    assert "non-inferior on 400 recent labelled predictions" in request["reason"]
+    assert "retrain.recent.top1.difference" in metrics
+
+
+def test_a_challenger_worse_on_recent_traffic_is_kept_out(world):
+    """Recent confirmations that agree with the champion's top-1 (a population where the
+    older model is right): better on the frozen set, the challenger is still kept out."""
+    traffic = served(world, 400)
+    traffic = traffic.assign(label_disease=score_top1(world["weak"], traffic))
+    report, request, _ = compare(world, world["weak"], world["strong"], recent=traffic)
+    assert report["figures"]["top3.difference.ci_low"] > 0  # the frozen set alone would promote
+    assert not request["promote"]
+    assert "recent traffic: top1 inferior" in request["reason"]
+
+
+def test_too_little_recent_traffic_is_reported_not_gating(world):
+    traffic = served(world, 400)
+    traffic = traffic.assign(label_disease=score_top1(world["weak"], traffic)).head(50)
+    report, request, _ = compare(world, world["weak"], world["strong"], recent=traffic)
+    assert request["promote"]
+    assert not report["recent_traffic"]["gating"] and report["recent_traffic"]["failed"]
+    assert "recent traffic: 50 labelled predictions, too few to decide" in request["reason"]
+
+
+def score_top1(predictor, traffic: pd.DataFrame) -> list[str]:
+    from disease_pipeline.pipelines.retrain.compare import score_records
+
+    return [codes[0] for codes in score_records(predictor, traffic, 10)["ranked_codes"]]

@@ -11,6 +11,12 @@ Promotion rule (``retrain.comparison``): the challenger is promoted only when, f
 gated metric, the lower bound of the difference's interval is at least ``-margin``
 (non-inferior) and, for the primary metric, the lower bound is above 0 (better); and
 McNemar's test does not find it significantly worse at top-1.
+
+On **recent labelled traffic** (``retrain.comparison.recent``: the service's logged
+predictions of the last ``days`` with a confirmed diagnosis that did not become training
+data) both models re-score the logged records; with at least ``min_labelled`` of them,
+the challenger must also be non-inferior there on each metric of ``recent.metrics`` and
+not significantly worse at top-1 (too few: reported, not gating).
 """
 
 from __future__ import annotations
@@ -193,3 +199,74 @@ def promotion_verdict(comparison: dict[str, Any], config: dict[str, Any]) -> dic
         else "; ".join(failed)
     )
     return {"promote": promote, "reason": reason, "checks": checks}
+
+
+def score_records(predictor: Any, recent: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    """``label_disease`` and ``ranked_codes`` of ``predictor`` on the logged records of
+    ``recent`` (the checked records the service saw, re-scored as the service does)."""
+    from disease_pipeline.records import PatientRecord, records_to_tables
+
+    records = [PatientRecord.model_validate_json(text) for text in recent["record"]]
+    outputs = predictor.predict_tables(records_to_tables(records), top_k=top_k, explain=False)
+    return pd.DataFrame(
+        {
+            "label_disease": recent["label_disease"].astype(str).to_numpy(),
+            "ranked_codes": [[d["code"] for d in o["differential"]] for o in outputs],
+        }
+    )
+
+
+def compare_recent(
+    champion: Any, challenger: Any, recent: pd.DataFrame, config: dict[str, Any], top_k: int
+) -> dict[str, Any]:
+    """The paired comparison on recent labelled traffic: figures, McNemar at top-1 and
+    the non-inferiority checks; ``gating`` only with ``recent.min_labelled`` rows."""
+    settings = config["recent"]
+    n = len(recent)
+    out: dict[str, Any] = {"n": n, "days": settings["days"]}
+    out["gating"] = n >= int(settings["min_labelled"])
+    if n == 0:
+        return out | {"checks": [], "failed": []}
+    metrics = {name: criterion for name, criterion in settings["metrics"].items()}
+    scored = {
+        name: score_records(model, recent, top_k)
+        for name, model in (("champion", champion), ("challenger", challenger))
+    }
+    comparison = compare_scored(
+        scored["champion"], scored["challenger"], config | {"metrics": metrics}
+    )
+    out |= comparison
+    checks, failed = [], []
+    for name, criterion in metrics.items():
+        low = comparison["figures"][f"{name}.difference.ci_low"]
+        margin = float(criterion["margin"])
+        ok = bool(np.isfinite(low) and low >= -margin)
+        checks.append(
+            {
+                "metric": name,
+                "rule": f"non-inferior: ci_low >= -{margin:g}",
+                "ci_low": low,
+                "passed": ok,
+            }
+        )
+        if not ok:
+            failed.append(
+                f"recent traffic: {name} inferior (difference ci_low {low:.4f} < -{margin:g})"
+            )
+    test = comparison["mcnemar_top1"]
+    worse = test["only_champion"] > test["only_challenger"] and test["pvalue"] < float(
+        config["mcnemar_alpha"]
+    )
+    checks.append(
+        {
+            "metric": "top1",
+            "rule": "McNemar: not significantly worse",
+            "pvalue": test["pvalue"],
+            "passed": not worse,
+        }
+    )
+    if worse:
+        failed.append(
+            f"recent traffic: top1 significantly worse (McNemar p = {test['pvalue']:.4g})"
+        )
+    return out | {"checks": checks, "failed": failed}

@@ -13,6 +13,10 @@ The comparison scores both models through the evaluation pipeline's ``score_spli
   through the service under a new id — a feedback copy of an evaluation encounter has
   the same findings, measurements, age and sex, only its date (and so its calendar
   and season-dependent features) differs.
+
+and, beside it, on recent labelled traffic (:func:`recent_labelled_traffic`,
+``compare.compare_recent``): the service's own logged records with their confirmed
+diagnoses, re-scored by both models.
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ import pandas as pd
 from disease_pipeline.core.columns import FEEDBACK_ENCOUNTER_PREFIX
 from disease_pipeline.pipelines.evaluation.scoring import score_split, split_tables
 from disease_pipeline.pipelines.packaging.nodes import prepare_champion_candidate
-from disease_pipeline.pipelines.retrain.compare import compare_scored, promotion_verdict
+from disease_pipeline.pipelines.retrain.compare import (
+    compare_recent,
+    compare_scored,
+    promotion_verdict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +130,47 @@ def choose_evaluation_set(
     return {"split": kept, "tables": chosen["tables"]}, description
 
 
+RECENT_COLUMNS = ["request_id", "logged_at", "record", "label_disease"]
+
+
+def recent_labelled_traffic(
+    prediction_log: pd.DataFrame | None,
+    feedback: pd.DataFrame | None,
+    feedback_encounters: dict[str, pd.DataFrame] | None,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """The service's predictions of the last ``comparison.recent.days`` days before
+    ``retrain.now`` (null: now) with a confirmed diagnosis (the latest per request),
+    leaving out the confirmations that became training encounters
+    (``feedback-<request_id>`` in ``feedback_encounters``): the challenger learnt them."""
+    if prediction_log is None or feedback is None or prediction_log.empty or feedback.empty:
+        return pd.DataFrame(columns=RECENT_COLUMNS)
+    now = pd.Timestamp(params["now"]) if params["now"] else pd.Timestamp.now(tz="UTC")
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    start = now - pd.Timedelta(days=float(params["comparison"]["recent"]["days"]))
+    logged = pd.to_datetime(prediction_log["logged_at"], utc=True)
+    window = prediction_log[
+        (prediction_log["status"] == "predicted") & (logged >= start) & (logged < now)
+    ]
+    latest = feedback.sort_values("received_at").drop_duplicates("request_id", keep="last")
+    joined = window.merge(latest[["request_id", "confirmed_code"]], on="request_id")
+    trained: set[str] = set()
+    if feedback_encounters is not None and "encounters" in feedback_encounters:
+        ids = feedback_encounters["encounters"]["encounter_id"].astype(str)
+        trained = {i.removeprefix(FEEDBACK_ENCOUNTER_PREFIX) for i in ids}
+    kept = joined[~joined["request_id"].astype(str).isin(trained)]
+    logger.info(
+        "retrain: %d recent labelled predictions (%d were training data)",
+        len(kept),
+        len(joined) - len(kept),
+    )
+    return (
+        kept.rename(columns={"confirmed_code": "label_disease"})[RECENT_COLUMNS]
+        .sort_values("logged_at")
+        .reset_index(drop=True)
+    )
+
+
 def _predictor(model: Any) -> Any:
     """The DiseasePredictor inside a registered pyfunc model (or the predictor itself)."""
     unwrap = getattr(model, "unwrap_python_model", None)
@@ -140,6 +189,7 @@ def compare_with_champion(  # noqa: PLR0913 - each input is one catalog dataset
     prm_evaluation_tables: dict[str, pd.DataFrame],
     evaluation_params: dict[str, Any],
     params: dict[str, Any],
+    recent: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, float]]]:
     """``(report, promotion_request, mlflow_metrics)`` of the registered challenger.
 
@@ -175,14 +225,43 @@ def compare_with_champion(  # noqa: PLR0913 - each input is one catalog dataset
         comparison = compare_scored(scored["champion"], scored["challenger"], config)
         report |= comparison
         report["verdict"] = promotion_verdict(comparison, config)
+        if recent is not None:
+            report["recent_traffic"] = compare_recent(
+                _predictor(champion),
+                _predictor(challenger),
+                recent,
+                config,
+                int(evaluation_params["scoring_top_k"]),
+            )
+            report["verdict"] = with_recent(report["verdict"], report["recent_traffic"])
     verdict = report["verdict"]
     request = {"promote": verdict["promote"], "reason": verdict["reason"]}
     metrics = {"retrain.promote": {"value": float(verdict["promote"]), "step": 0}}
     for key, value in (report.get("figures") or {}).items():
         metrics[f"retrain.compare.{key}"] = {"value": float(value), "step": 0}
+    for key, value in (report.get("recent_traffic", {}).get("figures") or {}).items():
+        metrics[f"retrain.recent.{key}"] = {"value": float(value), "step": 0}
     if "mcnemar_top1" in report:
         metrics["retrain.compare.top1.mcnemar_pvalue"] = {
             "value": float(report["mcnemar_top1"]["pvalue"]),
             "step": 0,
         }
     return report, request, metrics
+
+
+def with_recent(verdict: dict[str, Any], recent: dict[str, Any]) -> dict[str, Any]:
+    """The frozen-set verdict with the recent-traffic checks: gating ones can keep the
+    challenger out; below ``min_labelled`` they are reported only."""
+    checks = verdict["checks"] + [
+        {**check, "set": "recent_traffic", "gating": recent["gating"]}
+        for check in recent.get("checks", [])
+    ]
+    failed = recent.get("failed", []) if recent["gating"] else []
+    if failed:
+        reasons = failed if verdict["promote"] else [verdict["reason"], *failed]
+        return {"promote": False, "reason": "; ".join(reasons), "checks": checks}
+    if recent["gating"]:
+        note = f"; non-inferior on {recent['n']} recent labelled predictions"
+    else:
+        note = f" (recent traffic: {recent['n']} labelled predictions, too few to decide)"
+    return {**verdict, "checks": checks, "reason": verdict["reason"] + note}

@@ -6,12 +6,13 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import compare_with_champion, prepare_challenger
+from .nodes import compare_with_champion, prepare_challenger, recent_labelled_traffic
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Challenger registration (the packaging candidate plus the feedback version, to
-    alias ``challenger``), comparison with the champion, and the promotion request."""
+    alias ``challenger``), the recent labelled traffic, comparison with the champion on
+    the frozen set and on that traffic, and the promotion request."""
     return Pipeline(
         [
             Node(
@@ -28,6 +29,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="register_challenger",
             ),
             Node(
+                recent_labelled_traffic,
+                {
+                    "prediction_log": "prm_prediction_log",
+                    "feedback": "prm_feedback",
+                    "feedback_encounters": "prm_feedback_encounters",
+                    "params": "params:retrain",
+                },
+                "int_recent_labelled_traffic",
+                name="select_recent_labelled_traffic",
+            ),
+            Node(
                 compare_with_champion,
                 {
                     "champion": "registry_champion",
@@ -40,6 +52,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "prm_evaluation_tables": "prm_evaluation_tables",
                     "evaluation_params": "params:evaluation",
                     "params": "params:retrain",
+                    "recent": "int_recent_labelled_traffic",
                 },
                 [
                     "registry_challenger_comparison",
