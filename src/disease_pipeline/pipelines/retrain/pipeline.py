@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "feedback_encounters": "prm_feedback_encounters",
                     "params": "params:retrain",
                 },
-                "int_recent_labelled_traffic",
+                "model_input_recent_labelled_traffic",
                 name="select_recent_labelled_traffic",
             ),
             Node(
@@ -52,7 +52,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "prm_evaluation_tables": "prm_evaluation_tables",
                     "evaluation_params": "params:evaluation",
                     "params": "params:retrain",
-                    "recent": "int_recent_labelled_traffic",
+                    "recent": "model_input_recent_labelled_traffic",
                 },
                 [
                     "registry_challenger_comparison",
