@@ -11,9 +11,7 @@ alert. The service exposes it as ``GET /alerts`` and ``POST /alerts/update`` (pe
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from disease_pipeline.core.alerts import ALERT_ACTIONS, ALERT_COLUMNS, ALERT_STATES, next_state
+from disease_pipeline.serving.feedback import WarehouseBusyError, with_warehouse
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: the columns of an alert shown to a clinician (no run, data or model versions)
@@ -41,8 +40,8 @@ class AlertUpdate(BaseModel):
     action: Literal["acknowledge", "close"]
 
 
-class AlertBusyError(RuntimeError):
-    """The warehouse stayed locked by another process for every retry."""
+#: the name the alert routes know it by
+AlertBusyError = WarehouseBusyError
 
 
 class AlertStore:
@@ -57,21 +56,7 @@ class AlertStore:
         self.wait_s = float(wait_s)
 
     def _run(self, work, read_only: bool):
-        import duckdb
-
-        for attempt in range(self.retries):
-            try:
-                with duckdb.connect(os.fspath(self.warehouse), read_only=read_only) as con:
-                    con.execute("SET TimeZone = 'UTC'")
-                    return work(con)
-            except duckdb.IOException as error:
-                if attempt == self.retries - 1:
-                    raise AlertBusyError(
-                        f"warehouse {self.warehouse} stayed locked for "
-                        f"{self.retries * self.wait_s:.0f} s: {error}"
-                    ) from error
-                time.sleep(self.wait_s)
-        raise AssertionError("unreachable")
+        return with_warehouse(self.warehouse, work, read_only, self.retries, self.wait_s)
 
     def list_alerts(self, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Alerts, critical first then newest encounter first; only ``state`` when given.
@@ -103,7 +88,7 @@ class AlertStore:
             return con.execute(query, [*([state] if state else []), int(limit)]).df()
 
         frame = self._run(work, read_only=True)
-        return [_plain(row) for row in frame.to_dict("records")]
+        return [plain_row(row) for row in frame.to_dict("records")]
 
     def update(self, alert_id: str, action: str, user: str) -> dict[str, Any]:
         """Apply ``action`` (``acknowledge`` or ``close``) to an alert as ``user``; the
@@ -144,10 +129,10 @@ class AlertStore:
             ).df()
 
         frame = self._run(work, read_only=False)
-        return _plain(frame.to_dict("records")[0])
+        return plain_row(frame.to_dict("records")[0])
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready values: ISO times, None for missing."""
     out = {}
     for key, value in row.items():

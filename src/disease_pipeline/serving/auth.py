@@ -57,6 +57,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/hpo/search"): "hpo_search",
     ("GET", "/alerts"): "alerts",
     ("POST", "/alerts/update"): "alerts",
+    ("GET", "/review"): "review",
 }
 #: Paths that need no token: probes, metrics, API docs, the clinician page and its assets.
 PUBLIC_PATHS = frozenset(

@@ -32,6 +32,7 @@ PERMISSIONS = frozenset(
         "model_info",
         "audit_export",
         "alerts",
+        "review",
     }
 )
 

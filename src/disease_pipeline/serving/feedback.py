@@ -49,6 +49,29 @@ class WarehouseBusyError(RuntimeError):
     """The warehouse stayed locked by another process for every retry."""
 
 
+def with_warehouse(warehouse: Path, work, read_only: bool, retries: int = 20, wait_s=0.1):
+    """``work(connection)`` on the DuckDB file ``warehouse`` (UTC session), retried while
+    another process holds its lock.
+
+    Raises:
+        WarehouseBusyError: still locked after ``retries`` tries.
+    """
+    import duckdb
+
+    for attempt in range(retries):
+        try:
+            with duckdb.connect(os.fspath(warehouse), read_only=read_only) as con:
+                con.execute("SET TimeZone = 'UTC'")
+                return work(con)
+        except duckdb.IOException as error:
+            if attempt == retries - 1:
+                raise WarehouseBusyError(
+                    f"warehouse {warehouse} stayed locked for {retries * wait_s:.0f} s: {error}"
+                ) from error
+            time.sleep(wait_s)
+    raise AssertionError("unreachable")
+
+
 class PredictionIndex:
     """``request_id`` → audit summary of every prediction in the audit trail, read
     incrementally (other worker processes append to the same file)."""
@@ -135,26 +158,17 @@ class FeedbackStore:
 
     def append(self, row: dict[str, Any]) -> None:
         """Insert ``row`` (committed before returning)."""
-        import duckdb
-
         columns = ", ".join(f'"{name}" {kind}' for name, kind in self.columns.items())
         frame = pd.DataFrame([row], columns=list(self.columns))
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
+
+        def work(con) -> None:
+            con.execute(f'CREATE TABLE IF NOT EXISTS "{self.table}" ({columns})')
+            con.register("incoming_feedback", frame)
+            con.execute(f'INSERT INTO "{self.table}" SELECT * FROM incoming_feedback')
+
         with self._lock:
-            for attempt in range(self.retries):
-                try:
-                    with duckdb.connect(os.fspath(self.warehouse)) as con:
-                        con.execute(f'CREATE TABLE IF NOT EXISTS "{self.table}" ({columns})')
-                        con.register("incoming_feedback", frame)
-                        con.execute(f'INSERT INTO "{self.table}" SELECT * FROM incoming_feedback')
-                    return
-                except duckdb.IOException as error:
-                    if attempt == self.retries - 1:
-                        raise WarehouseBusyError(
-                            f"warehouse {self.warehouse} stayed locked for "
-                            f"{self.retries * self.wait_s:.0f} s: {error}"
-                        ) from error
-                    time.sleep(self.wait_s)
+            with_warehouse(self.warehouse, work, False, self.retries, self.wait_s)
 
 
 def record_feedback(audit: Any, store: FeedbackStore, row: dict[str, Any], latency_ms: float):

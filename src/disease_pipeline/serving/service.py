@@ -75,6 +75,7 @@ from disease_pipeline.serving.predicting import (
     input_error_entry,
     schema_error_entry,
 )
+from disease_pipeline.serving.review import ReviewQueue
 from disease_pipeline.serving.runtime import limit_threads, tune_collector
 
 logger = logging.getLogger("disease_pipeline.serving")
@@ -153,6 +154,8 @@ class DiseaseService:
         self.feedback_store = FeedbackStore(CONFIG.feedback_warehouse, CONFIG.feedback_table)
         # the screen pipeline's alerts (docs/screening.md), in the same warehouse
         self.alerts = AlertStore(CONFIG.feedback_warehouse)
+        # the active_learning pipeline's review queue, in the same warehouse
+        self.review = ReviewQueue(CONFIG.feedback_warehouse, feedback_table=CONFIG.feedback_table)
         self.prediction_log = start_monitoring(CONFIG, self.key)  # docs/monitoring.md
         self.fhir = FhirGateway(FHIR)
         self.cds_feedback = FeedbackStore(
@@ -404,6 +407,23 @@ class DiseaseService:
         except AuditWriteError as error:
             return self._unaudited(error)
         return {"alerts": alerts}
+
+    @pages.get("/review")
+    def list_review(self, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        """The review queue (docs/retraining.md): the most informative recent predictions
+        still without a confirmed diagnosis, in queue order; audited. Confirm one with
+        ``POST /feedback``."""
+        principal = _principal(request)
+        try:
+            cases = self.review.pending(limit)
+        except AlertBusyError as error:
+            return _error(503, {"error": f"review queue not readable, retry later: {error}"})
+        entry = {"event": "review_view", "user": principal.user, "role": principal.role}
+        try:
+            self.audit.append([entry | {"count": len(cases)}])
+        except AuditWriteError as error:
+            return self._unaudited(error)
+        return {"cases": cases}
 
     @pages.post("/alerts/update")
     def update_alert(self, request: Request, body: AlertUpdate):
