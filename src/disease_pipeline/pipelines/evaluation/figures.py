@@ -47,9 +47,17 @@ class Boot:
     def mean(self, name: str, values: np.ndarray) -> dict[str, float]:
         return iv.mean_figure(name, values, self.n_boot, self.seed, self.level)
 
-    def stat(self, name: str, statistic: iv.Statistic, n: int) -> dict[str, float]:
+    def stat(
+        self, name: str, statistic: iv.Statistic, n: int, debias: bool = False
+    ) -> dict[str, float]:
         return iv.statistic_figure(
-            name, statistic, n, n_boot=self.n_boot, seed=self.seed, level=self.level
+            name,
+            statistic,
+            n,
+            n_boot=self.n_boot,
+            seed=self.seed,
+            level=self.level,
+            debias=debias,
         )
 
     def diff(self, name: str, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -73,6 +81,7 @@ def _common_block(frame: pd.DataFrame, boot: Boot, prefix: str) -> dict[str, flo
         f"{prefix}.ece",
         lambda d: iv.top_label_ece(labels[d], proba[d], classes, boot.bins),
         len(frame),
+        debias=True,
     )
     return out
 
@@ -248,7 +257,7 @@ def evaluate_with_intervals(
     severe = test["label_severity"].isin(("high", "critical")).to_numpy()
     flagged = severe_score(test) >= reporting_metrics_test.get("severity.op.threshold", np.nan)
     out |= boot.mean("severity.op.sensitivity", flagged[severe].astype(float))
-    out |= boot.stat("calibration.ece_max", _ece_max(test, boot), len(test))
+    out |= boot.stat("calibration.ece_max", _ece_max(test, boot), len(test), debias=True)
     baseline_figures, hits = _baseline_block(
         common, model_output_baseline_predictions, boot, params
     )

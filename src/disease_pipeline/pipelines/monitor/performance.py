@@ -105,7 +105,7 @@ def figures(frame: pd.DataFrame, params: dict[str, Any], light: bool = False) ->
         values |= iv.figure("ece", ece(every), np.array([]), 0.95)
     else:
         values |= iv.statistic_figure("macro_auroc", auroc, n, **boot)
-        values |= iv.statistic_figure("ece", ece, n, **boot)
+        values |= iv.statistic_figure("ece", ece, n, **boot, debias=True)
     for name in (*HEADLINE, "ece"):
         value = values[name]
         out[name] = None if not np.isfinite(value) else round(float(value), 4)
