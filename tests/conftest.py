@@ -95,3 +95,17 @@ def snowflake_server() -> Iterator[dict]:
     fakesnow = pytest.importorskip("fakesnow")
     with fakesnow.server() as kwargs:
         yield kwargs
+
+
+@pytest.fixture
+def snowflake_credentials(snowflake_server) -> dict:
+    """Connection parameters of a fresh database on the session's fakesnow server (tests'
+    tables never collide)."""
+    import uuid
+
+    keys = ("account", "user", "password", "host", "port", "protocol")
+    return {k: snowflake_server[k] for k in keys} | {
+        "database": f"DB_{uuid.uuid4().hex[:8]}",
+        "schema": "WAREHOUSE",
+        "login_timeout": 30,
+    }

@@ -34,14 +34,9 @@ def server(snowflake_server) -> dict:
 
 
 @pytest.fixture
-def credentials(server) -> dict:
-    """Credentials for a fresh database of the server (tables never collide)."""
-    keys = ("account", "user", "password", "host", "port", "protocol")
-    return {k: server[k] for k in keys} | {
-        "database": f"DB_{uuid.uuid4().hex[:8]}",
-        "schema": "WAREHOUSE",
-        "login_timeout": 30,
-    }
+def credentials(snowflake_credentials) -> dict:
+    """A fresh database of the session's fakesnow server (tests/conftest.py)."""
+    return snowflake_credentials
 
 
 def _tables(credentials: dict) -> set[str]:

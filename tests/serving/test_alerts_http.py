@@ -66,19 +66,12 @@ def test_alerts_need_a_token(alerts_service):
 
 @pytest.mark.browser
 def test_a_clinician_acknowledges_an_alert_on_the_page(alerts_service, tokens):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.serving.test_clinician_page import CHROMIUM, CHROMIUM_ARGS
+    from tests.serving.test_clinician_page import signed_in_page
 
     server, _ = alerts_service
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(f"{server.url}/ui/")
-        page.wait_for_selector("body[data-ready='true']")
-        page.fill("#token", tokens["clinician"])
-        page.click("#save-token")
+    with signed_in_page(server.url, tokens["clinician"]) as page:
         page.select_option("#alerts-state", "")
         page.click("#alerts-load")
         rows = page.locator("#alerts-table tbody tr")
@@ -91,4 +84,3 @@ def test_a_clinician_acknowledges_an_alert_on_the_page(alerts_service, tokens):
         page.select_option("#alerts-state", "new")
         page.click("#alerts-load")
         expect(page.locator("#alerts-status")).to_have_text(f"{count - 1} alert(s)")
-        browser.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,26 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LEVELS = {"low", "moderate", "high", "critical"}
+
+
+@contextmanager
+def signed_in_page(url: str, token: str) -> Iterator:
+    """Headless Chromium on the clinician page of the service at ``url``, with ``token``
+    saved as the page's access token (a Playwright page)."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(f"{url}/ui/")
+        page.wait_for_selector("body[data-ready='true']")
+        page.fill("#token", token)
+        page.click("#save-token")
+        yield page
+        browser.close()
 
 
 @pytest.fixture(scope="module")

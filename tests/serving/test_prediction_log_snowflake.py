@@ -13,7 +13,6 @@ import re
 import socket
 import socketserver
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
@@ -41,13 +40,9 @@ SHIPPED = SERVING_YML["serving"]["prediction_log"]
 
 
 @pytest.fixture
-def credentials(snowflake_server) -> dict:
-    """Credentials for a fresh database of the server (tables never collide)."""
-    keys = ("account", "user", "password", "host", "port", "protocol")
-    return {k: snowflake_server[k] for k in keys} | {
-        "database": f"DB_{uuid.uuid4().hex[:8]}",
-        "schema": "WAREHOUSE",
-    }
+def credentials(snowflake_credentials) -> dict:
+    """A fresh database of the session's fakesnow server (tests/conftest.py)."""
+    return snowflake_credentials
 
 
 @pytest.fixture
@@ -94,6 +89,17 @@ def query(credentials, sql: str, params=None) -> list[tuple]:
         return conn.cursor().execute(sql, params).fetchall()
 
 
+def column_types(credentials) -> dict[str, str]:
+    """Column → Snowflake data type of the PREDICTION_LOG table."""
+    return dict(
+        query(
+            credentials,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'PREDICTION_LOG'",
+        )
+    )
+
+
 def tables(credentials) -> set[str]:
     rows = query(
         credentials,
@@ -131,13 +137,7 @@ def test_snowflake_rows_equal_the_duckdb_rows(tmp_path, snowflake_env, fixed_clo
     assert pd.api.types.is_integer_dtype(from_snowflake["batch_size"])
     assert set(from_snowflake["batch_size"]) == {6, 4, 3}
     assert tables(snowflake_env) == {"PREDICTION_LOG"}
-    kinds = dict(
-        query(
-            snowflake_env,
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'PREDICTION_LOG'",
-        )
-    )
+    kinds = column_types(snowflake_env)
     assert kinds["LOGGED_AT"] == "TIMESTAMP_TZ" and kinds["AGE"] == "FLOAT"
     assert kinds["BATCH_SIZE"] == "NUMBER" and kinds["RECORD"] == "TEXT"
 
@@ -270,13 +270,7 @@ def test_a_new_log_column_is_added_to_the_table(tmp_path, snowflake_env, monkeyp
     logged = snowflake_log(snowflake_env)
     assert list(logged.columns) == list(PREDICTION_LOG_COLUMNS)
     assert len(logged) == 4 and logged["site"].isna().all()
-    kinds = dict(
-        query(
-            snowflake_env,
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'PREDICTION_LOG'",
-        )
-    )
+    kinds = column_types(snowflake_env)
     assert kinds["SITE"] == "TEXT" and kinds["SITE_RANK"] == "NUMBER"
 
 

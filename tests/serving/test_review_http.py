@@ -106,19 +106,12 @@ def test_the_review_queue_needs_a_token(review_service):
 
 @pytest.mark.browser
 def test_a_clinician_confirms_a_case_on_the_page(review_service, tokens):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.serving.test_clinician_page import CHROMIUM, CHROMIUM_ARGS
+    from tests.serving.test_clinician_page import signed_in_page
 
     server, folder, _, _ = review_service
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(f"{server.url}/ui/")
-        page.wait_for_selector("body[data-ready='true']")
-        page.fill("#token", tokens["clinician"])
-        page.click("#save-token")
+    with signed_in_page(server.url, tokens["clinician"]) as page:
         page.click("#review-load")
         rows = page.locator("#review-table tbody tr")
         expect(rows.first).to_be_visible()
@@ -128,7 +121,6 @@ def test_a_clinician_confirms_a_case_on_the_page(review_service, tokens):
         rows.first.locator("button").click()
         expect(page.locator("#review-status")).to_contain_text(f"confirmed J06.9 for {request}")
         expect(rows).to_have_count(before - 1)
-        browser.close()
     with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as con:
         stored = con.execute(
             "SELECT confirmed_code FROM feedback WHERE request_id = ?", [request]
