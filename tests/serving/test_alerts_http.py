@@ -68,10 +68,10 @@ def test_alerts_need_a_token(alerts_service):
 def test_a_clinician_acknowledges_an_alert_on_the_page(alerts_service, tokens):
     from playwright.sync_api import expect
 
-    from tests.serving.test_clinician_page import signed_in_page
+    from tests.serving.test_clinician_page import clinician_page
 
     server, _ = alerts_service
-    with signed_in_page(server.url, tokens["clinician"]) as page:
+    with clinician_page(server.url, tokens["clinician"]) as page:
         page.select_option("#alerts-state", "")
         page.click("#alerts-load")
         rows = page.locator("#alerts-table tbody tr")

@@ -25,9 +25,9 @@ LEVELS = {"low", "moderate", "high", "critical"}
 
 
 @contextmanager
-def signed_in_page(url: str, token: str) -> Iterator:
-    """Headless Chromium on the clinician page of the service at ``url``, with ``token``
-    saved as the page's access token (a Playwright page)."""
+def clinician_page(url: str, token: str | None = None) -> Iterator:
+    """Headless Chromium on the clinician page of the service at ``url`` (a Playwright
+    page), with ``token`` saved as the page's access token when given."""
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is required: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
@@ -38,26 +38,17 @@ def signed_in_page(url: str, token: str) -> Iterator:
         page.set_default_timeout(20_000)
         page.goto(f"{url}/ui/")
         page.wait_for_selector("body[data-ready='true']")
-        page.fill("#token", token)
-        page.click("#save-token")
+        if token is not None:
+            page.fill("#token", token)
+            page.click("#save-token")
         yield page
         browser.close()
 
 
 @pytest.fixture(scope="module")
 def page(service):
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(f"{service.url}/ui/")
-        page.wait_for_selector("body[data-ready='true']")
+    with clinician_page(service.url) as page:
         yield page
-        browser.close()
 
 
 def add_symptom(page, query: str, hpo_id: str) -> None:

@@ -108,10 +108,10 @@ def test_the_review_queue_needs_a_token(review_service):
 def test_a_clinician_confirms_a_case_on_the_page(review_service, tokens):
     from playwright.sync_api import expect
 
-    from tests.serving.test_clinician_page import signed_in_page
+    from tests.serving.test_clinician_page import clinician_page
 
     server, folder, _, _ = review_service
-    with signed_in_page(server.url, tokens["clinician"]) as page:
+    with clinician_page(server.url, tokens["clinician"]) as page:
         page.click("#review-load")
         rows = page.locator("#review-table tbody tr")
         expect(rows.first).to_be_visible()
