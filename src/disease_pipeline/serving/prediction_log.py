@@ -79,7 +79,7 @@ class PredictionLogSettings:
     enabled: bool = True
     warehouse: Path | None = None
     table: str = "prediction_log"
-    flush_interval_s: float = 2.0
+    flush_interval_s: float = 10.0
     flush_rows: int = 500
     max_buffer_rows: int = 200_000
     retention_days: float | None = 365.0
@@ -197,6 +197,7 @@ class PredictionLogWriter:
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
         self._last_retention: float | None = None
+        self._schema_checked = False
         self._snowflake = (
             SnowflakePredictionLog(settings.table, settings.snowflake_connection())
             if settings.backend == "snowflake"
@@ -296,10 +297,12 @@ class PredictionLogWriter:
             try:
                 with duckdb.connect(os.fspath(path)) as con:
                     con.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({columns})')
-                    for name, kind in PREDICTION_LOG_COLUMNS.items():  # a log of an older release
-                        con.execute(
-                            f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{name}" {kind}'
-                        )
+                    if not self._schema_checked:  # a log of an older release, once
+                        for name, kind in PREDICTION_LOG_COLUMNS.items():
+                            con.execute(
+                                f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{name}" {kind}'
+                            )
+                        self._schema_checked = True
                     con.register("incoming_predictions", frame)
                     con.execute(
                         f'INSERT INTO "{table}" ({names}) SELECT {names} FROM incoming_predictions'
