@@ -15,8 +15,10 @@ export DO_NOT_TRACK := true
 export OMP_WAIT_POLICY ?= PASSIVE
 # the edit-loop tier: pytest markers registered in pyproject.toml
 FAST_TESTS := not slow and not server and not browser
-# extra pytest arguments, e.g. PYTEST_ARGS="-n 2 --dist loadfile" (pytest-xdist) for the
-# fast tier; the slow tier shares data/test and runs in one process
+# the fast tier runs on two pytest-xdist workers, a test file per worker (FAST_ARGS=
+# for one process); the slow tier shares data/test and runs in one process
+FAST_ARGS ?= -n 2 --dist loadfile
+# extra pytest arguments for either tier
 PYTEST_ARGS ?=
 # apt-get needs root: sudo when make runs as another user
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -84,7 +86,7 @@ test: lint browser java prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: lint prometheus
-	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(FAST_ARGS) $(PYTEST_ARGS)
 
 viz: install
 	$(BIN)/kedro viz run
