@@ -64,22 +64,29 @@ def population_stability_index(
     """
     if np.size(reference) == 0 or np.size(current) == 0:
         return float("nan")
-    ref_counts, cur_counts = psi_counts(reference, current, bins)
+    return _psi(*psi_counts(reference, current, bins), epsilon)
+
+
+def psi_pvalue(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+    """P-value of "both samples come from one distribution" on the PSI's bins: how likely
+    a PSI this large is from sampling alone (:func:`_homogeneity_pvalue`). NaN when
+    either sample is empty."""
+    if np.size(reference) == 0 or np.size(current) == 0:
+        return float("nan")
+    return _homogeneity_pvalue(*psi_counts(reference, current, bins))
+
+
+def _psi(ref_counts: np.ndarray, cur_counts: np.ndarray, epsilon: float = 1e-4) -> float:
     p = np.clip(ref_counts / ref_counts.sum(), epsilon, None)
     q = np.clip(cur_counts / cur_counts.sum(), epsilon, None)
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def psi_pvalue(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
-    """P-value of "both samples come from one distribution" on the PSI's bins: how likely
-    a PSI this large is from sampling alone. Fisher's exact test when two bins are used
-    (binary features, where rare values make the chi-square approximation far too
-    confident); otherwise the chi-square test of homogeneity with the bins expecting
-    fewer than 5 values pooled into one (Cochran's rule). NaN when either sample is
-    empty; 1.0 when all values share one bin."""
-    if np.size(reference) == 0 or np.size(current) == 0:
-        return float("nan")
-    ref_counts, cur_counts = psi_counts(reference, current, bins)
+def _homogeneity_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Fisher's exact test when two bins are used (binary features, where rare values
+    make the chi-square approximation far too confident); otherwise the chi-square test
+    of homogeneity with the bins expecting fewer than 5 values pooled into one
+    (Cochran's rule). 1.0 when all values share one bin."""
     used = (ref_counts + cur_counts) > 0
     ref_counts, cur_counts = ref_counts[used], cur_counts[used]
     if len(ref_counts) < 2:
@@ -106,28 +113,20 @@ def feature_psi(
     (:func:`psi_pvalue`): ``missingness`` (the share of patients with a value) and
     ``values`` (the distribution among patients with a value, when both samples have at
     least ``min_observed`` of them). A lab measured in a fifth of the patients that
-    doubles would otherwise show a fifth of its shift, hidden under the missing bin."""
+    doubles would otherwise show a fraction of its shift, hidden under the missing bin."""
     reference = np.asarray(reference, dtype=float)
     current = np.asarray(current, dtype=float)
     if reference.size == 0 or current.size == 0:
         return float("nan"), float("nan"), ""
     ref_missing, cur_missing = np.isnan(reference), np.isnan(current)
-    parts = [
-        (
-            population_stability_index(ref_missing, cur_missing, bins),
-            psi_pvalue(ref_missing, cur_missing, bins),
-            "missingness",
-        )
-    ]
+    samples = {"missingness": (ref_missing, cur_missing)}
     ref_values, cur_values = reference[~ref_missing], current[~cur_missing]
     if min(ref_values.size, cur_values.size) >= min_observed:
-        parts.append(
-            (
-                population_stability_index(ref_values, cur_values, bins),
-                psi_pvalue(ref_values, cur_values, bins),
-                "values",
-            )
-        )
+        samples["values"] = (ref_values, cur_values)
+    parts = []
+    for part, (ref, cur) in samples.items():
+        counts = psi_counts(ref, cur, bins)  # once per part, for the PSI and its test
+        parts.append((_psi(*counts), _homogeneity_pvalue(*counts), part))
     return max(parts, key=lambda part: part[0])
 
 
