@@ -201,13 +201,25 @@ def promotion_verdict(comparison: dict[str, Any], config: dict[str, Any]) -> dic
     return {"promote": promote, "reason": reason, "checks": checks}
 
 
-def score_records(predictor: Any, recent: pd.DataFrame, top_k: int) -> pd.DataFrame:
-    """``label_disease`` and ``ranked_codes`` of ``predictor`` on the logged records of
-    ``recent`` (the checked records the service saw, re-scored as the service does)."""
+def recent_tables(recent: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Warehouse-shaped tables of the logged records of ``recent`` (the checked records
+    the service saw)."""
     from disease_pipeline.records import PatientRecord, records_to_tables
 
-    records = [PatientRecord.model_validate_json(text) for text in recent["record"]]
-    outputs = predictor.predict_tables(records_to_tables(records), top_k=top_k, explain=False)
+    return records_to_tables([PatientRecord.model_validate_json(t) for t in recent["record"]])
+
+
+def score_records(
+    predictor: Any,
+    recent: pd.DataFrame,
+    top_k: int,
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """``label_disease`` and ``ranked_codes`` of ``predictor`` on the logged records of
+    ``recent``, re-scored as the service does (``tables``: :func:`recent_tables` of
+    them, when already built)."""
+    tables = recent_tables(recent) if tables is None else tables
+    outputs = predictor.predict_tables(tables, top_k=top_k, explain=False)
     return pd.DataFrame(
         {
             "label_disease": recent["label_disease"].astype(str).to_numpy(),
@@ -228,8 +240,9 @@ def compare_recent(
     if n == 0:
         return out | {"checks": [], "failed": []}
     metrics = {name: criterion for name, criterion in settings["metrics"].items()}
+    tables = recent_tables(recent)  # once, for both models
     scored = {
-        name: score_records(model, recent, top_k)
+        name: score_records(model, recent, top_k, tables)
         for name, model in (("champion", champion), ("challenger", challenger))
     }
     comparison = compare_scored(
