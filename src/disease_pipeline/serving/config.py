@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from disease_pipeline.serving.challenger import ChallengerSettings
+
 #: Environment variable naming the configuration file.
 CONFIG_ENV_VAR = "DISEASE_PIPELINE_SERVING_CONFIG"
 #: Default configuration file, relative to the working directory.
@@ -85,6 +87,8 @@ class ServingConfig:
     #: summary whose figures ``/metrics`` exports as gauges (None: none)
     prediction_log: dict[str, Any] | None = None
     monitoring_summary: Path | None = None
+    #: ``serving.challenger``: champion/challenger mode (off, shadow, ab)
+    challenger: ChallengerSettings = field(default_factory=ChallengerSettings)
     source: Path | None = field(default=None, compare=False)
 
     @classmethod
@@ -168,6 +172,11 @@ def _optional_settings(raw: dict[str, Any], source: Path | None, positive) -> di
         settings["prediction_log"] = dict(raw["prediction_log"])
     if raw.get("monitoring_summary"):
         settings["monitoring_summary"] = Path(raw["monitoring_summary"])
+    if raw.get("challenger") is not None:
+        try:
+            settings["challenger"] = ChallengerSettings.from_dict(raw["challenger"])
+        except (TypeError, ValueError) as error:
+            raise ServingConfigError(f"{source}: {error}") from error
     ssl = raw.get("ssl")
     if ssl:
         if not isinstance(ssl, dict) or not ssl.get("certfile") or not ssl.get("keyfile"):

@@ -40,6 +40,11 @@ class ServiceMetrics:
     feedback: Any
     unknown_terms: Any = None
     batch_size: Any = None
+    #: champion/challenger (serving.challenger): answers by variant, shadow scoring
+    answers: Any = None
+    shadow_scored: Any = None
+    shadow_skipped: Any = None
+    shadow_delay: Any = None
 
     def unknown_term(self, code: str) -> None:
         """Count one input HPO id the model's HPO release lacks (ignored, not refused)."""
@@ -92,5 +97,22 @@ def service_metrics() -> ServiceMetrics:
             "Patients per model call (concurrent /predict calls are merged)",
             ["endpoint"],
             buckets=BATCH_BUCKETS,
+        ),
+        answers=Counter(
+            "disease_answers",
+            "Patients answered, by the model variant that answered (champion, challenger)",
+            ["variant"],
+        ),
+        shadow_scored=Counter(
+            "disease_shadow_scored", "Patients the shadow challenger scored after the answer"
+        ),
+        shadow_skipped=Counter(
+            "disease_shadow_skipped",
+            "Answered patients not shadowed (too many waiting, or the shadow process ended)",
+        ),
+        shadow_delay=Histogram(
+            "disease_shadow_delay_seconds",
+            "Time from a champion answer to its challenger output (shadow mode)",
+            buckets=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0),
         ),
     )

@@ -10,7 +10,7 @@ patient never fails its neighbours.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from disease_pipeline.records import PatientRecord
 from disease_pipeline.serving.audit import AuditLog, keyed_digest
 from disease_pipeline.serving.auth import Principal
+from disease_pipeline.serving.challenger import CHALLENGER, CHAMPION
 from disease_pipeline.serving.engine import PredictionEngine, output_summary
 from disease_pipeline.serving.inputs import InputError
 
@@ -59,7 +60,13 @@ def input_error_entry(error: InputError, index: int) -> dict[str, Any]:
 
 
 class PatientPredictor:
-    """Checks, predicts, audits and counts a list of :class:`PatientJob`."""
+    """Checks, predicts, audits and counts a list of :class:`PatientJob`.
+
+    Champion and challenger (``serving.challenger``, :mod:`~disease_pipeline.serving.challenger`):
+    with ``route`` (A/B) each checked patient is answered by the engine of its arm
+    (``challenger_engine`` for ``challenger``); with ``shadow`` every answered call is
+    handed to the shadow scorer once it is audited and logged.
+    """
 
     def __init__(
         self,
@@ -70,8 +77,17 @@ class PatientPredictor:
         model_version: str | None,
         *,
         prediction_log: Any = None,
+        challenger_engine: PredictionEngine | None = None,
+        route: Callable[[PatientRecord], str] | None = None,
+        shadow: Any = None,
     ) -> None:
+        if route is not None and challenger_engine is None:
+            raise ValueError("A/B routing needs the challenger's engine")
         self.engine = engine
+        self.challenger_engine = challenger_engine
+        self.route = route
+        #: optional :class:`~disease_pipeline.serving.challenger.ShadowScorer`
+        self.shadow = shadow
         #: optional :class:`~disease_pipeline.serving.prediction_log.PredictionLogWriter`
         self.prediction_log = prediction_log
         self.audit = audit
@@ -94,54 +110,71 @@ class PatientPredictor:
                 checked[index] = self.engine.normaliser.normalise(job.record, job.where)
             except InputError as error:
                 results[index] = error
-        groups: dict[int, list[int]] = {}
+        arms = [CHAMPION] * len(jobs)
+        groups: dict[tuple[str, int], list[int]] = {}
         for index in checked:
-            groups.setdefault(jobs[index].top_k, []).append(index)
-        for top_k, indices in groups.items():
-            predicted = self._predict(jobs, checked, indices, top_k)
+            if self.route is not None:
+                arms[index] = self.route(jobs[index].record)
+            groups.setdefault((arms[index], jobs[index].top_k), []).append(index)
+        for (arm, top_k), indices in groups.items():
+            engine = self.challenger_engine if arm == CHALLENGER else self.engine
+            predicted = self._predict(engine, jobs, checked, indices, top_k)
             for index, result in zip(indices, predicted, strict=True):
                 results[index] = result
         elapsed_ms = (time.perf_counter() - started) * 1000
         entries = [
-            self._entry(job, result, elapsed_ms / len(jobs), len(jobs))
-            for job, result in zip(jobs, results, strict=True)
+            self._entry(job, result, elapsed_ms / len(jobs), len(jobs), arm)
+            for job, result, arm in zip(jobs, results, arms, strict=True)
         ]
         self.audit.append(entries)
         if self.prediction_log is not None:  # buffered: no I/O on the request path
-            self.prediction_log.add(jobs, checked, results, elapsed_ms)
+            variants = arms if self.route is not None else None
+            self.prediction_log.add(jobs, checked, results, elapsed_ms, variants)
+        if self.shadow is not None:  # queued for the challenger's process: no model work here
+            self.shadow.submit(jobs, checked, results)
         if self.metrics.batch_size is not None and jobs:
             self.metrics.batch_size.labels(endpoint=jobs[0].endpoint).observe(len(jobs))
-        for result in results:
+        for result, arm in zip(results, arms, strict=True):
             if isinstance(result, dict):
                 summary = output_summary(result)
                 self.metrics.prediction(summary["category"], summary["severity"])
+                if getattr(self.metrics, "answers", None) is not None:
+                    self.metrics.answers.labels(variant=arm).inc()
         return results  # type: ignore[return-value]
 
-    def _predict(self, jobs, checked, indices: list[int], top_k: int) -> list[Result]:
+    def _predict(
+        self, engine: PredictionEngine, jobs, checked, indices: list[int], top_k: int
+    ) -> list[Result]:
         """One model call for ``indices``; when the predictor refuses the merged call,
         each patient is tried alone so only the faulty one is refused."""
         records = [jobs[i].record for i in indices]
         clean = [checked[i][0] for i in indices]
         notes = [checked[i][1] for i in indices]
         try:
-            responses, _ = self.engine.predict_checked(
+            responses, _ = engine.predict_checked(
                 records, clean, notes, top_k, jobs[indices[0]].where
             )
             return list(responses)
         except InputError as error:
             if len(indices) == 1:
                 return [error]
-        return [self._predict(jobs, checked, [i], top_k)[0] for i in indices]
+        return [self._predict(engine, jobs, checked, [i], top_k)[0] for i in indices]
 
-    def _entry(self, job: PatientJob, result: Result, latency_ms: float, size: int) -> dict:
-        """The audit entry of one patient's answer or refusal (no raw identifiers)."""
+    def _entry(
+        self, job: PatientJob, result: Result, latency_ms: float, size: int, arm: str
+    ) -> dict:
+        """The audit entry of one patient's answer or refusal (no raw identifiers); under
+        A/B it names the variant that answered."""
+        answered_by = result.get("model") if isinstance(result, dict) else None
         base = {
             "endpoint": job.endpoint,
             "user": job.principal.user,
             "role": job.principal.role,
             "input_hash": keyed_digest(self.key, "input", job.record.model_dump_json()),
-            "model_version": self.model_version,
+            "model_version": (answered_by or {}).get("version", self.model_version),
         }
+        if self.route is not None:
+            base["variant"] = arm
         if isinstance(result, InputError):
             return {
                 "event": "refused",

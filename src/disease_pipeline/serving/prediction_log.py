@@ -65,7 +65,10 @@ PREDICTION_LOG_COLUMNS = {
     "batch_size": "INTEGER",
     "refused_fields": "VARCHAR",
     "site": "VARCHAR",
+    "variant": "VARCHAR",
 }
+#: columns a log written by an older release may lack (read as null)
+LATER_COLUMNS = ("site", "variant")
 #: fields of the record the log never keeps (identifiers and free text)
 DROPPED_RECORD_FIELDS = {"patient_id", "encounter_id", "note"}
 #: where the log goes: the DuckDB ``warehouse`` file, or Snowflake
@@ -134,12 +137,17 @@ def prediction_log_rows(
     key: bytes,
     model: dict[str, Any],
     logged_at: datetime,
+    variants: Sequence[str] | str = "champion",
 ) -> list[dict[str, Any]]:
     """One row per job of a model call: ``batch`` is ``(jobs, checked, results,
     elapsed_ms)`` as :class:`~disease_pipeline.serving.predicting.PatientPredictor`
     has them (``checked``: index → (normalised record, notes); a result is a response
-    dict or an ``InputError``)."""
+    dict or an ``InputError``). ``variants``: the model variant (``champion`` or
+    ``challenger``) of every row, or of each job; a response's own ``model`` names the
+    version that answered it."""
     jobs, checked, results, elapsed_ms = batch
+    if isinstance(variants, str):
+        variants = [variants] * len(jobs)
     rows = []
     for index, (job, result) in enumerate(zip(jobs, results, strict=True)):
         record = checked[index][0] if index in checked else job.record
@@ -158,10 +166,14 @@ def prediction_log_rows(
             "record": record.model_dump_json(exclude=DROPPED_RECORD_FIELDS),
             "latency_ms": round(elapsed_ms, 3),
             "batch_size": len(jobs),
+            "variant": variants[index],
         }
         if isinstance(result, dict):
             differential = result.get("differential") or []
+            answered_by = result.get("model") or {}
             row |= {
+                "model_name": answered_by.get("name", row["model_name"]),
+                "model_version": answered_by.get("version", row["model_version"]),
                 "request_id": result["request_id"],
                 "status": "predicted",
                 "top_codes": json.dumps([item.get("code") for item in differential]),
@@ -185,10 +197,18 @@ def prediction_log_rows(
 class PredictionLogWriter:
     """Buffered, background writer of the prediction log (see the module docstring)."""
 
-    def __init__(self, settings: PredictionLogSettings, key: bytes, model: dict | None = None):
+    def __init__(
+        self,
+        settings: PredictionLogSettings,
+        key: bytes,
+        model: dict | None = None,
+        variant: str = "champion",
+    ):
         self.settings = settings
         self.key = key
         self.model: dict[str, Any] = dict(model or {})
+        #: the model variant of this log's rows unless a call names each job's
+        self.variant = variant
         self.written = 0
         self.dropped = 0
         self._buffer: deque = deque()
@@ -207,12 +227,21 @@ class PredictionLogWriter:
         self._thread.start()
         atexit.register(self.close)
 
-    def add(self, jobs, checked, results, elapsed_ms: float) -> None:
-        """Queue one model call's patients (O(1), no I/O): called on the request path."""
-        self._buffer.append((list(jobs), dict(checked), list(results), elapsed_ms, _now()))
+    def add(self, jobs, checked, results, elapsed_ms: float, variants=None) -> None:
+        """Queue one model call's patients (O(1), no I/O): called on the request path.
+        ``variants``: each job's model variant (A/B); None: the writer's ``variant``."""
+        self._buffer.append(
+            (list(jobs), dict(checked), list(results), elapsed_ms, _now(), variants or self.variant)
+        )
         self._pending_rows += len(jobs)
         if self._pending_rows >= self.settings.flush_rows:
             self._wake.set()
+
+    def redate_last(self, logged_at: datetime) -> None:
+        """Give the model call queued last the time ``logged_at`` (a replay of past
+        traffic; the service dates rows when they are queued)."""
+        *call, _, variants = self._buffer.pop()
+        self._buffer.append((*call, logged_at, variants))
 
     def close(self) -> None:
         """Stop the thread and write every buffered row (idempotent)."""
@@ -238,9 +267,9 @@ class PredictionLogWriter:
             self._pending_rows = sum(len(item[0]) for item in self._buffer)
             rows = [
                 row
-                for jobs, checked, results, elapsed, at in taken
+                for jobs, checked, results, elapsed, at, variants in taken
                 for row in prediction_log_rows(
-                    (jobs, checked, results, elapsed), self.key, self.model, at
+                    (jobs, checked, results, elapsed), self.key, self.model, at, variants
                 )
             ]
             try:

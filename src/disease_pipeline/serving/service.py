@@ -47,6 +47,7 @@ from disease_pipeline.serving.alerts import AlertBusyError, AlertStore, AlertUpd
 from disease_pipeline.serving.audit import AuditLog, AuditWriteError
 from disease_pipeline.serving.auth import BearerAuthMiddleware, Principal, bootstrap_token
 from disease_pipeline.serving.batching import MicroBatcher
+from disease_pipeline.serving.challenger import ShadowScorer, ab_arm
 from disease_pipeline.serving.config import audit_key, load_config, service_key
 from disease_pipeline.serving.contract import PatientItem, patch_openapi
 from disease_pipeline.serving.ehr_auth import EhrTokenVerifier
@@ -68,7 +69,7 @@ from disease_pipeline.serving.hpo_search import HpoSearch
 from disease_pipeline.serving.inputs import InputError, RecordNormaliser, check_disease_code
 from disease_pipeline.serving.metrics import service_metrics
 from disease_pipeline.serving.model_info import lab_vocabulary, model_info
-from disease_pipeline.serving.monitoring import start_monitoring
+from disease_pipeline.serving.monitoring import start_monitoring, start_shadow_log
 from disease_pipeline.serving.predicting import (
     PatientJob,
     PatientPredictor,
@@ -165,6 +166,8 @@ class DiseaseService:
         self.engine: PredictionEngine | None = None
         self.patients: PatientPredictor | None = None
         self.batcher: MicroBatcher | None = None
+        self.shadow: ShadowScorer | None = None
+        self.shadow_log: Any = None
         self.hpo: HpoSearch | None = None
         self.info: dict[str, Any] = {}
         self.load_error: str | None = None
@@ -190,6 +193,7 @@ class DiseaseService:
                 self.metrics,
                 self.info["model"]["version"],
                 prediction_log=self.prediction_log,
+                **self._challenger(normaliser),
             )
             if self.prediction_log is not None:
                 self.prediction_log.model.update(self.info["model"])
@@ -207,9 +211,45 @@ class DiseaseService:
             self.load_error = f"{type(error).__name__}: {error}"
             logger.exception("the predictor could not be loaded")
 
+    def _challenger(self, normaliser: RecordNormaliser) -> dict[str, Any]:
+        """The champion/challenger arguments of :class:`PatientPredictor` for
+        ``serving.challenger`` (docs/retraining.md §5): none when off; the challenger's
+        engine and the sticky patient split for ``ab``; the shadow scorer for ``shadow``."""
+        settings = CONFIG.challenger
+        if settings.mode == "off":
+            return {}
+        stored = bentoml.models.get(settings.model_tag)
+        model = model_info(stored, None)["model"]
+        self.info["challenger"] = {"mode": settings.mode, **model}
+        if settings.mode == "ab":
+            engine = PredictionEngine(load_predictor(Path(stored.path)), model, normaliser)
+            engine.predict([_WARM_UP], top_k=CONFIG.top_k)
+            share = settings.ab_share
+            logger.info("A/B: %.0f %% of patients answered by %s", 100 * share, stored.tag)
+            return {
+                "challenger_engine": engine,
+                "route": lambda record: ab_arm(self.key, record.patient_id, share),
+            }
+        self.shadow_log = start_shadow_log(CONFIG, self.key, model)
+        self.shadow = ShadowScorer(
+            Path(stored.path),
+            model,
+            self.shadow_log.add,
+            threads=CONFIG.threads,
+            max_waiting=settings.shadow_max_waiting,
+            metrics=self.metrics,
+        )
+        logger.info("shadow: %s scores every answered patient after the answer", stored.tag)
+        return {"shadow": self.shadow}
+
     @bentoml.on_shutdown
     def _close_prediction_log(self) -> None:
-        """Write the buffered prediction-log rows before the worker exits."""
+        """Write the buffered prediction-log rows (and the shadow challenger's outputs
+        still queued) before the worker exits."""
+        if self.shadow is not None:
+            self.shadow.close()
+        if self.shadow_log is not None:
+            self.shadow_log.close()
         if self.prediction_log is not None:
             self.prediction_log.close()
 

@@ -15,7 +15,11 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
 from disease_pipeline.pipelines.active_learning import create_pipeline
-from disease_pipeline.pipelines.active_learning.nodes import build_review_queue, uncertainty
+from disease_pipeline.pipelines.active_learning.nodes import (
+    build_review_queue,
+    disagreement,
+    uncertainty,
+)
 from disease_pipeline.serving.prediction_log import PREDICTION_LOG_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -90,6 +94,10 @@ def test_pipeline_on_the_warehouse(tmp_path):
                 "dataset": {"type": table, "table": "feedback", "filepath": warehouse},
             },
             "prm_review_queue": {"type": table, "table": "review_queue", "filepath": warehouse},
+            "prm_prediction_log_shadow": {
+                "type": "disease_pipeline.datasets.OptionalDataset",
+                "dataset": {"type": table, "table": "prediction_log_shadow", "filepath": warehouse},
+            },
         }
     )
     catalog.save("prm_prediction_log", LOG)
@@ -99,3 +107,26 @@ def test_pipeline_on_the_warehouse(tmp_path):
     assert len(queue) == 5  # three codes within the 20 % cap, then the best remaining two
     assert queue["top1_code"].iloc[:3].nunique() == 3
     assert catalog.load("reporting_review_queue_summary")["candidates"] == 45
+
+
+def test_champion_challenger_disagreement_moves_a_confident_answer_up():
+    confident = LOG[LOG["top1_code"] == "J06.9"].iloc[3:8]  # r3 … r7
+    shadow = confident.assign(
+        variant="challenger",
+        top_codes=json.dumps(["J18.9", "J06.9", "X1"]),
+        top_probabilities=json.dumps([0.7, 0.2, 0.1]),
+        top1_code="J18.9",
+    )
+    parts = disagreement(confident, shadow.iloc[:3])
+    # champion J06.9 0.96; challenger J18.9 0.7, J06.9 0.2, X1 0.1: TV 0.78, top-1 differs
+    assert parts.iloc[:3].tolist() == pytest.approx([0.89] * 3)
+    assert parts.iloc[3:].isna().all()
+    same = disagreement(confident, confident.assign(variant="challenger"))
+    assert same.tolist() == pytest.approx([0.0] * 5)
+    # the cap leaves two places to the confident J06.9 answers: without a challenger they
+    # go to the first by request id, with one to those the challenger disagrees with
+    without, _ = build_review_queue(LOG, None, PARAMS | {"size": 10})
+    assert set(without.loc[without["top1_code"] == "J06.9", "request_id"]) == {"r0", "r1"}
+    queue, summary = build_review_queue(LOG, None, PARAMS | {"size": 10}, shadow.iloc[:3])
+    assert set(queue.loc[queue["top1_code"] == "J06.9", "request_id"]) <= {"r3", "r4", "r5"}
+    assert summary["with_challenger_output"] == 3

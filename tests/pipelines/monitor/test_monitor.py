@@ -28,6 +28,7 @@ def run_monitor(warehouse, predictor, tables, split, **params) -> dict:
         "prm_prediction_log": None
         if warehouse is None
         else WarehouseTableDataset(table="prediction_log", filepath=str(warehouse)).load(),
+        "prm_prediction_log_shadow": None,
         "prm_feedback": WarehouseTableDataset(table="feedback", filepath=str(warehouse)).load()
         if params.pop("feedback", True) and warehouse is not None
         else None,
@@ -54,6 +55,7 @@ def test_summary_interface_for_retraining(unshifted):
     predicted = [a for a in answers if isinstance(a, dict)]
     assert summary["n_predictions"] == len(predicted) > 100
     assert summary["window_start"] < summary["window_end"]
+    assert summary["challenger"] == {"mode": None}  # the champion answered alone
     drift = summary["drift"]
     assert set(drift["psi"]) == set(drift["ks_pvalue"]) and len(drift["psi"]) > 50
     assert drift["max_psi"] == max(drift["psi"].values())

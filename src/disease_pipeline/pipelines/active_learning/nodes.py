@@ -8,11 +8,15 @@ from what the service returned (``top_probabilities`` of the differential, ``p_r
 - ``margin``: ``1 − (p1 − p2)`` — 1 when the top two are tied;
 - ``rare``: ``1 − |p_rare − t| / max(t, 1 − t)`` — 1 at the rare gate's threshold ``t``.
 
-``score`` is their weighted mean (``active_learning.weights``). The queue takes the best
-scores greedily with at most ``max_share_per_code`` of it per top-1 code, so one
-disease does not fill it (when too few codes are recent, the best remaining rows fill
-the rest, after the diverse part). Champion/challenger disagreement joins the score once the
-service logs a challenger's answer (shadow mode, not built yet).
+- ``disagreement``: for a prediction the shadow challenger also scored
+  (``serving.challenger.mode: shadow``), ``(TV + d1) / 2`` with TV the total-variation
+  distance between the two returned differentials and ``d1`` 1 when their top-1 differ;
+  missing (not counted in the mean) without a shadow output.
+
+``score`` is the weighted mean of the parts a row has (``active_learning.weights``). The
+queue takes the best scores greedily with at most ``max_share_per_code`` of it per top-1
+code, so one disease does not fill it (when too few codes are recent, the best remaining
+rows fill the rest, after the diverse part).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ QUEUE_COLUMNS = (
     "entropy",
     "margin",
     "rare",
+    "disagreement",
     "score",
 )
+PARTS = ("entropy", "margin", "rare", "disagreement")
 
 
 def uncertainty(probabilities: list[float]) -> tuple[float, float]:
@@ -50,7 +56,35 @@ def uncertainty(probabilities: list[float]) -> tuple[float, float]:
     return entropy, 1.0 - margin
 
 
-def score_predictions(log: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def _differential(codes: str | None, probabilities: str | None) -> dict[str, float]:
+    """A logged differential as code → probability, renormalised to sum 1."""
+    pairs = dict(zip(json.loads(codes or "[]"), json.loads(probabilities or "[]"), strict=False))
+    total = sum(p for p in pairs.values() if p and p > 0)
+    return {c: p / total for c, p in pairs.items() if p and p > 0} if total > 0 else {}
+
+
+def disagreement(log: pd.DataFrame, shadow_log: pd.DataFrame | None) -> pd.Series:
+    """Per row of ``log``: champion/challenger disagreement in [0, 1] (see the module
+    docstring); NaN where the shadow log has no output for the request."""
+    out = pd.Series(np.nan, index=log.index, dtype=float)
+    if shadow_log is None or shadow_log.empty:
+        return out
+    shadow = shadow_log[shadow_log["status"] == "predicted"].drop_duplicates("request_id")
+    shadow = shadow.set_index("request_id")[["top_codes", "top_probabilities", "top1_code"]]
+    for index, row in log.iterrows():
+        if row["request_id"] not in shadow.index:
+            continue
+        other = shadow.loc[row["request_id"]]
+        p = _differential(row["top_codes"], row["top_probabilities"])
+        q = _differential(other["top_codes"], other["top_probabilities"])
+        tv = 0.5 * sum(abs(p.get(c, 0.0) - q.get(c, 0.0)) for c in set(p) | set(q))
+        out[index] = (tv + float(row["top1_code"] != other["top1_code"])) / 2.0
+    return out
+
+
+def score_predictions(
+    log: pd.DataFrame, params: dict[str, Any], shadow_log: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The informativeness parts and ``score`` of every row of ``log``."""
     parts = [uncertainty(json.loads(text or "[]")) for text in log["top_probabilities"]]
     threshold = float(params["rare_threshold"])
@@ -60,9 +94,12 @@ def score_predictions(log: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame
         entropy=[e for e, _ in parts],
         margin=[m for _, m in parts],
         rare=1.0 - (log["p_rare"].astype(float) - threshold).abs() / spread,
+        disagreement=disagreement(log, shadow_log),
     )
-    total = sum(float(weights[k]) for k in ("entropy", "margin", "rare"))
-    out["score"] = sum(float(weights[k]) * out[k] for k in ("entropy", "margin", "rare")) / total
+    values = out[list(PARTS)].to_numpy(float)
+    w = np.array([float(weights.get(k, 0.0)) for k in PARTS])
+    present = np.isfinite(values)
+    out["score"] = np.where(present, values, 0.0) @ w / (present * w).sum(axis=1)
     return out
 
 
@@ -78,9 +115,13 @@ def diverse_top(scored: pd.DataFrame, size: int, max_share: float) -> pd.DataFra
 
 
 def build_review_queue(
-    prediction_log: pd.DataFrame | None, feedback: pd.DataFrame | None, params: dict[str, Any]
+    prediction_log: pd.DataFrame | None,
+    feedback: pd.DataFrame | None,
+    params: dict[str, Any],
+    shadow_log: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """``(queue, summary)``: the review queue and how it was drawn."""
+    """``(queue, summary)``: the review queue and how it was drawn (``shadow_log``: the
+    shadow challenger's outputs, for the disagreement part)."""
     empty = pd.DataFrame(columns=list(QUEUE_COLUMNS))
     if prediction_log is None or prediction_log.empty:
         return empty, {"queued": 0, "reason": "no prediction log yet"}
@@ -95,7 +136,7 @@ def build_review_queue(
     candidates = log[~log["request_id"].astype(str).isin(labelled)]
     if candidates.empty:
         return empty, {"queued": 0, "reason": "every recent prediction has feedback"}
-    scored = score_predictions(candidates.reset_index(drop=True), params)
+    scored = score_predictions(candidates.reset_index(drop=True), params, shadow_log)
     queue = diverse_top(scored, int(params["size"]), float(params["max_share_per_code"]))
     queue = queue.assign(rank=np.arange(1, len(queue) + 1))[list(QUEUE_COLUMNS)]
     summary = {
@@ -107,5 +148,6 @@ def build_review_queue(
         "top1_codes": queue["top1_code"].value_counts().to_dict(),
         "mean_score_queue": float(queue["score"].mean()),
         "mean_score_candidates": float(scored["score"].mean()),
+        "with_challenger_output": int(scored["disagreement"].notna().sum()),
     }
     return queue.reset_index(drop=True), summary

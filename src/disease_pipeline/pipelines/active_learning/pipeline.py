@@ -11,7 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 build_review_queue,
-                ["prm_prediction_log", "prm_feedback", "params:active_learning"],
+                [
+                    "prm_prediction_log",
+                    "prm_feedback",
+                    "params:active_learning",
+                    "prm_prediction_log_shadow",
+                ],
                 ["prm_review_queue", "reporting_review_queue_summary"],
                 name="build_review_queue",
             )

@@ -3,6 +3,7 @@ drift, live performance, service health (data/08_reporting/monitoring, MLflow)."
 
 from kedro.pipeline import Node, Pipeline
 
+from .challenger import challenger_comparison
 from .nodes import (
     evidently_report,
     feature_drift,
@@ -89,6 +90,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="live_performance",
             ),
             Node(
+                challenger_comparison,
+                [
+                    "monitor_window_log",
+                    "prm_prediction_log_shadow",
+                    "prm_feedback",
+                    "params:monitor",
+                ],
+                "monitor_challenger",
+                name="challenger_comparison",
+            ),
+            Node(
                 service_health,
                 ["monitor_window_log", "monitor_window"],
                 "monitor_health",
@@ -104,6 +116,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "monitor_prediction_drift",
                     "monitor_performance",
                     "monitor_health",
+                    "monitor_challenger",
                     "params:monitor",
                 ],
                 ["monitoring_summary", "reporting_monitoring_mlflow_metrics"],

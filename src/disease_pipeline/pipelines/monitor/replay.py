@@ -160,9 +160,7 @@ class Replayer:
     def _redate(self, served_at: list[datetime]) -> None:
         """Give the batch just queued its replayed service times (the log otherwise
         dates rows when they are queued)."""
-        jobs, checked, results, elapsed, _ = self.log._buffer.pop()
-        stamp = served_at[0] if served_at else datetime.now(UTC)
-        self.log._buffer.append((jobs, checked, results, elapsed, stamp))
+        self.log.redate_last(served_at[0] if served_at else datetime.now(UTC))
 
     def close(self) -> None:
         """Write every buffered log row, then the feedback rows (one insert; the

@@ -92,6 +92,7 @@ def summarise_monitoring(  # noqa: PLR0913, PLR0917 - one input per monitoring s
     prediction_drift: dict[str, Any],
     performance: dict[str, Any],
     health: dict[str, Any],
+    challenger: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``monitoring_summary`` and the MLflow metrics (``monitor.*``, step 0)."""
@@ -103,6 +104,7 @@ def summarise_monitoring(  # noqa: PLR0913, PLR0917 - one input per monitoring s
         "prediction_drift": prediction_drift,
         "performance": performance,
         "health": health,
+        "challenger": challenger,
     }
     summary = _clean(summary)
     summary["alerts"] = alerts(summary, params)
@@ -120,6 +122,11 @@ def summarise_monitoring(  # noqa: PLR0913, PLR0917 - one input per monitoring s
         "health.refusal_rate": health["refusal_rate"],
         "health.latency_p95_ms": health["latency_ms"]["p95"],
         "alerts": len(summary["alerts"]),
+        **{
+            f"challenger.{k}": v
+            for k, v in challenger.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
     }
     metrics = {
         f"monitor.{k}": {"value": float(v), "step": 0}
@@ -168,4 +175,6 @@ largest subgroup top-3 gap {perf["max_subgroup_gap"]}</p>
 {drift["psi_threshold"]})</h2>{top.to_html(index=False)}
 <p>Per feature distributions: evidently_data_drift.html.</p>
 <h2>Prediction drift</h2><pre>{html.escape(str(summary["prediction_drift"]))}</pre>
+<h2>Champion and challenger ({html.escape(str(summary.get("challenger", {}).get("mode")))})</h2>
+<pre>{html.escape(str(summary.get("challenger", {})))}</pre>
 </body></html>"""

@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from disease_pipeline.records import PatientRecord, records_to_tables
-from disease_pipeline.serving.prediction_log import PREDICTION_LOG_COLUMNS
+from disease_pipeline.serving.prediction_log import LATER_COLUMNS, PREDICTION_LOG_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ def select_window(
     start, end = window_bounds(params)
     if prediction_log is None:
         prediction_log = pd.DataFrame(columns=list(PREDICTION_LOG_COLUMNS))
+    prediction_log = prediction_log.assign(
+        **{c: None for c in LATER_COLUMNS if c not in prediction_log.columns}
+    )
     missing = set(PREDICTION_LOG_COLUMNS) - set(prediction_log.columns)
     if missing:
         raise ValueError(f"prediction_log lacks columns {sorted(missing)}")
