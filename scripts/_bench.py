@@ -119,3 +119,68 @@ def write_report(path: Path, result: dict[str, Any], *, newline: bool = True) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n" if newline else text, encoding="utf-8")
     print(text)
+
+
+def paired_latency(
+    servers: dict[str, Any],
+    token: str,
+    patients: list[dict],
+    requests: int,
+    *,
+    warm_up: int = 20,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Sequential ``/predict`` latency (ms) of two services of the same model running side
+    by side (``servers``: two names → started ``ServiceProcess``; the first is the one
+    under test, the second the control): each patient goes to both, in alternating
+    order, so both see the same machine load. p50/p95 of each and the differences
+    (first − second) of p50 and p95 with 95 % bootstrap intervals over the paired
+    requests."""
+    import httpx
+    import numpy as np
+
+    names = list(servers)
+    headers = {"Authorization": f"Bearer {token}"}
+    clients = {
+        name: httpx.Client(base_url=server.url, headers=headers, timeout=30)
+        for name, server in servers.items()
+    }
+    times: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for i in range(requests + warm_up):
+            patient = {"patient": patients[i % len(patients)]}
+            for name in names if i % 2 == 0 else names[::-1]:
+                started = time.perf_counter()
+                clients[name].post("/predict", json=patient).raise_for_status()
+                if i >= warm_up:
+                    times[name].append((time.perf_counter() - started) * 1000)
+    finally:
+        for client in clients.values():
+            client.close()
+    test, control = (np.asarray(times[name]) for name in names)
+    picks = np.random.default_rng(seed).integers(0, len(test), size=(1000, len(test)))
+
+    def difference(q: float) -> dict[str, Any]:
+        draws = np.percentile(test[picks], q, axis=1) - np.percentile(control[picks], q, axis=1)
+        value = float(np.percentile(test, q) - np.percentile(control, q))
+        return {
+            f"p{q}_difference_ms": round(value, 2),
+            f"p{q}_difference_ci95_ms": [
+                round(float(v), 2) for v in np.percentile(draws, [2.5, 97.5])
+            ],
+        }
+
+    def summary(values: np.ndarray) -> dict[str, Any]:
+        return {
+            "p50_ms": round(float(np.percentile(values, 50)), 2),
+            "p95_ms": round(float(np.percentile(values, 95)), 2),
+            "n": len(values),
+        }
+
+    return {
+        "design": "two services side by side, each request sent to both in alternating order",
+        names[0]: summary(test),
+        names[1]: summary(control),
+        **difference(95),
+        **difference(50),
+    }

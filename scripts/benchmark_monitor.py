@@ -33,10 +33,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import httpx
 import numpy as np
 import pandas as pd
-from _bench import machine
+from _bench import machine, paired_latency
 
 from disease_pipeline.pipelines.monitor import create_pipeline
 from disease_pipeline.pipelines.monitor.performance import SUMMARY_FIGURES
@@ -198,55 +197,19 @@ def start_service(folder: Path, enabled: bool, token: str):
 
 def served_overhead(folder: Path, requests: int, patients: list[dict], seed: int = 0) -> dict:
     """Sequential ``/predict`` latency (ms) of two services of the same model, prediction
-    log on and off, running side by side: each patient goes to both, in alternating
-    order, so both see the same machine load; p50/p95 of each, and the p95 difference
-    with a 95 % bootstrap interval over the paired requests."""
+    log on and off, side by side (``_bench.paired_latency``); the p95 difference is
+    checked against the target."""
     token = secrets.token_urlsafe(24)
     servers = {}
     try:
-        for name, enabled in (("on", True), ("off", False)):
+        for name, enabled in (("log_on", True), ("log_off", False)):
             servers[name] = start_service(folder / name, enabled, token)
-        headers = {"Authorization": f"Bearer {token}"}
-        clients = {
-            name: httpx.Client(base_url=server.url, headers=headers, timeout=30)
-            for name, server in servers.items()
-        }
-        times: dict[str, list[float]] = {"on": [], "off": []}
-        for i in range(requests + 20):
-            patient = {"patient": patients[i % len(patients)]}
-            for name in ("on", "off") if i % 2 == 0 else ("off", "on"):
-                started = time.perf_counter()
-                clients[name].post("/predict", json=patient).raise_for_status()
-                if i >= 20:  # the first 20 warm both services up
-                    times[name].append((time.perf_counter() - started) * 1000)
-        for client in clients.values():
-            client.close()
+        result = paired_latency(servers, token, patients, requests, seed=seed)
     finally:
         for server in servers.values():
             server.stop()
-    on, off = np.asarray(times["on"]), np.asarray(times["off"])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(on), size=(1000, len(on)))
-    p95 = np.percentile(on[picks], 95, axis=1) - np.percentile(off[picks], 95, axis=1)
-    p50 = np.percentile(on[picks], 50, axis=1) - np.percentile(off[picks], 50, axis=1)
-    difference = float(np.percentile(on, 95) - np.percentile(off, 95))
-
-    def summary(values: np.ndarray) -> dict:
-        return {
-            "p50_ms": round(float(np.percentile(values, 50)), 2),
-            "p95_ms": round(float(np.percentile(values, 95)), 2),
-            "n": len(values),
-        }
-
-    return {
-        "design": "two services side by side, each request sent to both in alternating order",
-        "log_on": summary(on),
-        "log_off": summary(off),
-        "p95_difference_ms": round(difference, 2),
-        "p95_difference_ci95_ms": [round(float(v), 2) for v in np.percentile(p95, [2.5, 97.5])],
-        "p50_difference_ms": round(float(np.median(on) - np.median(off)), 2),
-        "p50_difference_ci95_ms": [round(float(v), 2) for v in np.percentile(p50, [2.5, 97.5])],
-        "meets_target": difference <= TARGETS["logging_overhead_p95_ms"],
+    return result | {
+        "meets_target": result["p95_difference_ms"] <= TARGETS["logging_overhead_p95_ms"]
     }
 
 

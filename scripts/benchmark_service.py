@@ -15,6 +15,16 @@ Figures go to ``data/08_reporting/benchmark_service.json``::
 
     python scripts/benchmark_service.py --requests 300     # after `make train`
     BENTOML_HOME=data/test/bentoml python scripts/benchmark_service.py   # test-size model
+
+``--shadow``: instead, the cost of shadow mode (``serving.challenger.mode: shadow``): two
+services of the champion side by side, one shadowing ``--challenger-tag`` and one not,
+each patient sent to both in alternating order; the p95 and p50 differences with 95 %
+bootstrap intervals go to the report's ``shadow_overhead`` (the rest of the report is
+kept). The challenger must be in the store::
+
+    kedro run --pipeline=bento_packaging --params \
+      bento_packaging.bento_model_name=disease_pipeline_challenger   # or alias=challenger
+    python scripts/benchmark_service.py --shadow --requests 1000
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from _bench import machine, paired_latency
 from tqdm import tqdm
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
@@ -41,6 +52,8 @@ from disease_pipeline.serving.process import ServiceProcess, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
+    # issue 17: shadow mode may add at most this to /predict p95
+    "shadow_overhead_p95_ms": 2.0,
     "predict_p95_ms": 50.0,
     "seed_predict_p95_ms": 500.0,
     "batch_patients_per_s": 1000.0,
@@ -131,6 +144,46 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
+def shadow_overhead(args: argparse.Namespace) -> None:
+    """``--shadow``: /predict with and without the shadow challenger, side by side."""
+    token = secrets.token_urlsafe(24)
+    patients = synthetic_patients(200, args.seed)
+    base = ROOT / "conf/base/serving.yml"
+    modes = {
+        "shadow_on": {"mode": "shadow", "model_tag": args.challenger_tag},
+        "shadow_off": {"mode": "off", "model_tag": args.challenger_tag},
+    }
+    servers: dict[str, ServiceProcess] = {}
+    with tempfile.TemporaryDirectory(prefix="benchmark-shadow-") as folder:
+        try:
+            for name, challenger in modes.items():
+                home = Path(folder) / name
+                home.mkdir()
+                config = write_config(home, {"clinician": token}, base=base, challenger=challenger)
+                servers[name] = ServiceProcess(
+                    config, home / "serve.log", private_home=home / "bentoml", cwd=ROOT
+                ).start()
+            result = paired_latency(servers, token, patients, args.requests, seed=args.seed)
+        finally:
+            for server in servers.values():
+                server.stop()
+    report = json.loads(args.output.read_text()) if args.output.exists() else {}
+    report["shadow_overhead"] = result | {
+        "challenger": args.challenger_tag,
+        "meets_target": result["p95_difference_ms"] <= TARGETS["shadow_overhead_p95_ms"],
+        "command": f"python scripts/benchmark_service.py --shadow --requests {args.requests}",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_1m_end": round(os.getloadavg()[0], 2),
+        "machine": machine(),
+    }
+    report.setdefault("targets", TARGETS)["shadow_overhead_p95_ms"] = TARGETS[
+        "shadow_overhead_p95_ms"
+    ]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["shadow_overhead"], indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="single /predict calls")
@@ -146,7 +199,14 @@ def main() -> None:
     parser.add_argument(
         "--output", type=Path, default=ROOT / "data/08_reporting/benchmark_service.json"
     )
+    parser.add_argument(
+        "--shadow", action="store_true", help="measure shadow mode's cost (see the docstring)"
+    )
+    parser.add_argument("--challenger-tag", default="disease_pipeline_challenger:latest")
     args = parser.parse_args()
+    if args.shadow:
+        shadow_overhead(args)
+        return
     workers = load_config(ROOT / "conf/base/serving.yml").workers
     args.clients = args.clients or workers
 

@@ -1,5 +1,5 @@
 """Champion/challenger settings, the sticky A/B split, the shadow job and the variant
-of prediction-log rows (docs/retraining.md §5)."""
+of prediction-log rows (docs/retraining.md §6)."""
 
 from __future__ import annotations
 

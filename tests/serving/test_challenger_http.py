@@ -1,4 +1,4 @@
-"""Shadow and A/B modes of a real ``bentoml serve`` (docs/retraining.md §5).
+"""Shadow and A/B modes of a real ``bentoml serve`` (docs/retraining.md §6).
 
 The challenger is the test environment's registered champion imported into the BentoML
 store under its own name by the real ``bento_packaging`` pipeline: the same model, so the
@@ -10,9 +10,12 @@ then read the service's own warehouse tables.
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import duckdb
 import pandas as pd
+import psutil
 import pytest
 
 from disease_pipeline.pipelines.active_learning.nodes import build_review_queue
@@ -44,6 +47,18 @@ def tables(folder, *names: str) -> list[pd.DataFrame]:
         return [con.execute(f"SELECT * FROM {name}").df() for name in names]
 
 
+def shadow_policies(root: int) -> set[int]:
+    """Scheduling policies of the service's shadow processes (multiprocessing children)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = psutil.Process(root).children(recursive=True)
+        spawned = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        if spawned:
+            return {os.sched_getscheduler(c.pid) for c in spawned}
+        time.sleep(0.5)
+    return set()
+
+
 def test_shadow_scores_every_answer_after_it_and_the_monitor_pairs_them(
     challenger_store, tokens, tmp_path
 ):
@@ -65,6 +80,7 @@ def test_shadow_scores_every_answer_after_it_and_the_monitor_pairs_them(
                 ).raise_for_status()
         with client(server, tokens["admin"]) as http:
             assert http.get("/model_info").json()["challenger"]["mode"] == "shadow"
+        assert shadow_policies(server.process.pid) == {os.SCHED_IDLE}
     finally:
         server.stop()  # the queued shadow work is scored and logged before the exit
     log, shadow, feedback = tables(tmp_path, "prediction_log", "prediction_log_shadow", "feedback")

@@ -1,8 +1,9 @@
-"""Champion and challenger inside the service (``serving.challenger``, docs/retraining.md §5).
+"""Champion and challenger inside the service (``serving.challenger``, docs/retraining.md §6).
 
 - ``shadow``: every predicted patient is answered by the champion; afterwards, off the
   request path, the challenger scores the same checked record in a process of its own
-  (:class:`ShadowScorer`: no shared interpreter lock, the answer never waits for it) and
+  (:class:`ShadowScorer`: no shared interpreter lock, the answer never waits for it, and
+  at ``SCHED_IDLE`` priority, so it only uses CPU time the service leaves idle) and
   its output is logged to the shadow prediction log (``shadow_table``) under the
   champion answer's ``request_id``, so every pair can be compared and, once a clinician
   confirms the diagnosis, scored.
@@ -134,6 +135,20 @@ def score_shadow_job(engine: Any, job: ShadowJob) -> tuple[list[dict[str, Any]],
     return responses, elapsed  # type: ignore[return-value]
 
 
+def background_priority() -> str:
+    """Let this process run only on CPU time the service leaves idle: Linux's
+    ``SCHED_IDLE`` policy where available (no privilege needed), else the lowest nice
+    level. Returns the policy applied."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "SCHED_IDLE"
+        except OSError:
+            pass
+    os.nice(19)
+    return "nice 19"
+
+
 def _shadow_process(spec: dict[str, Any], inbox: Any, outbox: Any) -> None:
     """The shadow process: load the challenger (``spec``: ``model_dir``, ``model``,
     ``threads``, ``parent``), then score every queued job until the ``None`` sentinel
@@ -145,6 +160,7 @@ def _shadow_process(spec: dict[str, Any], inbox: Any, outbox: Any) -> None:
     # the queued work when the parent sends the sentinel (or exits once the parent is gone)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    background_priority()
     try:
         limit_threads(spec["threads"])
         predictor = load_predictor(Path(spec["model_dir"]))

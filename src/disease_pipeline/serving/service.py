@@ -213,7 +213,7 @@ class DiseaseService:
 
     def _challenger(self, normaliser: RecordNormaliser) -> dict[str, Any]:
         """The champion/challenger arguments of :class:`PatientPredictor` for
-        ``serving.challenger`` (docs/retraining.md §5): none when off; the challenger's
+        ``serving.challenger`` (docs/retraining.md §6): none when off; the challenger's
         engine and the sticky patient split for ``ab``; the shadow scorer for ``shadow``."""
         settings = CONFIG.challenger
         if settings.mode == "off":
