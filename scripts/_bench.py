@@ -121,23 +121,18 @@ def write_report(path: Path, result: dict[str, Any], *, newline: bool = True) ->
     print(text)
 
 
-def paired_latency(
+def paired_times(
     servers: dict[str, Any],
     token: str,
     patients: list[dict],
     requests: int,
     *,
     warm_up: int = 20,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Sequential ``/predict`` latency (ms) of two services of the same model running side
-    by side (``servers``: two names → started ``ServiceProcess``; the first is the one
-    under test, the second the control): each patient goes to both, in alternating
-    order, so both see the same machine load. p50/p95 of each and the differences
-    (first − second) of p50 and p95 with 95 % bootstrap intervals over the paired
-    requests."""
+) -> dict[str, list[float]]:
+    """Sequential ``/predict`` latencies (ms) of services of the same model running side
+    by side (``servers``: name → started ``ServiceProcess``): each patient goes to every
+    service, in alternating order, so all see the same machine load."""
     import httpx
-    import numpy as np
 
     names = list(servers)
     headers = {"Authorization": f"Bearer {token}"}
@@ -157,14 +152,23 @@ def paired_latency(
     finally:
         for client in clients.values():
             client.close()
-    test, control = (np.asarray(times[name]) for name in names)
-    picks = np.random.default_rng(seed).integers(0, len(test), size=(1000, len(test)))
+    return times
+
+
+def latency_difference(
+    times: dict[str, list[float]], test: str, control: str, seed: int = 0
+) -> dict[str, Any]:
+    """p50/p95 of ``test`` and ``control`` and the differences (test − control) of p50
+    and p95 with 95 % bootstrap intervals over the paired requests."""
+    import numpy as np
+
+    a, b = np.asarray(times[test]), np.asarray(times[control])
+    picks = np.random.default_rng(seed).integers(0, len(a), size=(1000, len(a)))
 
     def difference(q: float) -> dict[str, Any]:
-        draws = np.percentile(test[picks], q, axis=1) - np.percentile(control[picks], q, axis=1)
-        value = float(np.percentile(test, q) - np.percentile(control, q))
+        draws = np.percentile(a[picks], q, axis=1) - np.percentile(b[picks], q, axis=1)
         return {
-            f"p{q}_difference_ms": round(value, 2),
+            f"p{q}_difference_ms": round(float(np.percentile(a, q) - np.percentile(b, q)), 2),
             f"p{q}_difference_ci95_ms": [
                 round(float(v), 2) for v in np.percentile(draws, [2.5, 97.5])
             ],
@@ -177,10 +181,23 @@ def paired_latency(
             "n": len(values),
         }
 
+    return {test: summary(a), control: summary(b), **difference(95), **difference(50)}
+
+
+def paired_latency(
+    servers: dict[str, Any],
+    token: str,
+    patients: list[dict],
+    requests: int,
+    *,
+    warm_up: int = 20,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """:func:`paired_times` of two services (the first under test, the second the
+    control) and their :func:`latency_difference`."""
+    test, control = list(servers)
+    times = paired_times(servers, token, patients, requests, warm_up=warm_up)
     return {
         "design": "two services side by side, each request sent to both in alternating order",
-        names[0]: summary(test),
-        names[1]: summary(control),
-        **difference(95),
-        **difference(50),
+        **latency_difference(times, test, control, seed),
     }

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _bench import machine, paired_latency
+from _bench import latency_difference, machine, paired_times
 from tqdm import tqdm
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
@@ -145,7 +145,8 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def shadow_overhead(args: argparse.Namespace) -> None:
-    """``--shadow``: /predict with and without the shadow challenger, side by side."""
+    """``--shadow``: /predict with and without the shadow challenger, side by side, in two
+    rounds that swap which service starts first (half of ``--requests`` each), pooled."""
     token = secrets.token_urlsafe(24)
     patients = synthetic_patients(200, args.seed)
     base = ROOT / "conf/base/serving.yml"
@@ -153,20 +154,31 @@ def shadow_overhead(args: argparse.Namespace) -> None:
         "shadow_on": {"mode": "shadow", "model_tag": args.challenger_tag},
         "shadow_off": {"mode": "off", "model_tag": args.challenger_tag},
     }
-    servers: dict[str, ServiceProcess] = {}
-    with tempfile.TemporaryDirectory(prefix="benchmark-shadow-") as folder:
-        try:
-            for name, challenger in modes.items():
-                home = Path(folder) / name
-                home.mkdir()
-                config = write_config(home, {"clinician": token}, base=base, challenger=challenger)
-                servers[name] = ServiceProcess(
-                    config, home / "serve.log", private_home=home / "bentoml", cwd=ROOT
-                ).start()
-            result = paired_latency(servers, token, patients, args.requests, seed=args.seed)
-        finally:
-            for server in servers.values():
-                server.stop()
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    for order in (list(modes), list(modes)[::-1]):
+        servers: dict[str, ServiceProcess] = {}
+        with tempfile.TemporaryDirectory(prefix="benchmark-shadow-") as folder:
+            try:
+                for name in order:
+                    home = Path(folder) / name
+                    home.mkdir()
+                    config = write_config(
+                        home, {"clinician": token}, base=base, challenger=modes[name]
+                    )
+                    servers[name] = ServiceProcess(
+                        config, home / "serve.log", private_home=home / "bentoml", cwd=ROOT
+                    ).start()
+                measured = paired_times(servers, token, patients, args.requests // 2)
+            finally:
+                for server in servers.values():
+                    server.stop()
+        for name, values in measured.items():
+            times[name] += values
+    result = {
+        "design": "two services side by side, each request sent to both in alternating "
+        "order; two rounds, each service started first once",
+        **latency_difference(times, "shadow_on", "shadow_off", args.seed),
+    }
     report = json.loads(args.output.read_text()) if args.output.exists() else {}
     report["shadow_overhead"] = result | {
         "challenger": args.challenger_tag,
