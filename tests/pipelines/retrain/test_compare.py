@@ -33,6 +33,7 @@ from disease_pipeline.pipelines.retrain.nodes import (
     choose_evaluation_set,
     compare_with_champion,
     feedback_version,
+    prepare_challenger,
     recent_labelled_traffic,
 )
 from disease_pipeline.serving.audit import verify_chain
@@ -154,6 +155,28 @@ def test_feedback_version_names_the_confirmed_encounters():
     assert count == 2 and len(version) == 64
     relabelled = diagnoses.assign(code=["J18.9", "I20", "E11"])
     assert feedback_version(feedback | {"diagnoses": relabelled})[0] != version
+
+
+def test_the_challengers_data_version_covers_its_feedback():
+    inputs = {
+        "predictor": object(),
+        "gate_verdict": APPROVED,
+        "metrics": {},
+        "data_version": {"data_version": "exports-v1"},
+        "params": yaml.safe_load((CONF / "parameters_packaging.yml").read_text())["packaging"],
+    }
+    plain = prepare_challenger(**inputs, feedback=None)["tags"]
+    assert plain["data_version"] == "exports-v1" and plain["feedback_encounters"] == "0"
+    diagnoses = pd.DataFrame({"encounter_id": ["f-1"], "code": ["J18.9"], "role": ["primary"]})
+    feedback = {"encounters": pd.DataFrame({"encounter_id": ["f-1"]}), "diagnoses": diagnoses}
+    tags = prepare_challenger(**inputs, feedback=feedback)["tags"]
+    assert tags["exports_data_version"] == "exports-v1"
+    assert len(tags["data_version"]) == 64 and tags["data_version"] != "exports-v1"
+    relabelled = feedback | {"diagnoses": diagnoses.assign(code=["I10"])}
+    assert (
+        prepare_challenger(**inputs, feedback=relabelled)["tags"]["data_version"]
+        != tags["data_version"]
+    )
 
 
 # ---- the challenger part of the retrain pipeline against a real registry --------------

@@ -60,10 +60,16 @@ def prepare_challenger(  # noqa: PLR0913 - each input is one catalog dataset
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """The packaging candidate, its model-version tags also naming the feedback it was
-    trained with (``feedback_version``, ``feedback_encounters``) beside ``data_version``."""
+    trained with (``feedback_version``, ``feedback_encounters``). With feedback, the
+    ``data_version`` tag covers both sources: SHA-256 of the exports' data version and
+    the feedback version (the exports' alone stays in ``exports_data_version``)."""
     candidate = prepare_champion_candidate(predictor, gate_verdict, metrics, data_version, params)
     version, count = feedback_version(feedback)
     candidate["tags"] |= {"feedback_version": version, "feedback_encounters": str(count)}
+    if count:
+        exports = candidate["tags"]["data_version"]
+        combined = hashlib.sha256(f"{exports}\n{version}".encode()).hexdigest()
+        candidate["tags"] |= {"exports_data_version": exports, "data_version": combined}
     return candidate
 
 
