@@ -1,0 +1,131 @@
+"""``scripts/active_learning_simulation.py`` end to end on the test environment's tiny
+simulation: kedro simulates and builds the features, models are trained and retrained,
+and every figure of the report can be recomputed from what the run kept."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from disease_pipeline.pipelines.active_learning import simulation as al
+from disease_pipeline.pipelines.active_learning.nodes import build_review_queue
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+BUDGETS = (0, 10, 20)
+REPETITIONS = 2
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The script's ``main`` on a tiny configuration; its report and runs folder."""
+    path = PROJECT_ROOT / "scripts" / "active_learning_simulation.py"
+    spec = importlib.util.spec_from_file_location("active_learning_simulation", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    folder = tmp_path_factory.mktemp("active_learning")
+    report_path = folder / "report.json"
+    status = script.main(
+        [
+            "--env=test",
+            f"--out={folder / 'work'}",
+            f"--report={report_path}",
+            "--encounters=600",
+            "--rare-diseases=0",  # the test environment's 20
+            "--initial=150",
+            "--calibration=60",
+            f"--budgets={','.join(map(str, BUDGETS))}",
+            "--compare-budget=20",
+            f"--repetitions={REPETITIONS}",
+            "--n-boot=200",
+        ]
+    )
+    assert status == 0
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    return report, folder / "work" / "runs", report_path
+
+
+def test_every_budget_and_strategy_was_retrained(run):
+    report, _, report_path = run
+    keys = sorted((r["repetition"], r["strategy"], r["budget"]) for r in report["runs"])
+    expected = [(rep, "initial", 0) for rep in range(REPETITIONS)]
+    expected += [
+        (rep, s, b) for rep in range(REPETITIONS) for s in ("queue", "random") for b in (10, 20)
+    ]
+    assert keys == sorted(expected)
+    for r in report["runs"]:
+        if r["budget"]:
+            assert r["selected_common"] + r["selected_rare"] == r["budget"]
+    assert report_path.with_suffix(".md").read_text(encoding="utf-8").startswith("| labels |")
+
+
+def test_selections_come_from_the_pool_and_never_from_the_test_set(run):
+    _, runs, _ = run
+    later = pd.read_parquet(runs / "later.parquet")
+    pool, test = later[later["part"] == "pool"], later[later["part"] == "test"]
+    assert not set(pool["patient_id"]) & set(test["patient_id"])  # split by patient
+    scored = pd.read_parquet(runs / "scored.parquet")
+    assert set(scored["encounter_id"]) <= set(test["encounter_id"])
+    assert (scored["label_category"] == "COMMON").all()
+    selections = json.loads((runs / "selections.json").read_text(encoding="utf-8"))
+    assert len(selections) == REPETITIONS
+    for orders in selections.values():
+        for order in orders.values():
+            assert len(order) == len(set(order)) == max(BUDGETS)
+            assert set(order) <= set(pool["encounter_id"])
+            assert not set(order) & set(test["encounter_id"])
+    assert selections["0"]["random"] != selections["1"]["random"]  # a new draw per repetition
+
+
+def test_the_queue_selection_is_the_top_of_the_real_queue_score(run):
+    report, runs, _ = run
+    params = report["setting"]["queue"]
+    selections = json.loads((runs / "selections.json").read_text(encoding="utf-8"))
+    for rep in range(REPETITIONS):
+        log = pd.read_parquet(runs / f"pool_log_{rep}.parquet")
+        order = selections[str(rep)]["queue"]
+        assert order == al.queue_order(log, params, max(BUDGETS))
+        first, _ = build_review_queue(log, None, params)  # one queue of the configured size
+        head = min(int(params["size"]), max(BUDGETS))
+        assert order[:head] == first["request_id"].tolist()[:head]
+
+
+def test_report_figures_are_recomputed_from_the_per_run_results(run):
+    report, runs, _ = run
+    hits = np.load(runs / "hits.npz")
+    scored = pd.read_parquet(runs / "scored.parquet")
+    arms = {}
+    for name in hits.files:
+        strategy, budget, k = name.split("_")
+        arms.setdefault((strategy, int(budget)), {})[int(k.removeprefix("top"))] = hits[name]
+        assert hits[name].shape == (REPETITIONS, len(scored))
+    bootstrap = report["bootstrap"]
+    summary = al.summarise(
+        arms,
+        scored["patient_id"].astype(str).tolist(),
+        compare_budget=report["difference"]["budget"],
+        n_boot=bootstrap["n_boot"],
+        seed=bootstrap["seed"],
+        level=bootstrap["level"],
+    )
+    assert summary["curve"] == report["curve"]
+    assert summary["difference"] == report["difference"]
+    runs_table = pd.DataFrame(report["runs"])
+    for point in report["curve"]:
+        chosen = runs_table[
+            (runs_table["strategy"] == point["strategy"])
+            & (runs_table["budget"] == point["budget"])
+        ]
+        assert len(chosen) == REPETITIONS
+        for k in (1, 3):
+            assert point[f"top{k}"]["mean"] == pytest.approx(chosen[f"top{k}"].mean())
+    top3 = report["difference"]["queue_minus_random"]["top3"]
+    expected = (arms[("queue", 20)][3] - arms[("random", 20)][3]).mean()
+    assert top3["mean"] == pytest.approx(expected)
+    assert top3["ci_low"] <= top3["mean"] <= top3["ci_high"]
+    assert report["target_met"] == (top3["ci_low"] > 0)
