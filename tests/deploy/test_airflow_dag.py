@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +40,8 @@ AIRFLOW = AIRFLOW_VENV / "bin" / "airflow"
 DAGS = PROJECT_ROOT / "deploy" / "airflow" / "dags"
 DAG_ID = "retrain_loop"
 MODEL = "disease_pipeline"
+#: the keys of decision.json that retrain_check's result carries (loop_report)
+REPORTED_DECISION = ("decision", "fired", "reason", "checked_at", "champion_version")
 #: the trained test environment's data the loop reads (the prediction log, the
 #: champion's training rows and test predictions) and retrains from (the raw exports)
 LAYERS = (
@@ -112,9 +116,9 @@ def airflow(home: Path, variables: dict[str, str], *arguments: str) -> str:
     return done.stdout
 
 
-def run_loop(home: Path, conf: Path, day: str) -> dict[str, str]:
+def run_loop(home: Path, conf: Path, day: str) -> tuple[str, dict[str, str]]:
     """``airflow dags test retrain_loop <day>`` in the test environment of ``conf``; the
-    state of each task of that run."""
+    run's id and the state of each of its tasks."""
     variables = {
         "disease_pipeline_env": "test",
         "disease_pipeline_conf_source": str(conf),
@@ -125,7 +129,15 @@ def run_loop(home: Path, conf: Path, day: str) -> dict[str, str]:
     (run,) = [r for r in runs if r["logical_date"].startswith(day)]
     assert run["state"] == "success", run
     states = airflow(home, {}, "tasks", "states-for-dag-run", DAG_ID, run["run_id"], "-o", "json")
-    return {task["task_id"]: task["state"] for task in last_json(states)}
+    return run["run_id"], {task["task_id"]: task["state"] for task in last_json(states)}
+
+
+def results(home: Path, run_id: str) -> dict[str, dict]:
+    """The tasks' results (XCom ``return_value``) of a run, from Airflow's database."""
+    query = "select task_id, value from xcom where dag_id = ? and run_id = ? and key = ?"
+    with closing(sqlite3.connect(home / "airflow.db")) as db:
+        rows = db.execute(query, (DAG_ID, run_id, "return_value")).fetchall()
+    return {task: json.loads(value) for task, value in rows}
 
 
 def last_json(output: str):
@@ -147,7 +159,7 @@ def read(folder: Path, name: str) -> dict:
 def test_no_trigger_waits(loop_folder, airflow_home):
     conf = isolated_conf(loop_folder, "conf_this_week")
     started = datetime.now(UTC)
-    states = run_loop(airflow_home, conf, "2026-12-07")
+    run_id, states = run_loop(airflow_home, conf, "2026-12-07")
     assert states == {
         "monitor": "success",
         "retrain_check": "success",
@@ -162,6 +174,10 @@ def test_no_trigger_waits(loop_folder, airflow_home):
     assert decision["monitoring"]["available"]
     assert decision["champion_version"] == "1"
     assert aliases(loop_folder) == {"champion": "1"}
+    # the decision the branch followed is the one written, as loop_report printed it
+    reported = results(airflow_home, run_id)
+    assert set(reported) == {"retrain_check"}
+    assert reported["retrain_check"] == {key: decision[key] for key in REPORTED_DECISION}
 
 
 def test_an_old_champion_is_retrained_and_the_verdict_is_carried_out(loop_folder, airflow_home):
@@ -170,7 +186,7 @@ def test_an_old_champion_is_retrained_and_the_verdict_is_carried_out(loop_folder
     (conf / "test" / "parameters_retrain.yml").write_text(
         yaml.safe_dump({"retrain": {"now": later}}), encoding="utf-8"
     )
-    states = run_loop(airflow_home, conf, "2026-12-14")
+    run_id, states = run_loop(airflow_home, conf, "2026-12-14")
     assert states == {
         "monitor": "success",
         "retrain_check": "success",
@@ -182,7 +198,16 @@ def test_an_old_champion_is_retrained_and_the_verdict_is_carried_out(loop_folder
     assert (decision["decision"], decision["fired"]) == ("retrain", ["model_age_days"])
     assert decision["triggers"]["model_age_days"]["value"] >= 99
 
-    verdict = read(loop_folder, "retrain/comparison.json")["verdict"]
+    comparison = read(loop_folder, "retrain/comparison.json")
+    verdict = comparison["verdict"]
+    reported = results(airflow_home, run_id)
+    assert reported["retrain_check"] == {key: decision[key] for key in REPORTED_DECISION}
+    assert reported["retrain"] == {  # the retrain task's result: the comparison's verdict
+        "promote": verdict["promote"],
+        "reason": verdict["reason"],
+        "n_compared": comparison["evaluation_set"]["n_compared"],
+        "gate_approved": True,
+    }
     store = tracking_uri(loop_folder)
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     challenger = client.get_model_version(MODEL, "2")  # registered by this run's retrain

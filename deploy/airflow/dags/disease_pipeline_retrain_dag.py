@@ -107,7 +107,7 @@ TASK_ENV = {"KEDRO_DISABLE_TELEMETRY": "true", "OMP_WAIT_POLICY": "PASSIVE"}
     tags=["disease_pipeline", "kedro"],
 )
 def retrain_loop():
-    @task.bash(task_id="monitor", env=TASK_ENV, append_env=True)
+    @task.bash(task_id="monitor", env=TASK_ENV, append_env=True, do_xcom_push=False)
     def monitor() -> str:
         """``kedro run --pipeline=monitor``: drift and live performance of the logged traffic."""
         return _project_command(_run("monitor"))
