@@ -223,4 +223,4 @@ def benchmark_rare_model(
         return {"skipped": "no case to time"}
     rng = np.random.default_rng(0)
     sample = [parsed[i] for i in rng.choice(len(parsed), size=min(n, len(parsed)), replace=False)]
-    return latency_report(model, sample)
+    return latency_report(model, sample, threads=int(options.get("threads", 1)))
