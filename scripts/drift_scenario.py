@@ -47,169 +47,37 @@ from pathlib import Path
 
 import httpx
 import yaml
+from _scenario import (
+    PERIOD,
+    ROOT,
+    copy_conf,
+    kedro,
+    period_sample,
+    predict_all,
+    simulate,
+    start_service,
+    training_seed,
+)
 
-from disease_pipeline.pipelines.monitor.replay import tables_to_records
-from disease_pipeline.serving.process import ServiceProcess, write_config
-
-ROOT = Path(__file__).resolve().parents[1]
-TABLES = ("encounters", "patients", "symptoms", "vitals", "labs", "diagnoses")
-#: the period simulated after the training data (a whole year: no season is over-weighted),
-#: new visits (``seed``) of the same hospital (``world_seed``: the training run's seed)
-PERIOD = "simulate.seed=20250917,simulate.start_date=2025-01-01,simulate.end_date=2025-12-31"
-MONITOR_CATALOGS = ("catalog_monitor.yml", "catalog_retrain_check.yml")
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 GAUGE_LINE = re.compile(r'^(disease_monitor_feature_(?:psi|drifted))\{feature="([^"]+)"\} (\S+)$')
-
-
-def kedro(args: list[str], log: Path) -> None:
-    """``kedro <args>`` in the project; its output appended to ``log``."""
-    with log.open("ab") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "kedro", *args],
-            check=False,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    if done.returncode:
-        tail = log.read_text(errors="replace")[-4000:]
-        raise RuntimeError(f"kedro {' '.join(args)} failed ({done.returncode}):\n{tail}")
-
-
-def copy_conf(target: Path, env: str, data_root: Path | None, rewrites: dict[str, str]) -> Path:
-    """The project's ``conf`` (base and ``env``; never ``local``'s secrets) under ``target``:
-    ``data_root`` moved when given, the monitor's catalog paths rewritten (``rewrites``:
-    text → text), and MLflow pointed at a store under ``target``."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for name in {"base", env} - {"local"}:  # local holds keys and tokens: never copied
-        shutil.copytree(ROOT / "conf" / name, target / name)
-    (target / "local").mkdir(exist_ok=True)
-    shutil.copy(ROOT / "conf" / "logging.yml", target / "logging.yml")
-    for name in {"base", env} - {"local"}:
-        globals_file = target / name / "globals.yml"
-        if data_root is not None and globals_file.exists():
-            text = globals_file.read_text(encoding="utf-8")
-            text = re.sub(r"(?m)^data_root: .*$", f"data_root: {data_root}", text)
-            globals_file.write_text(text, encoding="utf-8")
-        for catalog in MONITOR_CATALOGS:
-            path = target / name / catalog
-            if path.exists():
-                text = path.read_text(encoding="utf-8")
-                for old, new in rewrites.items():
-                    text = text.replace(old, new)
-                path.write_text(text, encoding="utf-8")
-        mlflow = target / name / "mlflow.yml"
-        if mlflow.exists():
-            document = yaml.safe_load(mlflow.read_text(encoding="utf-8"))
-            document["server"]["mlflow_tracking_uri"] = f"sqlite:///{target.parent}/mlflow.db"
-            experiment = document["tracking"]["experiment"]
-            kwargs = experiment.get("create_experiment_kwargs") or {}
-            kwargs["artifact_location"] = str(target.parent / "mlruns")
-            experiment["create_experiment_kwargs"] = kwargs
-            mlflow.write_text(yaml.safe_dump(document), encoding="utf-8")
-    return target
-
-
-def simulate(out: Path, env: str, params: str, log: Path) -> Path:
-    """Stage 1: the period's exports and warehouse under ``out/data``."""
-    data_root = out / "data"
-    conf = copy_conf(out / "conf", env, data_root, {})
-    phenopackets = ROOT / _globals(env)["phenopackets_dir"]
-    for name in {"base", env} - {"local"}:  # the registry input stays where the project has it
-        path = conf / name / "globals.yml"
-        if path.exists():
-            text = re.sub(
-                r"(?m)^phenopackets_dir: .*$",
-                f"phenopackets_dir: {phenopackets}",
-                path.read_text(encoding="utf-8"),
-            )
-            path.write_text(text, encoding="utf-8")
-    # two runs: ingestion reads the export folders as snapshots, not simulate's datasets
-    for pipelines in ("simulate", "ingestion,anonymization"):
-        command = ["run", f"--conf-source={conf}", f"--env={env}", f"--pipelines={pipelines}"]
-        kedro([*command, f"--params={params}"], log)
-    return data_root / "03_primary" / "warehouse.duckdb"
-
-
-def _globals(env: str) -> dict:
-    values = yaml.safe_load((ROOT / "conf" / "base" / "globals.yml").read_text(encoding="utf-8"))
-    env_file = ROOT / "conf" / env / "globals.yml"
-    if env_file.exists():
-        values |= yaml.safe_load(env_file.read_text(encoding="utf-8")) or {}
-    return values
-
-
-def training_seed(env: str) -> int:
-    """``simulate.seed`` of the environment: the world the champion was trained on."""
-    from kedro.config import OmegaConfigLoader
-
-    from disease_pipeline import settings
-
-    loader = OmegaConfigLoader(str(ROOT / "conf"), env=env, **settings.CONFIG_LOADER_ARGS)
-    return int(loader["parameters"]["simulate"]["seed"])
-
-
-def period_records(warehouse: Path, patients: int) -> list[dict]:
-    """At most ``patients`` hospital encounters of the period (a seeded random sample,
-    spread over the whole year) as request bodies. The warehouse also holds the registry's
-    published cases (``source`` phenopacket), which are not visits of the period."""
-    import duckdb
-
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        tables = {name: con.execute(f"SELECT * FROM {name}").df() for name in TABLES}
-    encounters = tables["encounters"]
-    encounters = encounters[encounters["source"] != "phenopacket"]
-    if len(encounters) > patients:
-        encounters = encounters.sample(n=patients, random_state=0)
-    encounters = encounters.sort_values("start")
-    keep = set(encounters["encounter_id"].astype(str))
-    tables = {
-        name: frame[frame["encounter_id"].astype(str).isin(keep)]
-        if "encounter_id" in frame
-        else frame
-        for name, frame in tables.items()
-    }
-    records, _ = tables_to_records(tables | {"encounters": encounters})
-    return [json.loads(r.model_dump_json(exclude={"encounter_id"})) for r in records]
-
-
-def start_service(folder: Path, token: str, summary: Path | None, home: Path | None):
-    """``bentoml serve`` of the environment's champion, log and feedback in ``folder``."""
-    config = write_config(
-        folder, {"clinician": token}, monitoring_summary=None if summary is None else str(summary)
-    )
-    return ServiceProcess(
-        config=config,
-        log=folder / "serve.log",
-        bentoml_home=home,
-        private_home=folder / "home",
-        cwd=ROOT,
-    ).start()
 
 
 def serve(out: Path, bodies: list[dict], home: Path | None) -> dict:
     """Stage 2: every body to ``/predict_batch`` (50 a call); SIGTERM flushes the log."""
     folder = out / "service"
-    folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
-    server = start_service(folder, token, None, home)
-    answered = refused = 0
+    server = start_service(folder, {"clinician_user": ("clinician", token)}, None, home)
     try:
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=300) as client:
-            for first in range(0, len(bodies), 50):
-                answer = client.post(
-                    "/predict_batch", json={"patients": bodies[first : first + 50]}
-                )
-                answer.raise_for_status()
-                for entry in answer.json()["predictions"]:
-                    answered += "request_id" in entry
-                    refused += "request_id" not in entry
+        entries = predict_all(server, token, bodies)
     finally:
         server.stop(signal.SIGTERM)
-    return {"answered": answered, "refused": refused, "warehouse": folder / "warehouse.duckdb"}
+    answered = sum("request_id" in entry for entry in entries)
+    return {
+        "answered": answered,
+        "refused": len(entries) - answered,
+        "warehouse": folder / "warehouse.duckdb",
+    }
 
 
 def monitor(out: Path, env: str, warehouse: Path, window_end: datetime, log: Path) -> dict:
@@ -240,8 +108,8 @@ def monitor(out: Path, env: str, warehouse: Path, window_end: datetime, log: Pat
 def exported_gauges(out: Path, summary_path: Path, home: Path | None) -> str:
     """The ``disease_monitor_*`` lines of ``/metrics`` of a service reading the summary."""
     folder = out / "gauges"
-    folder.mkdir(parents=True, exist_ok=True)
-    server = start_service(folder, secrets.token_urlsafe(24), summary_path, home)
+    token = secrets.token_urlsafe(24)
+    server = start_service(folder, {"clinician_user": ("clinician", token)}, summary_path, home)
     try:
         metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
     finally:
@@ -331,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"1/4 simulating the period: {params}", flush=True)
     warehouse = simulate(out, args.env, params, log)
-    bodies = period_records(warehouse, args.patients)
+    bodies, _ = period_sample(warehouse, args.patients)
     print(f"2/4 serving {len(bodies)} encounters", flush=True)
     served = serve(out, bodies, args.bentoml_home)
     window_end = datetime.now(UTC) + timedelta(minutes=1)
