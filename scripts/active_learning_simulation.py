@@ -58,7 +58,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drift_scenario import copy_conf, kedro  # noqa: E402
+from _scenario import copy_conf, kedro  # noqa: E402
 
 from disease_pipeline.pipelines.active_learning import simulation as al  # noqa: E402
 from disease_pipeline.pipelines.active_learning.retraining import (  # noqa: E402
