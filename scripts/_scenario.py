@@ -122,6 +122,18 @@ def training_seed(env: str) -> int:
     return int(loader["parameters"]["simulate"]["seed"])
 
 
+def period_params(env: str, encounters: int, extra: str) -> str:
+    """The ``--params`` of a later period of ``env``'s hospital: :data:`PERIOD`, the
+    training run's world, ``encounters`` visits and the ``extra`` shift (may be empty)."""
+    parts = (
+        PERIOD,
+        f"simulate.world_seed={training_seed(env)}",
+        f"simulate.n_encounters={encounters}",
+        extra.strip(","),
+    )
+    return ",".join(p for p in parts if p)
+
+
 def simulate(out: Path, env: str, params: str, log: Path, source: Path = CONF) -> Path:
     """The period's exports and warehouse under ``out/data`` (configuration ``out/conf``):
     ``kedro run --pipeline=simulate --params <params>``, then ingestion and anonymisation."""

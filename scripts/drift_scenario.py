@@ -48,15 +48,14 @@ from pathlib import Path
 import httpx
 import yaml
 from _scenario import (
-    PERIOD,
     ROOT,
     copy_conf,
     kedro,
+    period_params,
     period_sample,
     predict_all,
     simulate,
     start_service,
-    training_seed,
 )
 
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
@@ -187,16 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log = out / "kedro.log"
     log.write_text("", encoding="utf-8")
-    params = ",".join(
-        p
-        for p in (
-            PERIOD,
-            f"simulate.world_seed={training_seed(args.env)}",
-            f"simulate.n_encounters={args.encounters or args.patients}",
-            args.params.strip(","),
-        )
-        if p
-    )
+    params = period_params(args.env, args.encounters or args.patients, args.params)
     print(f"1/4 simulating the period: {params}", flush=True)
     warehouse = simulate(out, args.env, params, log)
     bodies, _ = period_sample(warehouse, args.patients)

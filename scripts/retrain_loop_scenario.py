@@ -59,16 +59,15 @@ import yaml
 from _scenario import (
     CONF,
     MONITOR_CATALOGS,
-    PERIOD,
     copy_conf,
     env_globals,
     kedro,
+    period_params,
     period_sample,
     predict_all,
     resolve,
     simulate,
     start_service,
-    training_seed,
 )
 
 MODEL = "disease_pipeline"
@@ -282,16 +281,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - the loop, ste
         log.write_text("", encoding="utf-8")
         registry = tracking_db(args.env, source)
         conf = timed("prepare", prepare, out, args.env, source, registry)
-        period = ",".join(
-            p
-            for p in (
-                PERIOD,
-                f"simulate.world_seed={training_seed(args.env)}",
-                f"simulate.n_encounters={args.encounters or args.patients}",
-                args.params.strip(","),
-            )
-            if p
-        )
+        period = period_params(args.env, args.encounters or args.patients, args.params)
         report["period_params"] = period
         warehouse = timed("simulate", simulate, out / "period", args.env, period, log, source)
         bodies, labels = period_sample(warehouse, args.patients)
