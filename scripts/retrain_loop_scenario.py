@@ -70,17 +70,9 @@ from _scenario import (
     start_service,
 )
 
+from disease_pipeline.core.layers import DATA_LAYERS
+
 MODEL = "disease_pipeline"
-LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
 #: who confirms a chosen prediction, in turn: the trust rule's two ways and one that fails it
 CONFIRMERS = (("admin",), ("clinician_a", "clinician_b"), ("clinician_a",))
 ROLES = {"admin": "admin", "clinician_a": "clinician", "clinician_b": "clinician"}
@@ -103,7 +95,7 @@ def prepare(out: Path, env: str, source: Path, registry: Path) -> Path:
     """Step 1: the champion's data root and registry copied under ``out``; the loop's
     configuration ``out/conf``."""
     data_root = resolve(env_globals(env, source)["data_root"])
-    for layer in LAYERS:
+    for layer in DATA_LAYERS:
         if (data_root / layer).exists():
             shutil.copytree(data_root / layer, out / "data" / layer)
     with sqlite3.connect(registry) as origin, sqlite3.connect(out / "mlflow.db") as copy:

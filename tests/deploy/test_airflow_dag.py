@@ -30,6 +30,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from disease_pipeline.core.layers import DATA_LAYERS
 from tests.conftest import PROJECT_ROOT, TEST_DATA_ROOT
 from tests.deploy.airflow_project import isolated_conf, tracking_uri
 
@@ -42,18 +43,6 @@ DAG_ID = "retrain_loop"
 MODEL = "disease_pipeline"
 #: the keys of decision.json that retrain_check's result carries (loop_report)
 REPORTED_DECISION = ("decision", "fired", "reason", "checked_at", "champion_version")
-#: the trained test environment's data the loop reads (the prediction log, the
-#: champion's training rows and test predictions) and retrains from (the raw exports)
-LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
 
 
 def register_test_champion(folder: Path) -> None:
@@ -78,7 +67,7 @@ def loop_folder(trained_store, tmp_path_factory) -> Path:
     """Data and registry of the loop's runs: the trained test data, copied, and the test
     champion in a registry of its own."""
     folder = tmp_path_factory.mktemp("retrain_loop")
-    for layer in LAYERS:
+    for layer in DATA_LAYERS:
         shutil.copytree(TEST_DATA_ROOT / layer, folder / "data" / layer)
     register_test_champion(folder)
     return folder

@@ -24,15 +24,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from disease_pipeline.core.layers import PSEUDONYMISED_LAYERS
+
 NAME_KINDS = {"full_name", "given_name", "family_name", "name"}
-LAYERS = (
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
 TEXT_SUFFIXES = {".json", ".csv", ".txt", ".md", ".html", ".yml", ".yaml", ".log"}
 
 
@@ -130,7 +124,12 @@ class LeakFinder:
     def in_layers(self, data_root: Path) -> list[str]:
         """Identifiers in every file of layers 03–08: tables as tables, text as text."""
         hits = []
-        files = sorted(p for layer in LAYERS for p in (data_root / layer).rglob("*") if p.is_file())
+        files = sorted(
+            p
+            for layer in PSEUDONYMISED_LAYERS
+            for p in (data_root / layer).rglob("*")
+            if p.is_file()
+        )
         for path in files:
             suffix = path.suffix.lower()
             if suffix == ".duckdb":
