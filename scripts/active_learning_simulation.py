@@ -50,6 +50,8 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -334,13 +336,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@contextmanager
+def quiet_nodes(quiet: bool) -> Iterator[None]:
+    """The project's loggers at WARNING inside the block when ``quiet`` (the nodes log
+    every fit; the progress bar says enough), as they were after it."""
+    logger = logging.getLogger("disease_pipeline")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     conf, params_text = prepare(args)
     inputs = load_inputs(conf, args.env)
-    if not args.verbose:  # the nodes log every fit; the progress bar says enough
-        logging.getLogger("disease_pipeline").setLevel(logging.WARNING)
     pool, test = split_later_period(inputs["model_input_test"], args.test_share, args.seed)
     test_common = test[test["label_category"] == "COMMON"].reset_index(drop=True)
     n_budgets = len([b for b in args.budgets if b > 0])
@@ -350,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results = []
-    with tqdm(total=args.repetitions * (1 + 2 * n_budgets), unit="model") as progress:
+    total = args.repetitions * (1 + 2 * n_budgets)
+    with quiet_nodes(not args.verbose), tqdm(total=total, unit="model") as progress:
         for rep in range(args.repetitions):
             results.append(run_repetition(rep, inputs, pool, test_common, args, progress=progress))
     print("3/3 report", flush=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ def run(tmp_path_factory):
     spec.loader.exec_module(script)
     folder = tmp_path_factory.mktemp("active_learning")
     report_path = folder / "report.json"
+    level = logging.getLogger("disease_pipeline").level
     status = script.main(
         [
             "--env=test",
@@ -46,6 +48,9 @@ def run(tmp_path_factory):
         ]
     )
     assert status == 0
+    # the run quiets the project's loggers while it trains, and only then: later tests
+    # (caplog) and callers in the same process keep their logging
+    assert logging.getLogger("disease_pipeline").level == level
     report = json.loads(report_path.read_text(encoding="utf-8"))
     return report, folder / "work" / "runs", report_path
 
