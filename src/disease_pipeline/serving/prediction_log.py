@@ -132,6 +132,24 @@ def modality(record: Any) -> str:
     return "with_vitals" if vitals else "with_labs" if labs else "symptoms_only"
 
 
+def answer_fields(answer: dict[str, Any]) -> dict[str, Any]:
+    """The log's fields of one answer (a response or a predictor output): ``status``
+    predicted, the differential's codes and probabilities (rounded to 6 decimals), its
+    top-1 code and category, P(rare) and the severity level."""
+    differential = answer.get("differential") or []
+    return {
+        "status": "predicted",
+        "top_codes": json.dumps([item.get("code") for item in differential]),
+        "top_probabilities": json.dumps(
+            [round(float(item.get("probability") or 0.0), 6) for item in differential]
+        ),
+        "top1_code": differential[0].get("code") if differential else None,
+        "top1_category": differential[0].get("category") if differential else None,
+        "p_rare": float(answer.get("p_rare") or 0.0),
+        "severity": (answer.get("severity") or {}).get("level"),
+    }
+
+
 def prediction_log_rows(
     batch: tuple[Sequence[Any], dict[int, tuple[Any, list[str]]], Sequence[Any], float],
     key: bytes,
@@ -169,21 +187,12 @@ def prediction_log_rows(
             "variant": variants[index],
         }
         if isinstance(result, dict):
-            differential = result.get("differential") or []
             answered_by = result.get("model") or {}
             row |= {
                 "model_name": answered_by.get("name", row["model_name"]),
                 "model_version": answered_by.get("version", row["model_version"]),
                 "request_id": result["request_id"],
-                "status": "predicted",
-                "top_codes": json.dumps([item.get("code") for item in differential]),
-                "top_probabilities": json.dumps(
-                    [round(float(item.get("probability") or 0.0), 6) for item in differential]
-                ),
-                "top1_code": differential[0].get("code") if differential else None,
-                "top1_category": differential[0].get("category") if differential else None,
-                "p_rare": float(result.get("p_rare") or 0.0),
-                "severity": (result.get("severity") or {}).get("level"),
+                **answer_fields(result),
             }
         else:
             row |= {

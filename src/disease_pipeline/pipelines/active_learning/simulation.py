@@ -18,7 +18,6 @@ does the queue help?"); no Kedro, no I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.pipelines.active_learning.nodes import build_review_queue
+from disease_pipeline.serving.prediction_log import answer_fields
 
 
 def log_rows(
@@ -35,28 +35,15 @@ def log_rows(
     logged_at: datetime | Sequence[datetime],
     model_version: str = "initial",
 ) -> pd.DataFrame:
-    """Answered predictions as prediction-log rows (the fields and rounding of
-    ``serving.prediction_log.prediction_log_rows`` for an answer; no record, no patient).
-    ``logged_at``: one time for all, or one per prediction."""
+    """Answered predictions as prediction-log rows (the service log's fields of an answer,
+    ``serving.prediction_log.answer_fields``; no record, no patient). ``logged_at``: one
+    time for all, or one per prediction."""
     times = [logged_at] * len(outputs) if isinstance(logged_at, datetime) else list(logged_at)
-    rows = []
-    for request_id, output, at in zip(request_ids, outputs, times, strict=True):
-        differential = output.get("differential") or []
-        rows.append(
-            {
-                "request_id": str(request_id),
-                "logged_at": at,
-                "status": "predicted",
-                "model_version": model_version,
-                "top_codes": json.dumps([item.get("code") for item in differential]),
-                "top_probabilities": json.dumps(
-                    [round(float(item.get("probability") or 0.0), 6) for item in differential]
-                ),
-                "top1_code": differential[0].get("code") if differential else None,
-                "top1_category": differential[0].get("category") if differential else None,
-                "p_rare": float(output.get("p_rare") or 0.0),
-            }
-        )
+    rows = [
+        {"request_id": str(request_id), "logged_at": at, "model_version": model_version}
+        | answer_fields(output)
+        for request_id, output, at in zip(request_ids, outputs, times, strict=True)
+    ]
     return pd.DataFrame(rows)
 
 
