@@ -83,7 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         keep_empty=True,
     )
     config = RareModelParams.from_dict(rare_params)
-    result = run_validation(base, cases, [], config, n_folds=folds, shots=shots)
+    result = run_validation(
+        base,
+        cases,
+        [],
+        config,
+        n_folds=folds,
+        shots=shots,
+        workers=int(options.get("workers", 1)),
+    )
     result["ingestion"] = counts | {"term_cleaning": stats}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

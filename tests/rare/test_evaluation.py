@@ -93,3 +93,17 @@ def test_few_shot_protocol_trains_on_exactly_k_cases_of_tested_diseases(
         totals[case.disease_id] = totals.get(case.disease_id, 0) + 1
     for disease, total in totals.items():
         assert counts.get(disease, 0) == min(total, 3)
+
+
+def test_fits_give_the_same_ranks_in_worker_processes(base, cases, test_params):
+    """The validation's fits run side by side in spawned processes with the same result
+    as one after the other (each fit is seeded; the pre-trained encoder is shared)."""
+    warm, _ = evaluation.pretrain_encoder(base, [], test_params)
+    fits = evaluation.unseen_fits(cases, 2, test_params.seed)
+    alone = evaluation.run_fits(base, fits, [], test_params, warm_start=warm, workers=1)
+    spread = evaluation.run_fits(base, fits, [], test_params, warm_start=warm, workers=2)
+    assert len(spread) == 2
+    for one, other in zip(alone, spread, strict=True):
+        assert one.report["weights"] == pytest.approx(other.report["weights"], abs=1e-6)
+        for method in evaluation.METHODS:
+            assert one.ranks[method] == other.ranks[method], method

@@ -27,10 +27,15 @@ the convention under which an external evaluation reported one-sided Resnik at
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from disease_pipeline.rare.cases import Case, group_by_disease
@@ -38,6 +43,8 @@ from disease_pipeline.rare.encoder import PatientInput, PhenotypeEncoder
 from disease_pipeline.rare.fit import Knowledge, RareModelParams, fit_rare_model, pretrain_encoder
 from disease_pipeline.rare.model import RareDiseaseModel, patient_input
 from disease_pipeline.rare.validation_stats import bootstrap_metrics, per_disease
+
+logger = logging.getLogger(__name__)
 
 METHODS = (
     "hybrid",
@@ -199,6 +206,101 @@ def _usable(cases: list[Case]) -> list[Case]:
     return [c for c in cases if c.present]
 
 
+@dataclass(frozen=True)
+class Fit:
+    """One fit of a protocol: the cases it is trained on and the cases it ranks."""
+
+    train: list[Case]
+    tests: list[Case]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What one :class:`Fit` gives: the fit's report and the ranks and facts of its tests."""
+
+    report: dict[str, Any]
+    ranks: dict[str, list[float]]
+    details: list[dict[str, Any]]
+
+
+def fit_and_score(
+    base: Knowledge,
+    fit: Fit,
+    common_cases: list[Case],
+    params: RareModelParams,
+    warm_start: PhenotypeEncoder | None = None,
+) -> FitResult:
+    """Fit the hybrid on ``fit.train`` and rank ``fit.tests`` under every method."""
+    model, report = fit_rare_model(base, fit.train, common_cases, params, warm_start)
+    ranks, details = score_cases_detailed(base, model, fit.tests, params)
+    return FitResult(report, ranks, details)
+
+
+def _fit_and_score_alone(
+    base: Knowledge,
+    fit: Fit,
+    common_cases: list[Case],
+    params: RareModelParams,
+    warm_start: PhenotypeEncoder | None,
+) -> FitResult:
+    """:func:`fit_and_score` in a worker process, with one BLAS/OpenMP thread (the
+    workers share the machine's cores between them)."""
+    with threadpool_limits(limits=1):
+        return fit_and_score(base, fit, common_cases, params, warm_start)
+
+
+def run_fits(
+    base: Knowledge,
+    fits: list[Fit],
+    common_cases: list[Case],
+    params: RareModelParams,
+    *,
+    warm_start: PhenotypeEncoder | None = None,
+    workers: int = 1,
+) -> list[FitResult]:
+    """:func:`fit_and_score` of every fit, in order; ``workers`` > 1 runs them in that
+    many spawned processes (every fit is seeded by ``params``, so the results do not
+    depend on where a fit runs)."""
+    if workers <= 1 or len(fits) <= 1:
+        return [fit_and_score(base, f, common_cases, params, warm_start) for f in fits]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(fits)), mp_context=context) as pool:
+        futures = [
+            pool.submit(_fit_and_score_alone, base, f, common_cases, params, warm_start)
+            for f in fits
+        ]
+        for done, future in enumerate(as_completed(futures), start=1):
+            future.result()  # raise a failed fit at once
+            logger.info("rare validation: %d of %d fits done", done, len(fits))
+        return [future.result() for future in futures]
+
+
+def unseen_fits(cases: list[Case], n_folds: int, seed: int) -> list[Fit]:
+    """Leave-disease-out: per fold, train without any case of the fold's diseases."""
+    fits = []
+    for fold in unseen_folds(cases, n_folds, seed):
+        held = set(fold)
+        train = _usable([c for c in cases if c.disease_id not in held])
+        fits.append(Fit(train, [c for c in cases if c.disease_id in held]))
+    return fits
+
+
+def unseen_result(fits: list[Fit], results: list[FitResult]) -> dict[str, Any]:
+    """The ``unseen`` protocol's report from its folds' results."""
+    ranks: dict[str, list[float]] = {m: [] for m in METHODS}
+    details: list[dict[str, Any]] = []
+    folds = []
+    for i, (fit, result) in enumerate(zip(fits, results, strict=True)):
+        report = result.report
+        folds.append({"fold": i, "train_cases": len(fit.train), "test_cases": len(fit.tests),
+                      "seconds": report["seconds"], "weights": report["weights"],
+                      "temperature": report["temperature"]})  # fmt: skip
+        for name, values in result.ranks.items():
+            ranks[name] += values
+        details += result.details
+    return {"folds": folds, **_statistics(ranks, details)}
+
+
 def protocol_unseen(
     base: Knowledge,
     cases: list[Case],
@@ -207,24 +309,12 @@ def protocol_unseen(
     *,
     n_folds: int,
     warm_start: PhenotypeEncoder | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Leave-disease-out: per fold, fit without any case of the fold's diseases."""
-    ranks: dict[str, list[float]] = {m: [] for m in METHODS}
-    details: list[dict[str, Any]] = []
-    fits = []
-    for i, fold in enumerate(unseen_folds(cases, n_folds, params.seed)):
-        held = set(fold)
-        train = _usable([c for c in cases if c.disease_id not in held])
-        tests = [c for c in cases if c.disease_id in held]
-        model, report = fit_rare_model(base, train, common_cases, params, warm_start)
-        fits.append({"fold": i, "train_cases": len(train), "test_cases": len(tests),
-                     "seconds": report["seconds"], "weights": report["weights"],
-                     "temperature": report["temperature"]})  # fmt: skip
-        fold_ranks, fold_details = score_cases_detailed(base, model, tests, params)
-        for name, values in fold_ranks.items():
-            ranks[name] += values
-        details += fold_details
-    return {"folds": fits, **_statistics(ranks, details)}
+    fits = unseen_fits(cases, n_folds, params.seed)
+    results = run_fits(base, fits, common_cases, params, warm_start=warm_start, workers=workers)
+    return unseen_result(fits, results)
 
 
 def _statistics(ranks: dict[str, list[float]], details: list[dict[str, Any]]) -> dict[str, Any]:
@@ -238,6 +328,41 @@ def _statistics(ranks: dict[str, list[float]], details: list[dict[str, Any]]) ->
     }
 
 
+def few_shot_fit(cases: list[Case], k: int, seed: int) -> Fit:
+    """``k`` support cases per disease with more than ``k`` cases; the rest are tested."""
+    rng = np.random.default_rng(seed + k)
+    train, tests = [], []
+    for _, group in sorted(group_by_disease(cases).items()):
+        if len(group) <= k:
+            train += group
+            continue
+        order = rng.permutation(len(group))
+        train += [group[j] for j in order[:k]]
+        tests += [group[j] for j in order[k:]]
+    return Fit(_usable(train), tests)
+
+
+def few_shot_result(k: int, fit: Fit, result: FitResult, train_cases: int) -> dict[str, Any]:
+    """The ``few_shot_k`` protocol's report from its fit's result."""
+    report = result.report
+    return {
+        "k": k,
+        "train_cases": train_cases,
+        "test_cases": len(fit.tests),
+        "test_diseases": len({c.disease_id for c in fit.tests}),
+        "seconds": report["seconds"],
+        "weights": report["weights"],
+        "temperature": report["temperature"],
+        **_statistics(result.ranks, result.details),
+    }
+
+
+def _few_shot_train_cases(cases: list[Case], k: int) -> int:
+    """Cases on the training side of the few-shot split, usable or not (the report's
+    ``train_cases``)."""
+    return sum(min(len(group), k) for group in group_by_disease(cases).values())
+
+
 def protocol_few_shot(
     base: Knowledge,
     cases: list[Case],
@@ -248,27 +373,9 @@ def protocol_few_shot(
     warm_start: PhenotypeEncoder | None = None,
 ) -> dict[str, Any]:
     """``k`` support cases per disease with more than ``k`` cases; the rest are tested."""
-    rng = np.random.default_rng(params.seed + k)
-    train, tests = [], []
-    for _, group in sorted(group_by_disease(cases).items()):
-        if len(group) <= k:
-            train += group
-            continue
-        order = rng.permutation(len(group))
-        train += [group[j] for j in order[:k]]
-        tests += [group[j] for j in order[k:]]
-    model, report = fit_rare_model(base, _usable(train), common_cases, params, warm_start)
-    ranks, details = score_cases_detailed(base, model, tests, params)
-    return {
-        "k": k,
-        "train_cases": len(train),
-        "test_cases": len(tests),
-        "test_diseases": len({c.disease_id for c in tests}),
-        "seconds": report["seconds"],
-        "weights": report["weights"],
-        "temperature": report["temperature"],
-        **_statistics(ranks, details),
-    }
+    fit = few_shot_fit(cases, k, params.seed)
+    result = fit_and_score(base, fit, common_cases, params, warm_start)
+    return few_shot_result(k, fit, result, _few_shot_train_cases(cases, k))
 
 
 def run_validation(
@@ -279,31 +386,40 @@ def run_validation(
     *,
     n_folds: int,
     shots: list[int],
+    warm_start: PhenotypeEncoder | None = None,
+    pretraining: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Both protocols and the dataset facts, as one JSON-ready dict.
 
-    The encoder stages that use no rare case run once and warm-start every fit.
+    The encoder stages that use no rare case warm-start every fit: ``warm_start`` (with
+    its ``pretraining`` history) when given — the encoder the trained model starts
+    from — else they are run here once. The fits of both protocols (``n_folds`` + one
+    per k of ``shots``) run in ``workers`` processes.
     """
     started = time.monotonic()
-    warm_start, pretraining = pretrain_encoder(base, common_cases, params)
+    if warm_start is None:
+        warm_start, pretraining = pretrain_encoder(base, common_cases, params)
     annotated = set(base.annotations["disease_id"])
     missing = [c for c in cases if c.disease_id not in annotated]
+    unseen = unseen_fits(cases, n_folds, params.seed)
+    few_shot = [few_shot_fit(cases, k, params.seed) for k in shots]
+    results = run_fits(
+        base, [*unseen, *few_shot], common_cases, params, warm_start=warm_start, workers=workers
+    )
     result: dict[str, Any] = {
         "cases": len(cases),
         "diseases": len(group_by_disease(cases)),
         "cases_without_usable_terms": sum(1 for c in cases if not c.present),
         "cases_truth_not_annotated": len(missing),
         "diseases_not_annotated": len({c.disease_id for c in missing}),
-        "pretraining": pretraining,
+        "pretraining": pretraining or {},
+        "workers": workers,
         "protocols": {
-            "unseen": protocol_unseen(
-                base, cases, common_cases, params, n_folds=n_folds, warm_start=warm_start
-            ),
+            "unseen": unseen_result(unseen, results[: len(unseen)]),
             **{
-                f"few_shot_k{k}": protocol_few_shot(
-                    base, cases, common_cases, params, k=k, warm_start=warm_start
-                )
-                for k in shots
+                f"few_shot_k{k}": few_shot_result(k, fit, outcome, _few_shot_train_cases(cases, k))
+                for k, fit, outcome in zip(shots, few_shot, results[len(unseen) :], strict=True)
             },
         },
     }

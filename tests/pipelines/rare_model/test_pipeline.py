@@ -21,6 +21,8 @@ pytestmark = pytest.mark.slow
 
 OUTPUTS = (
     "model_input_rare_cases",
+    "rare_encoder_pretrained",
+    "reporting_rare_encoder_pretraining",
     "rare_model",
     "reporting_rare_model_training",
     "reporting_rare_model_mlflow_metrics",
@@ -117,6 +119,11 @@ def test_model_is_trained_on_every_source(outputs):
     report = outputs["reporting_rare_model_training"]
     assert report["cases"] == 72 and report["common_cases"] == 10
     assert report["encoder"]["finetune_cases"]["steps"] > 0
+    # fine-tuned from the pipeline's pre-trained encoder, which validation starts from too
+    assert report["encoder"]["warm_start"] is True
+    pretraining = outputs["reporting_rare_encoder_pretraining"]
+    assert pretraining["pretrain_synthetic"]["steps"] > 0
+    assert outputs["reporting_rare_model_validation"]["pretraining"] == pretraining
     cases = outputs["model_input_rare_cases"]
     for disease in SIMULATED_RARE:
         case = cases[cases["disease_id"] == disease].iloc[0]

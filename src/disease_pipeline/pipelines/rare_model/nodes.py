@@ -12,8 +12,15 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.rare.cases import Case, cases_from_frame
+from disease_pipeline.rare.encoder import PhenotypeEncoder
 from disease_pipeline.rare.evaluation import run_validation
-from disease_pipeline.rare.fit import Knowledge, RareModelParams, fit_rare_model, load_knowledge
+from disease_pipeline.rare.fit import (
+    Knowledge,
+    RareModelParams,
+    fit_rare_model,
+    load_knowledge,
+    pretrain_encoder,
+)
 from disease_pipeline.rare.model import RareDiseaseModel
 from disease_pipeline.rare.report import latency_report, validation_markdown
 
@@ -139,15 +146,32 @@ def _split(cases: list[Case], frame: pd.DataFrame) -> tuple[list[Case], list[Cas
     return rare, common
 
 
-def train_rare_model(
+def pretrain_rare_encoder(
     cases: pd.DataFrame, params: dict[str, Any]
+) -> tuple[PhenotypeEncoder, dict[str, Any]]:
+    """The encoder stages that use no rare case (common cases, annotation samples).
+
+    The trained model and every validation fit start from this one encoder, so the
+    validation measures the procedure the model was trained with, and the stages run
+    once. Returns the encoder and its training history.
+    """
+    base = load_knowledge()
+    config = RareModelParams.from_dict(params)
+    parsed, _ = _cases(cases, base)
+    _, common = _split(parsed, cases)
+    return pretrain_encoder(base, common, config)
+
+
+def train_rare_model(
+    cases: pd.DataFrame, encoder: PhenotypeEncoder, params: dict[str, Any]
 ) -> tuple[RareDiseaseModel, dict[str, Any], dict[str, dict[str, float]]]:
-    """Fit the hybrid on every known case; returns model, training report, MLflow metrics."""
+    """Fit the hybrid on every known case, fine-tuning the pre-trained ``encoder``;
+    returns model, training report, MLflow metrics."""
     base = load_knowledge()
     config = RareModelParams.from_dict(params)
     parsed, stats = _cases(cases, base)
     rare, common = _split(parsed, cases)
-    model, report = fit_rare_model(base, rare, common, config)
+    model, report = fit_rare_model(base, rare, common, config, warm_start=encoder)
     report["input_cases"] = stats
     metrics = {
         "rare_model.candidates": {"value": float(report["candidates"]), "step": 0},
@@ -167,16 +191,20 @@ def _subsample_diseases(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFr
 
 
 def validate_rare_model(
-    cases: pd.DataFrame, params: dict[str, Any]
+    cases: pd.DataFrame,
+    encoder: PhenotypeEncoder,
+    pretraining: dict[str, Any],
+    params: dict[str, Any],
 ) -> tuple[dict[str, Any], str, dict[str, dict[str, float]]]:
     """Real-case validation (registry cases only) under both protocols, against the
     one-sided and symmetric Resnik baselines, with bootstrap intervals and a
     per-disease breakdown (:mod:`disease_pipeline.rare.evaluation`).
 
-    ``validation.max_cases`` (null: every registry case) may bound the time: whole
-    diseases are then drawn at random until that many cases. Returns the JSON report,
-    its markdown rendering and MLflow metrics; with ``validation.enabled`` false, a
-    report saying so.
+    Every fit starts from the pre-trained ``encoder`` the model was trained from;
+    ``validation.workers`` processes run the fits. ``validation.max_cases`` (null:
+    every registry case) may bound the time: whole diseases are then drawn at random
+    until that many cases. Returns the JSON report, its markdown rendering and MLflow
+    metrics; with ``validation.enabled`` false, a report saying so.
     """
     options = params.get("validation", {})
     if not options.get("enabled", True):
@@ -200,6 +228,9 @@ def validate_rare_model(
         config,
         n_folds=int(options.get("folds", 5)),
         shots=list(options.get("shots", [1, 3])),
+        warm_start=encoder,
+        pretraining=pretraining,
+        workers=int(options.get("workers", 1)),
     )
     metrics = {
         f"rare_model.{protocol}.{method}.{name}": {"value": float(value), "step": 0}

@@ -2,11 +2,18 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import assemble_rare_cases, benchmark_rare_model, train_rare_model, validate_rare_model
+from .nodes import (
+    assemble_rare_cases,
+    benchmark_rare_model,
+    pretrain_rare_encoder,
+    train_rare_model,
+    validate_rare_model,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Assemble known cases, fit the rare model, validate it on registry cases, time it."""
+    """Assemble known cases, pre-train the encoder, fit the rare model from it, validate
+    the same procedure on registry cases, time it."""
     return Pipeline(
         [
             Node(
@@ -24,8 +31,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="assemble_rare_cases",
             ),
             Node(
-                train_rare_model,
+                pretrain_rare_encoder,
                 ["model_input_rare_cases", "params:rare_model"],
+                ["rare_encoder_pretrained", "reporting_rare_encoder_pretraining"],
+                name="pretrain_rare_encoder",
+            ),
+            Node(
+                train_rare_model,
+                ["model_input_rare_cases", "rare_encoder_pretrained", "params:rare_model"],
                 [
                     "rare_model",
                     "reporting_rare_model_training",
@@ -35,7 +48,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 validate_rare_model,
-                ["model_input_rare_cases", "params:rare_model"],
+                [
+                    "model_input_rare_cases",
+                    "rare_encoder_pretrained",
+                    "reporting_rare_encoder_pretraining",
+                    "params:rare_model",
+                ],
                 [
                     "reporting_rare_model_validation",
                     "reporting_rare_model_validation_md",
