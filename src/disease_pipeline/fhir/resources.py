@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from disease_pipeline.fhir.rows import RecordResult, attempt
 from disease_pipeline.fhir.vocabulary import ICD10, OMIM, ORPHA, Reject, Vocabulary
+from disease_pipeline.knowledge.record_rules import symptom_severity
 
 CODE_SYSTEMS: dict[str, str] = {
     "http://purl.obolibrary.org/obo/hp.owl": "HPO",
@@ -326,9 +327,7 @@ def observation_rows(res: dict, ctx: BundleContext, vocab: Vocabulary, out: Reco
 
 
 def _symptom_severity(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3:
-        raise Reject(f"{field}.valueInteger", value, "implausible_value", "severity must be 1-3")
-    return value
+    return symptom_severity(f"{field}.valueInteger", value)
 
 
 def note_rows(res: dict, ctx: BundleContext, vocab: Vocabulary, out: RecordResult) -> None:

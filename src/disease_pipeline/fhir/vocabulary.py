@@ -3,13 +3,19 @@
 A :class:`Vocabulary` is a small picklable snapshot of the knowledge base (HPO,
 SNOMED CT → HPO, LOINC table, common-disease catalogue, rare-disease names) plus the
 ingestion parameters, so worker processes can normalise records without reloading
-anything. Each ``normalise_*`` method returns the canonical value or raises
-:class:`Reject` naming the field, the offending value and the quarantine reason.
+anything. Each method returns the canonical value or raises :class:`Reject` naming the
+field, the offending value and the quarantine reason.
+
+The rules themselves are the patient record's one rule set
+(:mod:`disease_pipeline.knowledge.record_rules`, shared with the service and the
+pyfunc): a :class:`Vocabulary` is its :class:`FieldRules` plus what only ingestion reads
+(the catalogue and rare-disease names for diagnoses, severity codes, encounter classes,
+sex spellings, onset units and the date range). ``Reject``, ``REASONS`` and ``LabInfo``
+are that module's, re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,31 +26,31 @@ import yaml
 
 from disease_pipeline.knowledge.annotations import load_annotations
 from disease_pipeline.knowledge.catalogue import (
-    UnitConversionError,
     icd10_name,
     load_common_diseases,
-    load_lab_table,
-    normalise_icd10,
-    to_canonical,
 )
 from disease_pipeline.knowledge.hpo import load_ontology
+from disease_pipeline.knowledge.record_rules import (
+    REASONS,
+    FieldRules,
+    LabInfo,
+    NewerTerm,
+    Reject,
+    lab_infos,
+)
 
-#: Quarantine reasons, with what each means (the data-quality report lists them).
-REASONS: dict[str, str] = {
-    "unreadable_file": "the file could not be read",
-    "malformed_encoding": "the line is not valid UTF-8",
-    "malformed_json": "the line is not a JSON document",
-    "malformed_row": "the CSV row does not have the header's number of fields",
-    "missing_column": "a required CSV column is absent from the header",
-    "missing_field": "a required field is absent or empty",
-    "invalid_fhir": "the resource does not validate against the FHIR R4B model",
-    "unsupported_resource": "a resource type or category ingestion does not use",
-    "unknown_code": "a code that is malformed or not in the code system",
-    "unknown_unit": "a unit with no conversion to the canonical UCUM unit",
-    "malformed_value": "a value of the wrong type (text where a number is expected, …)",
-    "implausible_value": "a value outside the physiologically plausible range",
-    "malformed_date": "a date or datetime that cannot be parsed",
-}
+__all__ = [
+    "ICD10",
+    "OMIM",
+    "ORPHA",
+    "REASONS",
+    "VOCABULARY_PARAMETERS",
+    "LabInfo",
+    "NewerTerm",
+    "Reject",
+    "Vocabulary",
+    "read_parameters",
+]
 
 ICD10 = "ICD10"
 OMIM = "OMIM"
@@ -52,36 +58,14 @@ ORPHA = "ORPHA"
 _RARE_CODE = re.compile(r"^(?:(OMIM|ORPHA|ORPHANET):)?\s*(\d+)$", re.IGNORECASE)
 
 
-class Reject(ValueError):
-    """A value that cannot be used; ``field``/``value``/``reason`` go to the quarantine."""
-
-    def __init__(self, field: str, value: Any, reason: str, detail: str = "") -> None:
-        if reason not in REASONS:
-            raise KeyError(f"unknown quarantine reason {reason!r}")
-        self.field = field
-        self.value = value
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{field}={value!r}: {reason}{f' ({detail})' if detail else ''}")
-
-    def __reduce__(self):  # picklable across worker processes
-        return (Reject, (self.field, self.value, self.reason, self.detail))
-
-
 @dataclass(frozen=True)
-class LabInfo:
-    """One LOINC row: display name, kind (lab/vital), canonical unit, plausible range."""
+class Vocabulary(FieldRules):
+    """Picklable lookups used to normalise records (build with :meth:`from_knowledge`).
 
-    name: str
-    kind: str
-    unit: str
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Picklable lookups used to normalise records (build with :meth:`from_knowledge`)."""
+    The symptom, onset, measurement and number rules are :class:`FieldRules`' (the
+    record's one rule set); a well-formed HPO id the release lacks raises
+    :class:`NewerTerm`, a :class:`Reject` (``unknown_code``) that ingestion quarantines.
+    """
 
     hpo_live: frozenset[str]
     hpo_replaced: dict[str, str]
@@ -100,16 +84,6 @@ class Vocabulary:
     def from_knowledge(cls, params: dict[str, Any]) -> Vocabulary:
         """Snapshot the knowledge base with the ``ingestion`` parameters ``params``."""
         onto = load_ontology()
-        labs = {
-            str(row["loinc"]): LabInfo(
-                name=str(row["name"]),
-                kind=str(row["kind"]),
-                unit=str(row["canonical_unit"]),
-                low=float(row["plausible"]["min"]),
-                high=float(row["plausible"]["max"]),
-            )
-            for row in load_lab_table().to_dict("records")
-        }
         common = {
             str(row["icd10"]): (str(row["name"]), str(row["category"]))
             for row in load_common_diseases().to_dict("records")
@@ -120,7 +94,7 @@ class Vocabulary:
             hpo_live=frozenset(onto.names),
             hpo_replaced=dict(onto.replaced_by),
             snomed_to_hpo=dict(onto.snomed_to_hpo),
-            labs=labs,
+            labs=dict(lab_infos()),
             common=common,
             rare_names=rare_names,
             severity_codes={str(k): str(v) for k, v in params["severity_codes"].items()},
@@ -132,75 +106,13 @@ class Vocabulary:
         )
 
     # ---- symptoms -------------------------------------------------------------------
-    def hpo(self, field: str, code: Any) -> str:
-        """Live HPO id for ``code`` (obsolete and alternative ids replaced)."""
-        text = str(code or "").strip().upper()
-        if text in self.hpo_live:
-            return text
-        if text in self.hpo_replaced:
-            return self.hpo_replaced[text]
-        raise Reject(field, code, "unknown_code", "not a live or replaceable HPO id")
-
-    def symptom(self, field: str, system: str, code: Any) -> tuple[str, str]:
-        """``(hpo_id, original_system)`` for a code in ``system`` (``HPO`` or ``SNOMEDCT``)."""
-        if system == "HPO":
-            return self.hpo(field, code), "HPO"
-        if system == "SNOMEDCT":
-            hpo = self.snomed_to_hpo.get(str(code or "").strip())
-            if hpo is None:
-                raise Reject(field, code, "unknown_code", "SNOMED CT code with no HPO mapping")
-            return hpo, "SNOMEDCT"
-        raise Reject(field, system, "unknown_code", "symptom code system must be HPO or SNOMEDCT")
-
     def onset_days(self, field: str, value: Any, unit: str = "d") -> float:
         """Days since onset from ``value`` in ``unit`` (d, wk, mo, a)."""
-        days = self.number(field, value)
+        self.number(field, value)
         factor = self.onset_units_days.get(str(unit or "d"))
         if factor is None:
             raise Reject(field, unit, "unknown_unit", "onset unit must be a time unit")
-        if days < 0:
-            raise Reject(field, value, "implausible_value", "negative duration")
-        return days * factor
-
-    # ---- measurements ---------------------------------------------------------------
-    def measurement(
-        self, fields: tuple[str, str, str], loinc: Any, value: Any, unit: Any
-    ) -> tuple[LabInfo, float]:
-        """LOINC row and value in its canonical unit, plausibility-checked.
-
-        ``fields`` names the code, value and unit fields for the quarantine.
-        """
-        code_field, value_field, unit_field = fields
-        code = str(loinc or "").strip()
-        info = self.labs.get(code)
-        if info is None:
-            raise Reject(code_field, loinc, "unknown_code", "LOINC code not in the table")
-        number = self.number(value_field, value)
-        try:
-            canonical = to_canonical(code, number, str(unit or ""))
-        except UnitConversionError as exc:
-            raise Reject(unit_field, unit, "unknown_unit", str(exc)) from None
-        if not info.low <= canonical <= info.high:
-            raise Reject(
-                value_field,
-                value,
-                "implausible_value",
-                f"{canonical:g} {info.unit} outside [{info.low:g}, {info.high:g}]",
-            )
-        return info, canonical
-
-    @staticmethod
-    def number(field: str, value: Any) -> float:
-        """A finite float, or Reject ``malformed_value``."""
-        if isinstance(value, bool):
-            raise Reject(field, value, "malformed_value", "boolean where a number is expected")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise Reject(field, value, "malformed_value", "not a number") from None
-        if not math.isfinite(number):
-            raise Reject(field, value, "malformed_value", "not a finite number")
-        return number
+        return self.onset(field, value, factor)
 
     # ---- diagnoses ------------------------------------------------------------------
     def diagnosis(
@@ -221,10 +133,7 @@ class Vocabulary:
         its own diagnoses) passes the disease's name as ``registry_name``.
         """
         if system == ICD10:
-            try:
-                icd = normalise_icd10(code)
-            except ValueError as exc:
-                raise Reject(field, code, "unknown_code", str(exc)) from None
+            icd = self.icd10(field, code)
             known = self.common.get(icd)
             if known is None and primary:
                 raise Reject(field, code, "unknown_code", "ICD-10 code not in the catalogue")
