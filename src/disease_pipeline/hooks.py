@@ -1,5 +1,9 @@
 """Project hooks that are not tied to one pipeline.
 
+``ParameterSchemaHook`` validates the run's parameters (the YAML merged with ``kedro run
+--params``) against the schemas of :mod:`disease_pipeline.params` before the run starts,
+so a wrong type or a misspelt key fails at once, naming its key path.
+
 ``MlflowDataVersionHook`` tags every kedro-mlflow run with the data version written by
 the anonymization pipeline (``reporting_data_version``), so each MLflow run says which
 raw snapshot it was computed from.
@@ -19,9 +23,38 @@ from typing import Any
 import mlflow
 from kedro.framework.hooks import hook_impl
 
+from disease_pipeline.params import validate_parameters
+
 logger = logging.getLogger(__name__)
 
 DATA_VERSION_DATASET = "reporting_data_version"
+
+
+class ParameterSchemaHook:
+    """Refuses a run whose parameters do not match their schemas, before any node runs.
+
+    It runs first among the ``before_pipeline_run`` hooks (``tryfirst``), so a refused
+    run has not started an MLflow run nor logged its parameters. Blocks without a
+    schema (runtime-only keys such as ``screen_webhook_url``) are left alone.
+    """
+
+    def __init__(self) -> None:
+        self._context: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Keep the context: its ``params`` are read when the run starts."""
+        self._context = context
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Validate ``context.params`` (the YAML and the run's ``--params``).
+
+        Raises:
+            disease_pipeline.params.ParameterSchemaError: naming every failing key path.
+        """
+        if self._context is not None:
+            validate_parameters(self._context.params)
 
 
 class MlflowDataVersionHook:

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
-from disease_pipeline.hooks import MlflowDataVersionHook, MlflowRunCleanupHook
+from disease_pipeline.hooks import (
+    MlflowDataVersionHook,
+    MlflowRunCleanupHook,
+    ParameterSchemaHook,
+)
 from disease_pipeline.pipelines.anonymization.hooks import AnonymizationKeyHook
 
 #: The project root (where ``pyproject.toml`` lives), for config values that must be
@@ -35,8 +39,16 @@ CONFIG_LOADER_ARGS = {
     "custom_resolvers": {"project_root": _project_root},
 }
 
-#: Project hooks. ``AnonymizationKeyHook`` gives the anonymisation pipeline its HMAC key
-#: (``anonymization_key`` dataset) and refuses a run without a real key outside the
-#: ``local`` and ``test`` environments. ``MlflowDataVersionHook`` tags every MLflow run
-#: with the data version; ``MlflowRunCleanupHook`` closes the run kedro-mlflow leaves open.
-HOOKS = (AnonymizationKeyHook(), MlflowDataVersionHook(), MlflowRunCleanupHook())
+#: Project hooks. ``ParameterSchemaHook`` refuses a run whose parameters (YAML and
+#: ``--params``) do not match the schemas of ``disease_pipeline.params``, naming each
+#: failing key path, before any node runs. ``AnonymizationKeyHook`` gives the
+#: anonymisation pipeline its HMAC key (``anonymization_key`` dataset) and refuses a run
+#: without a real key outside the ``local`` and ``test`` environments.
+#: ``MlflowDataVersionHook`` tags every MLflow run with the data version;
+#: ``MlflowRunCleanupHook`` closes the run kedro-mlflow leaves open.
+HOOKS = (
+    ParameterSchemaHook(),
+    AnonymizationKeyHook(),
+    MlflowDataVersionHook(),
+    MlflowRunCleanupHook(),
+)

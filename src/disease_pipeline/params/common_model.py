@@ -1,0 +1,103 @@
+"""Schema of ``common_model`` (``parameters_common_model.yml``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from disease_pipeline.params.base import (
+    NonNegativeInt,
+    Pair,
+    ParamsModel,
+    PositiveInt,
+    Seed,
+    Share,
+)
+from disease_pipeline.params.xgboost import GateXGBoostParams, XGBoostParams
+
+#: the metrics a model selection may use (pipelines/common_model/training.py)
+SelectionMetric = Literal[
+    "macro_auroc", "log_loss", "top1_accuracy", "quadratic_kappa", "mean_abs_level_error"
+]
+
+
+class Imbalance(ParamsModel):
+    """The imbalance strategies compared on validation."""
+
+    strategies: list[Literal["class_weights", "smote", "none"]]
+    min_improvement: float
+    class_weight_power: float
+    smote_target_ratio: float
+    smote_k_neighbors: PositiveInt
+
+
+class Tuning(ParamsModel):
+    """The Optuna search."""
+
+    n_trials: NonNegativeInt
+    timeout_seconds: float
+    search_space: dict[str, Pair]
+    log_scale: list[str]
+
+
+class Baseline(ParamsModel):
+    """The logistic-regression baseline."""
+
+    C: float
+    max_iter: PositiveInt
+    blas_threads: PositiveInt
+
+
+class QueryRows(ParamsModel):
+    """Query-style rows of the gate model."""
+
+    enabled: bool
+    registry_share: Share
+    common_ratio: float
+
+
+class Gate(ParamsModel):
+    """The gate model P(rare)."""
+
+    class_weight_power: float
+    query_rows: QueryRows
+    xgboost: GateXGBoostParams
+
+
+class Knowledge(ParamsModel):
+    """The knowledge scorer over the catalogue (knowledge/common_scorer.py)."""
+
+    noise: Share
+    evidence_weight: float
+    partial_match: Share
+    related_match: Share
+    specificity_power: float
+    max_ancestor_share: Share
+    background_floor: float
+    absent_floor: float
+    prevalence_weight: float
+    age_weight: float
+    age_outside: float
+    age_tail: Share
+    sex_weight: float
+    sex_floor: float
+    season_weight: float
+    season_floor: float
+    measurement_weight: float
+    acuity_sd: float
+    measurement_outlier_share: Share
+    measurement_outlier_width: float
+
+
+class CommonModelParams(ParamsModel):
+    """``common_model``: the common-disease classifier, the gate and the knowledge scorer."""
+
+    seed: Seed
+    validation_fraction: Share
+    selection_max_rows: NonNegativeInt
+    selection_metric: SelectionMetric
+    imbalance: Imbalance
+    xgboost: XGBoostParams
+    tuning: Tuning
+    baseline: Baseline
+    gate: Gate
+    knowledge: Knowledge
