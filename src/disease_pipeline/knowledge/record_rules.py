@@ -153,17 +153,24 @@ class LabInfo:
 
 @cache
 def lab_infos() -> dict[str, LabInfo]:
-    """LOINC code → :class:`LabInfo`, from the lab table."""
-    return {
-        str(row["loinc"]): LabInfo(
+    """LOINC code → :class:`LabInfo`, from the lab table.
+
+    Raises:
+        ValueError: a canonical unit whose own conversion factor is not 1.
+    """
+    infos = {}
+    for row in load_lab_table().to_dict("records"):
+        unit = str(row["canonical_unit"])
+        if row["units"].get(unit) != 1:
+            raise ValueError(f"loinc_labs.yaml {row['loinc']}: canonical unit {unit} factor != 1")
+        infos[str(row["loinc"])] = LabInfo(
             name=str(row["name"]),
             kind=str(row["kind"]),
-            unit=str(row["canonical_unit"]),
+            unit=unit,
             low=float(row["plausible"]["min"]),
             high=float(row["plausible"]["max"]),
         )
-        for row in load_lab_table().to_dict("records")
-    }
+    return infos
 
 
 def number(field: str, value: Any) -> float:
@@ -302,10 +309,13 @@ class FieldRules:
                 f"{code} ({info.name}) is a {info.kind}: send it under {other}",
             )
         given = number(value_field, value)
-        try:
-            canonical = to_canonical(code, given, str(unit or ""))
-        except UnitConversionError as exc:
-            raise Reject(unit_field, unit, "unknown_unit", str(exc)) from None
+        if unit == info.unit:  # already canonical (factor 1, checked by lab_infos)
+            canonical = given
+        else:
+            try:
+                canonical = to_canonical(code, given, str(unit or ""))
+            except UnitConversionError as exc:
+                raise Reject(unit_field, unit, "unknown_unit", str(exc)) from None
         if not info.low <= canonical <= info.high:
             raise Reject(
                 value_field,
@@ -403,10 +413,11 @@ class RecordRules:
             attempt(self._symptom, symptom, f"{where}.symptoms[{i}]", out)
             for i, symptom in enumerate(record.symptoms)
         ]
+        years = record.age
         if record.age is None:
             out.notes.append(f"{where}.age: unknown, predicted without age")
         else:
-            attempt(age, f"{where}.age", record.age)
+            years = attempt(age, f"{where}.age", record.age)
         vitals = [
             attempt(self._measurement, m, f"{where}.vitals[{i}]", "vital", out)
             for i, m in enumerate(record.vitals)
@@ -426,8 +437,10 @@ class RecordRules:
             "labs": [m for m in labs if m is not _BAD],
             "comorbidities": [c for c in comorbidities if c is not _BAD],
         }
-        if date is _BAD:
+        if date is _BAD:  # a bad value is nulled (quarantine mode keeps the record)
             update["encounter_date"] = None
+        if years is _BAD:
+            update["age"] = None
         out.record = record.model_copy(update=update)
 
     def _symptom(self, symptom: Symptom, where: str, out: Checked) -> Symptom | None:
