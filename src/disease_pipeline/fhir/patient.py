@@ -19,6 +19,7 @@ from typing import Any
 from disease_pipeline.fhir.bundle import bundle_context, entry_resources, map_resources
 from disease_pipeline.fhir.rows import TABLE_COLUMNS, RecordResult
 from disease_pipeline.fhir.vocabulary import ICD10, REASONS, Vocabulary
+from disease_pipeline.knowledge.record_rules import AGE_RANGE
 from disease_pipeline.records import SITE_PATTERN, Measurement, PatientRecord, Symptom
 
 #: Quarantine reasons that only mean "not used" (the rest of the bundle is predicted).
@@ -35,7 +36,6 @@ ELEMENTS: dict[tuple[str, str], str] = {
     ("Patient", "sex"): "Patient.gender",
     ("Encounter", "encounter_date"): "Encounter.period.start",
 }
-_MAX_AGE_YEARS = 120
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def map_bundle(
         )
     moment = start or now or datetime.now(UTC)
     age = age_at(birth, moment)
-    if age is not None and not 0 <= age <= _MAX_AGE_YEARS:
+    if age is not None and not AGE_RANGE[0] <= age <= AGE_RANGE[1]:
         reference = mapped.patient_ref or "Patient"
         mapped.issues.append(
             BundleIssue(
