@@ -43,6 +43,7 @@ ISSUE_CODES = {
     "missing_field": "required",
     "unknown_code": "code-invalid",
     "unknown_unit": "code-invalid",
+    "misplaced_code": "code-invalid",
     "unsupported_resource": "not-supported",
     "malformed_value": "value",
     "malformed_date": "value",
