@@ -37,7 +37,9 @@ from disease_pipeline.rare.profiles import Candidates, Profiles, case_profiles, 
 from disease_pipeline.rare.scorer import (
     LikelihoodRatioScorer,
     LRParams,
+    _same,
     _summed,
+    _summed_each,
     background_frequency,
     information_content,
 )
@@ -108,7 +110,14 @@ class Components:
         scorer = self.case_knowledge
         table = scorer.log_ratio_table
         floor = float(np.log(ROBUST_FLOOR))
-        yield "knowledge_present", _summed(present, lambda t: table(t, excluded=False))
+        # the present terms' log LRs, looked up once for the plain and the floored sums
+        knowledge_present, knowledge_robust = _summed_each(
+            present,
+            lambda t: table(t, excluded=False),
+            (_same, lambda rows: np.maximum(rows, floor)),
+        )
+        yield "knowledge_present", knowledge_present
+        del knowledge_present
         yield "knowledge_excluded", _summed(excluded, lambda t: table(t, excluded=True))
         similarity = (
             self.encoder.similarity_batch(patients) if self.encoder is not None else np.zeros(n)
@@ -117,10 +126,8 @@ class Components:
         resnik, share = self.resnik.score_batch(present)
         yield "resnik_one_sided", resnik
         yield "matched_share", share
-        yield (
-            "knowledge_robust",
-            _summed(present, lambda t: np.maximum(table(t, excluded=False), floor)),
-        )
+        yield "knowledge_robust", knowledge_robust
+        del knowledge_robust
         yield "has_cases", np.broadcast_to(self.has_cases, n)
         yield "encoder_if_cases", similarity * self.has_cases
         yield "not_omim", np.broadcast_to(self.not_omim, n)

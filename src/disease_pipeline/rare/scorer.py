@@ -169,21 +169,43 @@ class LikelihoodRatioScorer:
 
 def _summed(term_lists: list[np.ndarray], table: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Row i = the sum of ``table``'s rows for the terms of patient i."""
+    return _summed_each(term_lists, table, (_same,))[0]
+
+
+def _same(rows: np.ndarray) -> np.ndarray:
+    return rows
+
+
+def _summed_each(
+    term_lists: list[np.ndarray],
+    table: Callable[[np.ndarray], np.ndarray],
+    transforms: tuple[Callable[[np.ndarray], np.ndarray], ...],
+) -> list[np.ndarray]:
+    """For each of ``transforms``, :func:`_summed` of ``lambda t: transform(table(t))``:
+    the terms' rows are looked up once for all of them (a term row the scorer has not
+    kept costs a walk over the term's ancestors)."""
     lengths = [len(t) for t in term_lists]
     if not sum(lengths):
-        return np.zeros((len(term_lists), table(np.zeros(0, np.int64)).shape[1]))
+        width = table(np.zeros(0, np.int64)).shape[1]
+        return [np.zeros((len(term_lists), width)) for _ in transforms]
     if len(term_lists) == 1:  # one patient (a service request): no sparse product
         unique, counts = np.unique(np.asarray(term_lists[0], dtype=np.int64), return_counts=True)
         rows = table(unique)
-        summed = counts @ rows if (counts > 1).any() else rows.sum(axis=0)
-        return np.asarray(summed, dtype=np.float64)[None, :]
+        repeated = bool((counts > 1).any())
+        out = []
+        for transform in transforms:
+            values = transform(rows)
+            summed = counts @ values if repeated else values.sum(axis=0)
+            out.append(np.asarray(summed, dtype=np.float64)[None, :])
+        return out
     flat = np.concatenate(term_lists).astype(np.int64)
     unique, position = np.unique(flat, return_inverse=True)
     rows = np.repeat(np.arange(len(term_lists)), lengths)
     membership = sp.csr_matrix(
         (np.ones(len(flat)), (rows, position.ravel())), shape=(len(term_lists), len(unique))
     )
-    return np.asarray(membership @ table(unique))
+    values = table(unique)
+    return [np.asarray(membership @ transform(values)) for transform in transforms]
 
 
 def information_content(profiles: Profiles) -> np.ndarray:
