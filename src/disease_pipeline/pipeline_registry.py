@@ -5,6 +5,13 @@ same name. ``train`` chains the stages a data scientist runs, from raw records t
 packaged, approved model. Discovery is explicit (not ``find_pipelines``) because
 Kedro 1.7 only imports the folders named on the command line, and ``train`` is a
 composition, not a folder.
+
+Each pipeline's nodes are put in a Kedro namespace named after its folder, so kedro-viz
+draws one collapsible box per pipeline and a node's registered name is
+``<folder>.<node name>`` (``rare_model.validate_rare_model``; ``--nodes``,
+``--from-nodes`` and hooks see that name). The namespace only groups: datasets and
+parameters keep the catalog's names (``prefix_datasets_with_namespace=False``), so a
+pipeline reads and writes exactly what it did without one.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, pipeline
 
 #: Stages of ``kedro run --pipeline=train``, in data-flow order.
 TRAIN_STAGES = (
@@ -30,14 +37,20 @@ TRAIN_STAGES = (
 )
 
 
+def namespaced(name: str, nodes: Pipeline) -> Pipeline:
+    """``nodes`` in the namespace ``name``, its datasets and parameters not renamed."""
+    return pipeline(nodes, namespace=name, prefix_datasets_with_namespace=False)
+
+
 def discover_pipelines() -> dict[str, Pipeline]:
-    """``create_pipeline()`` of every sub-package of ``disease_pipeline.pipelines``."""
+    """``create_pipeline()`` of every sub-package of ``disease_pipeline.pipelines``, in
+    the namespace of the sub-package's name."""
     package = importlib.import_module("disease_pipeline.pipelines")
     found: dict[str, Pipeline] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if info.ispkg:
             module = importlib.import_module(f"{package.__name__}.{info.name}")
-            found[info.name] = module.create_pipeline()
+            found[info.name] = namespaced(info.name, module.create_pipeline())
     return found
 
 

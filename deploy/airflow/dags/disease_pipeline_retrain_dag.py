@@ -41,9 +41,9 @@ DEFAULT_CONF_SOURCE = ""
 #: the nodes of ``PIPELINE`` after the training stages: they register the challenger,
 #: compare it with the champion and promote or keep it
 CHALLENGER_NODES = (
-    "register_challenger",
-    "select_recent_labelled_traffic",
-    "compare_with_champion",
+    "retrain.register_challenger",
+    "retrain.select_recent_labelled_traffic",
+    "retrain.compare_with_champion",
 )
 
 

@@ -133,7 +133,11 @@ def test_a_failing_gate_promotes_nothing(registry, test_catalog):
     name, client = registry
     before = client.get_model_version_by_alias(name, "champion").version
     impossible = {"evaluation": {"gate": {"criteria": {"auroc_common": {"threshold": 1.01}}}}}
-    gate_nodes = ["apply_acceptance_gate", "render_gate_verdict", "register_champion"]
+    gate_nodes = [  # registered names: <pipeline folder>.<node> (pipeline_registry)
+        "evaluation.apply_acceptance_gate",
+        "evaluation.render_gate_verdict",
+        "packaging.register_champion",
+    ]
     try:
         run_session(
             pipeline_names=["evaluation", "packaging"],

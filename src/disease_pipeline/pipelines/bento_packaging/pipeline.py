@@ -2,8 +2,13 @@
 
 Meant to run right after ``packaging`` (which registers ``@champion`` in MLflow), so
 ``train`` ends with a model that ``bentoml serve`` and ``bentoml build`` find. It reads
-the registry, not a Kedro dataset of ``packaging``: when ``train`` chains both, the node
-name sorts after ``register_champion`` so Kedro's sequential runner runs it later.
+the registry, not a Kedro dataset of ``packaging``, so nothing in the data flow orders
+the two: Kedro's sequential runner runs the nodes that are ready together in the order
+of their names, and the registered names (``bento_packaging.stage_champion_in_bentoml``,
+``packaging.register_champion``) put this one first. It therefore also reads the gate's
+rendered verdict (``reporting_gate_verdict_markdown``, written in the same step as
+``register_champion`` runs): that puts it one step later, after the registration.
+``tests/test_pipeline_registry.py`` checks the order in ``train``.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -17,7 +22,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 bento_import_spec,
-                ["reporting_gate_verdict", "params:bento_packaging"],
+                [
+                    "reporting_gate_verdict",
+                    "params:bento_packaging",
+                    "reporting_gate_verdict_markdown",
+                ],
                 "models_bento",
                 name="stage_champion_in_bentoml",
             )
