@@ -69,8 +69,9 @@ def test_train_and_retrain_are_their_stages_boxes(registered, discovered):
 
 
 def test_train_stages_the_bento_after_registering_the_champion(registered):
-    """``bento_packaging`` reads the registry's ``@champion``, which ``packaging`` writes:
-    no dataset links the two, so the sequential runner's order must put it later."""
+    """``bento_packaging`` stages the registry's ``@champion``: it reads
+    ``reporting_champion_registration``, which the registering node writes, so it runs
+    after the registration whatever the nodes' names."""
     order = [node.name for node in registered[0]["train"].nodes]
     assert order.index("bento_packaging.stage_champion_in_bentoml") > order.index(
         "packaging.register_champion"

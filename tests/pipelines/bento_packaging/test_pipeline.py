@@ -67,11 +67,7 @@ def test_node_checks_parameters_and_verdict():
     with pytest.raises(ValueError, match="approved"):
         bento_import_spec({"reason": "?"}, PARAMS)
     pipeline = create_pipeline()
-    assert pipeline.inputs() == {
-        "reporting_gate_verdict",
-        "params:bento_packaging",
-        "reporting_gate_verdict_markdown",  # only orders it after packaging (pipeline.py)
-    }
+    assert pipeline.inputs() == {"reporting_champion_registration", "params:bento_packaging"}
     assert pipeline.outputs() == {"models_bento"}
 
 

@@ -49,8 +49,15 @@ def run_packaging(predictor, approved: bool, name: str) -> None:
         "params:packaging": PARAMS,
     }
     with mlflow.start_run():
-        candidate = run_in_memory(create_pipeline(), catalog_data)["models_champion"]
+        outputs = run_in_memory(create_pipeline(), catalog_data)
+        candidate = outputs["models_champion"]
         ChampionModelDataset(registered_model_name=name).save(candidate)
+    # what bento_packaging reads to stage the champion after the registration
+    assert outputs["reporting_champion_registration"] == {
+        "approved": approved,
+        "reason": verdict["reason"],
+        "tags": candidate["tags"],
+    }
 
 
 def test_approved_predictor_is_registered_as_champion_and_predicts(store, predictor):

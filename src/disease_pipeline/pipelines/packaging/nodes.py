@@ -37,3 +37,23 @@ def prepare_champion_candidate(
         "top_k": int(params["top_k"]),
         "pip_requirements": model_requirements(params["requirements_extra"]),
     }
+
+
+def champion_registration(
+    predictor: Any,
+    reporting_gate_verdict: dict[str, Any],
+    reporting_metrics: dict[str, float],
+    reporting_data_version: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The registry candidate (:func:`prepare_champion_candidate`) and what its
+    registration decided: ``approved``, ``reason`` and the model-version tags.
+
+    ``bento_packaging`` reads the decision, so ``train`` stages the champion in BentoML
+    after ``models_champion`` has registered it.
+    """
+    candidate = prepare_champion_candidate(
+        predictor, reporting_gate_verdict, reporting_metrics, reporting_data_version, params
+    )
+    decision = {key: candidate[key] for key in ("approved", "reason", "tags")}
+    return candidate, decision

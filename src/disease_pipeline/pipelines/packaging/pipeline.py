@@ -2,15 +2,16 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import prepare_champion_candidate
+from .nodes import champion_registration
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """One node; its output dataset (``models_champion``) logs, registers and aliases."""
+    """One node; its output dataset (``models_champion``) logs, registers and aliases;
+    ``reporting_champion_registration`` records the decision for ``bento_packaging``."""
     return Pipeline(
         [
             Node(
-                prepare_champion_candidate,
+                champion_registration,
                 [
                     "predictor",
                     "reporting_gate_verdict",
@@ -18,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "reporting_data_version",
                     "params:packaging",
                 ],
-                "models_champion",
+                ["models_champion", "reporting_champion_registration"],
                 name="register_champion",
             )
         ],
