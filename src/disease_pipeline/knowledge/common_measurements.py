@@ -113,10 +113,7 @@ def measurement_log_likelihood(
     rows, items, values = np.asarray(codes)[keep], item[keep], values[keep]
     pairs = rows.astype(np.int64) * len(model.loinc) + items
     if len(np.unique(pairs)) < len(pairs):  # repeated readings: their mean
-        frame = pd.DataFrame({"code": rows, "item": items, "v": values})
-        means = frame.groupby(["code", "item"], sort=False)["v"].mean().reset_index()
-        rows, items = means["code"].to_numpy(), means["item"].to_numpy()
-        values = means["v"].to_numpy(dtype=float)
+        rows, items, values = pair_means(rows.astype(np.int64), items, values, len(model.loinc))
     # every (encounter, item) reading at once, in item order (the order the rows are
     # summed in), instead of one log-density and one normalisation per item
     order = np.argsort(items, kind="stable")
@@ -124,6 +121,37 @@ def measurement_log_likelihood(
     table = _log_likelihoods(model, items, values[order])
     np.add.at(out, rows, table - logsumexp(table, axis=1, keepdims=True))
     return out
+
+
+def pair_means(
+    rows: np.ndarray, items: np.ndarray, values: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct ``(rows, items)`` pairs, in order of their first reading, and the
+    mean of each pair's readings.
+
+    The numbers are those of pandas' ``groupby(["code", "item"], sort=False).mean()``
+    (used here before, at a millisecond per call): a compensated (Kahan) sum of the
+    readings in their order, divided by their count, one reading rank at a time for
+    every pair at once.
+    """
+    pairs = rows * n_items + items
+    unique, first, inverse, counts = np.unique(
+        pairs, return_index=True, return_inverse=True, return_counts=True
+    )
+    by_pair = np.argsort(inverse.ravel(), kind="stable")  # each pair's readings, in order
+    starts = np.cumsum(counts) - counts
+    total = np.zeros(len(unique))
+    compensation = np.zeros(len(unique))
+    for rank in range(int(counts.max())):
+        groups = np.flatnonzero(counts > rank)
+        y = values[by_pair[starts[groups] + rank]] - compensation[groups]
+        t = total[groups] + y
+        c = (t - total[groups]) - y
+        compensation[groups] = np.where(np.isnan(c), 0.0, c)  # an infinite sum stays so
+        total[groups] = t
+    appearance = np.argsort(first, kind="stable")
+    unique = unique[appearance]
+    return unique // n_items, unique % n_items, total[appearance] / counts[appearance]
 
 
 def _log_likelihoods(model: MeasurementModel, items: np.ndarray, values: np.ndarray) -> np.ndarray:
