@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from disease_pipeline.knowledge.common_measurements import pair_means
+from disease_pipeline.predictor.feature_knowledge import knowledge_block, measured
 
 
 def test_pair_means_equal_the_pandas_groupby_mean_they_replace() -> None:
@@ -32,3 +33,42 @@ def test_pair_means_keep_an_infinite_reading(value: float) -> None:
     values = np.array([1.0, value, 3.0])
     expected = pd.DataFrame({"c": rows, "i": items, "v": values}).groupby(["c", "i"])["v"].mean()
     assert np.array_equal(pair_means(rows, items, values, 3)[2], expected.to_numpy())
+
+
+def _measured_reference(tables: dict, table: str, ids: pd.Index) -> np.ndarray:
+    """The former pandas version of ``measured``."""
+    frame = tables.get(table)
+    if frame is None or not len(frame):
+        return np.zeros(len(ids))
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    seen = set(frame.loc[values.notna().to_numpy(), "encounter_id"].astype(str))
+    return np.fromiter((e in seen for e in ids.astype(str)), dtype=float, count=len(ids))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[80.0, np.nan, 7.1, np.nan], [80, 81, 7, 5], ["80", "x", None, "7.5"], [None] * 4],
+    ids=["float", "int", "text", "none"],
+)
+def test_measured_flags_equal_the_pandas_version(values: list) -> None:
+    frame = pd.DataFrame({"encounter_id": ["a", "b", 3, "a"], "value": values})
+    ids = pd.Index(["a", "b", "3", "c"])
+    for tables in ({"labs": frame}, {"labs": frame.iloc[:0]}, {}):
+        assert np.array_equal(
+            measured(tables, "labs", ids), _measured_reference(tables, "labs", ids)
+        )
+
+
+def test_knowledge_block_equals_the_plain_computation(knowledge_predictor, predictor_tables):
+    scorer = knowledge_predictor.feature_builder.knowledge_scorer
+    encounters = predictor_tables["encounters"]
+    given = pd.Index(encounters["encounter_id"].astype(str), name="encounter_id")
+    for ids in (given, given[::-1]):  # in the tables' order, and not (reindexed)
+        reordered = encounters.set_index("encounter_id").loc[ids].reset_index()
+        expected = np.column_stack(
+            [
+                scorer.log_posterior({**predictor_tables, "encounters": reordered}),
+                *(_measured_reference(predictor_tables, t, ids) for t in ("vitals", "labs")),
+            ]
+        )
+        assert np.array_equal(knowledge_block(scorer, predictor_tables, ids), expected)

@@ -35,14 +35,25 @@ def knowledge_names(scorer: CommonKnowledgeScorer) -> list[str]:
     return [*(knowledge_column(c) for c in scorer.classes), *MODALITY_COLUMNS]
 
 
+def _has_value(values: pd.Series) -> np.ndarray:
+    """Rows whose value is a number (not null, not text), as a boolean array."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        return ~np.isnan(values.to_numpy(dtype=float, na_value=np.nan))
+    return pd.to_numeric(values, errors="coerce").notna().to_numpy()
+
+
 def measured(tables: dict[str, pd.DataFrame], table: str, ids: pd.Index) -> np.ndarray:
     """1.0 where the encounter has at least one row with a value in ``tables[table]``."""
     frame = tables.get(table)
     if frame is None or not len(frame):
         return np.zeros(len(ids))
-    values = pd.to_numeric(frame["value"], errors="coerce")
-    seen = set(frame.loc[values.notna().to_numpy(), "encounter_id"].astype(str))
-    return np.fromiter((e in seen for e in ids.astype(str)), dtype=float, count=len(ids))
+    seen = set(_id_strings(frame["encounter_id"])[_has_value(frame["value"])])
+    return np.fromiter((e in seen for e in _id_strings(ids)), dtype=float, count=len(ids))
+
+
+def _id_strings(ids: pd.Index | pd.Series) -> np.ndarray:
+    """Encounter ids as a numpy array of strings (as ``.astype(str)`` spells them)."""
+    return np.asarray(ids.astype(str), dtype=object)
 
 
 def knowledge_block(
@@ -52,9 +63,10 @@ def knowledge_block(
 
     ``ids`` are the encounter ids in feature-matrix order."""
     enc = tables["encounters"]
-    wanted = pd.Index(ids.astype(str), name="encounter_id")
-    given = enc["encounter_id"].astype(str).to_numpy()
-    if len(given) != len(wanted) or (given != wanted.to_numpy()).any():
+    wanted_ids = _id_strings(ids)
+    given = _id_strings(enc["encounter_id"])
+    if len(given) != len(wanted_ids) or (given != wanted_ids).any():
+        wanted = pd.Index(wanted_ids, name="encounter_id")
         enc = enc.assign(encounter_id=enc["encounter_id"].astype(str))
         enc = enc.drop_duplicates("encounter_id").set_index("encounter_id").reindex(wanted)
         enc = enc.reset_index()
