@@ -58,6 +58,41 @@ def batch_tables(
     return out
 
 
+def batch_rows(
+    tables: dict[str, pd.DataFrame], encounter_ids: list[str], batch_size: int
+) -> dict[str, list[np.ndarray]] | None:
+    """Per detail table, the row positions of each batch of ``batch_size`` consecutive
+    ``encounter_ids`` (in table order), found in one pass over each table instead of
+    one ``isin`` per batch; None when ``encounter_ids`` repeat an id."""
+    position = pd.Index(encounter_ids)
+    if position.has_duplicates:
+        return None
+    n_batches = -(-len(encounter_ids) // batch_size)
+    out = {}
+    for name in DETAIL_TABLES:
+        found = position.get_indexer(tables[name]["encounter_id"])
+        batch = np.where(found >= 0, found // batch_size, n_batches)  # n_batches: no batch
+        order = np.argsort(batch, kind="stable")  # each batch's rows, in table order
+        bounds = np.searchsorted(batch[order], np.arange(n_batches + 1))
+        out[name] = [order[bounds[b] : bounds[b + 1]] for b in range(n_batches)]
+    return out
+
+
+def sliced_tables(
+    tables: dict[str, pd.DataFrame],
+    encounter_ids: list[str],
+    rows: dict[str, np.ndarray],
+) -> dict[str, pd.DataFrame]:
+    """:func:`batch_tables` of ``encounter_ids``, the detail tables' rows given by
+    position (``rows``, from :func:`batch_rows`)."""
+    wanted = pd.Index(encounter_ids, name="encounter_id")
+    encounters = tables["encounters"].set_index("encounter_id").loc[wanted].reset_index()
+    out = {"encounters": encounters}
+    for name in DETAIL_TABLES:
+        out[name] = tables[name].iloc[rows[name]].reset_index(drop=True)
+    return out
+
+
 def output_row(output: dict[str, Any], top_n: int) -> dict[str, Any]:
     """The screening columns of one prediction (``predict_tables`` output)."""
     row: dict[str, Any] = {}
@@ -82,11 +117,19 @@ def output_row(output: dict[str, Any], top_n: int) -> dict[str, Any]:
 
 
 def _score_one_batch(
-    predictor: Any, tables: dict[str, pd.DataFrame], ids: list[str], top_k: int, top_n: int
+    predictor: Any,
+    tables: dict[str, pd.DataFrame],
+    ids: list[str],
+    top_k: int,
+    top_n: int,
+    *,
+    rows: dict[str, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of ``ids``; a batch the predictor refuses is scored encounter by encounter."""
+    """Rows of ``ids`` (their detail rows given by ``rows``, else looked up); a batch
+    the predictor refuses is scored encounter by encounter."""
     try:
-        outputs = predictor.predict_tables(batch_tables(tables, ids), top_k=top_k, explain=False)
+        batch = batch_tables(tables, ids) if rows is None else sliced_tables(tables, ids, rows)
+        outputs = predictor.predict_tables(batch, top_k=top_k, explain=False)
         return [output_row(output, top_n) for output in outputs]
     except ValueError as error:
         if len(ids) == 1:
@@ -118,8 +161,14 @@ def score_tables(
     starts: Iterable[int] = range(0, len(ids), batch_size)
     if progress:
         starts = tqdm(starts, desc="screen", unit="batch", total=-(-len(ids) // batch_size))
+    positions = batch_rows(tables, ids, batch_size)
     for start in starts:
-        rows += _score_one_batch(predictor, tables, ids[start : start + batch_size], top_k, top_n)
+        batch = (
+            None if positions is None else {n: positions[n][start // batch_size] for n in positions}
+        )
+        rows += _score_one_batch(
+            predictor, tables, ids[start : start + batch_size], top_k, top_n, rows=batch
+        )
     frame = pd.DataFrame(rows, columns=screening_columns(top_n)[3:])
     for column in frame.columns:  # typed even when every row was refused
         numeric = column.startswith("p_") or column.endswith("_probability")
