@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from disease_pipeline.knowledge.common_measurements import pair_means
+from disease_pipeline.knowledge.common_scorer import months, str_values
 from disease_pipeline.predictor.feature_knowledge import knowledge_block, measured
 
 
@@ -72,3 +73,40 @@ def test_knowledge_block_equals_the_plain_computation(knowledge_predictor, predi
             ]
         )
         assert np.array_equal(knowledge_block(scorer, predictor_tables, ids), expected)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(["e1", "e2", "e1"]),
+        pd.Index(["a", "b"]),
+        pd.Series([1, 2]),
+        pd.Series(["e1", 3, None, 2.5]),
+        pd.Series(["x", pd.NA], dtype="string"),
+        pd.Series([], dtype=object),
+    ],
+    ids=["str", "index", "int", "mixed", "string-dtype", "empty"],
+)
+def test_str_values_spell_values_as_astype_str(values) -> None:
+    got = str_values(values)
+    expected = values.astype(str).to_numpy()
+    assert got.dtype == object
+    assert got.tolist() == expected.tolist()
+    assert all(type(v) is str for v in got)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        pd.Series(
+            pd.to_datetime(["2024-03-05 10:00", None, "1969-12-31 23:59", "1850-07-01 00:00"])
+        ),
+        pd.Series(pd.to_datetime(["2024-01-31"]).as_unit("us")),
+        pd.Series(pd.to_datetime(["2024-01-31 23:30", None], utc=True)).dt.tz_convert("Etc/GMT-2"),
+        pd.Series([], dtype="datetime64[ns]"),
+    ],
+    ids=["naive", "microseconds", "time-zone", "empty"],
+)
+def test_months_equal_the_pandas_accessor(start: pd.Series) -> None:
+    expected = start.dt.month.to_numpy(dtype=float, na_value=np.nan)
+    assert np.array_equal(months(start), expected, equal_nan=True)

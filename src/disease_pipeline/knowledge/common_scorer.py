@@ -49,6 +49,26 @@ from disease_pipeline.knowledge.hpo import PHENOTYPIC_ABNORMALITY, load_ontology
 from disease_pipeline.knowledge.term_usage import annotated_disease_total, annotation_counts
 
 
+def str_values(values: pd.Series | pd.Index) -> np.ndarray:
+    """``values.astype(str)`` as a numpy object array; without the pandas conversion
+    (tens of microseconds per call) when every value is already a ``str``."""
+    array = values.to_numpy()
+    if array.dtype == object and all(type(v) is str for v in array):
+        return array
+    return np.asarray(values.astype(str), dtype=object)
+
+
+def months(start: pd.Series) -> np.ndarray:
+    """``start.dt.month`` as floats (NaN for a missing date); computed on the numpy
+    values for a time-zone-naive column (the pandas accessor costs ~0.1 ms a call)."""
+    values = start.to_numpy()
+    if values.dtype.kind != "M":  # time-zone-aware: the month of the local time
+        return start.dt.month.to_numpy(dtype=float, na_value=np.nan)
+    out = (values.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(float)
+    out[np.isnat(values)] = np.nan
+    return out
+
+
 @dataclass(frozen=True)
 class KnowledgeParams:
     """Knobs of :class:`CommonKnowledgeScorer` (``common_model.knowledge`` parameters)."""
@@ -302,7 +322,7 @@ class CommonKnowledgeScorer:
             start = enc["start"]
             if not pd.api.types.is_datetime64_any_dtype(start):
                 start = pd.to_datetime(start, errors="coerce", utc=True, format="mixed")
-            month = start.dt.month.to_numpy(dtype=float, na_value=np.nan)
+            month = months(start)
         sex = enc["sex"].fillna("unknown").to_numpy() if "sex" in enc else np.full(n, "unknown")
         age = pd.to_numeric(enc["age_years"], errors="coerce").to_numpy(float)
         measured = np.zeros((n, self.n_classes))
@@ -311,12 +331,12 @@ class CommonKnowledgeScorer:
             if frame is None or not len(frame):
                 continue
             codes = np.fromiter(
-                (position.get(e, -1) for e in frame["encounter_id"].astype(str)), dtype=np.int64
+                (position.get(e, -1) for e in str_values(frame["encounter_id"])), dtype=np.int64
             )
             measured += measurement_log_likelihood(
                 self.measurements,
                 codes,
-                frame["loinc"].astype(str).to_numpy(),
+                str_values(frame["loinc"]),
                 pd.to_numeric(frame["value"], errors="coerce").to_numpy(float),
                 n,
             )

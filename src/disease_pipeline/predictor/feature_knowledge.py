@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from disease_pipeline.knowledge.common_scorer import CommonKnowledgeScorer
+from disease_pipeline.knowledge.common_scorer import CommonKnowledgeScorer, str_values
 
 KNOWLEDGE_PREFIX = "knowledge_"
 MODALITY_COLUMNS = ("measured_vitals", "measured_labs")
@@ -53,7 +53,7 @@ def measured(tables: dict[str, pd.DataFrame], table: str, ids: pd.Index) -> np.n
 
 def _id_strings(ids: pd.Index | pd.Series) -> np.ndarray:
     """Encounter ids as a numpy array of strings (as ``.astype(str)`` spells them)."""
-    return np.asarray(ids.astype(str), dtype=object)
+    return str_values(ids)
 
 
 def knowledge_block(
