@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import beta
 
 from disease_pipeline.knowledge.common_measurements import pair_means
 from disease_pipeline.knowledge.common_scorer import months, str_values
+from disease_pipeline.predictor.calibrators import beta_quantile
 from disease_pipeline.predictor.feature_knowledge import knowledge_block, measured
 
 
@@ -110,3 +112,17 @@ def test_str_values_spell_values_as_astype_str(values) -> None:
 def test_months_equal_the_pandas_accessor(start: pd.Series) -> None:
     expected = start.dt.month.to_numpy(dtype=float, na_value=np.nan)
     assert np.array_equal(months(start), expected, equal_nan=True)
+
+
+def test_beta_quantiles_equal_scipy_stats_beta_ppf() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.random((400, 5))
+    n = rng.integers(0, 20_000, (400, 5)).astype(float)
+    a, b = p * n + 0.5, (1.0 - p) * n + 0.5
+    for q in (0.025, 0.975, 0.005, 0.5):
+        assert np.array_equal(beta_quantile(q, a, b), beta.ppf(q, a, b))
+    a[0, 0], b[1, 1] = np.nan, 0.0  # invalid arguments: the distribution's own answer
+    assert np.array_equal(beta_quantile(0.025, a, b), beta.ppf(0.025, a, b), equal_nan=True)
+    assert np.array_equal(beta_quantile(0.0, a[2:], b[2:]), beta.ppf(0.0, a[2:], b[2:]))
+    scalar = beta_quantile(0.975, np.float64(3.5), np.float64(0.5))
+    assert scalar == beta.ppf(0.975, 3.5, 0.5)

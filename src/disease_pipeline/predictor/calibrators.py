@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, logit, softmax
+from scipy.special import betaincinv, expit, logit, softmax
 from scipy.stats import beta
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -73,7 +73,16 @@ class Calibrator:
         n = self.bin_counts[np.minimum((p * n_bins).astype(int), n_bins - 1)].astype(float)
         a, b = p * n + 0.5, (1.0 - p) * n + 0.5
         tail = (1.0 - level) / 2.0
-        return beta.ppf(tail, a, b), beta.ppf(1.0 - tail, a, b)
+        return beta_quantile(tail, a, b), beta_quantile(1.0 - tail, a, b)
+
+
+def beta_quantile(q: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``scipy.stats.beta.ppf(q, a, b)``: the same numbers from ``betaincinv`` directly
+    when every argument is valid, without the distribution's argument handling (~60 µs
+    of the ~75 µs of a one-patient call)."""
+    if not (0.0 < q < 1.0 and np.all(a > 0) and np.all(b > 0)):  # NaN and edge cases
+        return beta.ppf(q, a, b)
+    return betaincinv(a, b, q)
 
 
 class IsotonicCalibrator(Calibrator):
