@@ -36,24 +36,8 @@ class _XGBoostKnobs(ParamsModel):
     grow_policy: Literal["depthwise", "lossguide"] = optional_key()
 
 
-class XGBoostParams(_XGBoostKnobs):
-    """XGBoost parameters of a model fit (early stopping on validation)."""
-
-    n_estimators: PositiveInt
-    early_stopping_rounds: PositiveInt
-    max_depth: PositiveInt
-    learning_rate: PositiveFloat
-    min_child_weight: float
-    subsample: Share
-    colsample_bytree: Share
-    reg_lambda: float
-    max_bin: PositiveInt
-    tree_method: TreeMethod
-    n_jobs: PositiveInt
-
-
 class GateXGBoostParams(_XGBoostKnobs):
-    """XGBoost parameters of the gate model P(rare)."""
+    """XGBoost parameters of the gate model P(rare) (early stopping on validation)."""
 
     n_estimators: PositiveInt
     early_stopping_rounds: PositiveInt
@@ -65,6 +49,12 @@ class GateXGBoostParams(_XGBoostKnobs):
     max_bin: PositiveInt
     tree_method: TreeMethod
     n_jobs: PositiveInt
+
+
+class XGBoostParams(GateXGBoostParams):
+    """XGBoost parameters of a model fit: the gate's, with the L2 penalty set."""
+
+    reg_lambda: float
 
 
 class QuickXGBoostParams(_XGBoostKnobs):
