@@ -50,8 +50,9 @@ data: install
 simulate: install
 	$(BIN)/kedro run --pipeline=simulate
 
+# two nodes at a time, one per core (disease_pipeline/runners.py, docs/training_speed.md)
 train: data simulate
-	$(BIN)/kedro run --pipeline=train
+	$(BIN)/kedro run --pipeline=train --runner=disease_pipeline.runners.CoreThreadRunner
 
 # ruff, the format check and the import contracts of pyproject.toml (docs/architecture.md)
 lint: install
