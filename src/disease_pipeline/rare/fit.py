@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from disease_pipeline.knowledge.annotations import load_annotations
+from disease_pipeline.knowledge.annotations import load_supplemented_annotations
 from disease_pipeline.knowledge.catalogue import load_common_diseases
 from disease_pipeline.knowledge.hpo import Ontology, load_ontology
 from disease_pipeline.rare.cases import Case, group_by_disease
@@ -133,13 +133,14 @@ class Knowledge:
 
 @cache
 def load_knowledge() -> Knowledge:
-    """The shipped HPO, its disease annotations and the common-disease catalogue (parsed
-    once per process; callers must not mutate it)."""
+    """The shipped HPO, its disease annotations (with the newer release's diseases it
+    lacks: :func:`load_supplemented_annotations`) and the common-disease catalogue
+    (parsed once per process; callers must not mutate it)."""
     ontology = load_ontology()
     return Knowledge(
         ontology=ontology,
         space=build_term_space(ontology),
-        annotations=load_annotations(),
+        annotations=load_supplemented_annotations(),
         catalogue=load_common_diseases(),
     )
 

