@@ -117,6 +117,13 @@ class MeasurementShift(ParamsModel):
     vitals: dict[str, float] = optional_key()  # a term may shift labs only
 
 
+class OnsetDays(ParamsModel):
+    """A log-normal onset: median days and spread."""
+
+    median: float
+    sigma: float
+
+
 class Rare(ParamsModel):
     """Rare diseases and their cases."""
 
@@ -138,16 +145,11 @@ class Rare(ParamsModel):
     onset_days_median: float
     onset_days_sigma: float
     acute_share: Share
+    presenting_share: Share
+    presenting_onset_days: OnsetDays
     complaint_acuity_bonus: float
     shift_min_frequency: Share
     measurement_shifts: dict[str, MeasurementShift]
-
-
-class OnsetDays(ParamsModel):
-    """A log-normal onset: median days and spread."""
-
-    median: float
-    sigma: float
 
 
 class OnsetHeaping(ParamsModel):

@@ -14,6 +14,7 @@ from disease_pipeline.pipelines.simulate.symptoms import (
     catalogue_parents,
     less_specific,
     onset_parameters,
+    presenting_findings,
     true_frequencies,
 )
 
@@ -338,3 +339,24 @@ def test_incidental_findings_began_at_any_point_of_life(cohort):
     assert 0.35 <= np.median(fraction) <= 0.65, np.median(fraction)
     adults = age_days >= 40 * 365.25
     assert np.median(incidental["onset_days"].to_numpy()[adults]) > 5 * 365.25
+
+
+def test_rare_visits_without_an_illness_are_often_prompted_by_a_new_finding(cohort):
+    """A rare visit with no intercurrent illness is, in ``rare.presenting_share`` of
+    cases, prompted by one disease finding that is new or got worse (recent onset);
+    the others are referrals on long-standing findings only."""
+    cfg, enc, sym = cohort["cfg"], cohort["encounters"], cohort["symptoms"]
+    flagged = presenting_findings(cfg, enc, sym)
+    rows = sym[flagged]
+    assert rows["encounter"].is_unique  # one prompting finding per visit
+    assert (rows["origin"] == "disease").all() and rows["present"].all()
+    visits = enc.loc[rows["encounter"]]
+    assert (visits["category"] == "RARE").all() and (visits["complaint"] < 0).all()
+    quiet = enc.index[(enc["category"] == "RARE") & (enc["complaint"] < 0)]
+    share = len(rows) / len(quiet)
+    assert abs(share - cfg["rare"]["presenting_share"]) < 0.12, share
+    # in the recorded onsets: recent disease findings in about that share of such visits
+    own = sym[sym["encounter"].isin(quiet) & (sym["origin"] == "disease") & (sym["onset_days"] >= 0)]
+    recent = (own["onset_days"] <= 90).groupby(own["encounter"]).any().reindex(quiet, fill_value=False)
+    expected = cfg["rare"]["presenting_share"] * cfg["symptoms"]["onset_share"]
+    assert expected - 0.15 < recent.mean() < expected + 0.2, recent.mean()

@@ -214,6 +214,38 @@ def onset_parameters(
     return params[:, 0], params[:, 1]
 
 
+def presenting_findings(
+    cfg: dict[str, Any], encounters: pd.DataFrame, table: pd.DataFrame
+) -> np.ndarray:
+    """Per finding row: is it the new or worsening finding that brought a rare-disease
+    patient in?
+
+    A rare visit without an intercurrent illness (``complaint`` < 0) is prompted, with
+    probability ``rare.presenting_share``, by one of its disease's findings that is new
+    or got worse (a first seizure, a fracture, a decompensation); the rest are referrals
+    and follow-ups on long-standing findings. One present disease finding of each such
+    visit, at random, is that finding: its onset is recent
+    (``rare.presenting_onset_days``), not the disease's. Drawn from a stream of its own,
+    so every other draw of the simulation is unchanged.
+    """
+    rng = stream(cfg["seed"], "presenting")
+    is_rare = (encounters["category"] == "RARE").to_numpy()
+    no_illness = encounters["complaint"].to_numpy() < 0
+    prompted = is_rare & no_illness & (rng.random(len(encounters)) < cfg["rare"]["presenting_share"])
+    row_encounter = table["encounter"].to_numpy(int)
+    eligible = (
+        prompted[row_encounter]
+        & table["present"].to_numpy(bool)
+        & (table["origin"].to_numpy() == "disease")
+    )
+    rows = np.flatnonzero(eligible)
+    out = np.zeros(len(table), dtype=bool)
+    if len(rows):
+        keys = pd.Series(rng.random(len(rows)), index=rows)
+        out[keys.groupby(row_encounter[rows]).idxmin().to_numpy(int)] = True
+    return out
+
+
 def _rare_blocks(
     rng: np.random.Generator, cfg: dict[str, Any], encounters: pd.DataFrame,
     tables: dict[str, pd.DataFrame], ontology: Ontology,
@@ -339,6 +371,9 @@ def simulate_symptoms(
     acute = origin == "complaint"
     median = np.where(acute, cfg["common"]["onset_days_median"], median)
     sigma = np.where(acute, cfg["common"]["onset_days_sigma"], sigma)
+    worse = presenting_findings(cfg, encounters, table)
+    median = np.where(worse, cfg["rare"]["presenting_onset_days"]["median"], median)
+    sigma = np.where(worse, cfg["rare"]["presenting_onset_days"]["sigma"], sigma)
     onset = np.floor(median * np.exp(sigma * rng.normal(size=n)))
     # an incidental finding of lifetime prevalence began at a uniform point of the life so far
     age_days = encounters["age_years"].to_numpy()[row_encounter] * DAYS_PER_YEAR
