@@ -108,3 +108,32 @@ def test_disease_side_rewards_covering_the_disease_profile(setup):
     full, partial = one_sided.disease_side([terms, terms[:1]])[:, row]
     assert full == pytest.approx(float(np.mean(ic[terms])), rel=1e-5)
     assert partial < full
+
+
+def test_exact_share_names_the_candidates_annotated_with_the_very_terms(base, setup):
+    """The one-sided score gives a term's full IC to a candidate annotated with a more
+    specific term too; ``exact_share`` credits only the exact annotation (IC-weighted),
+    so among candidates that tie on the one-sided score it prefers those naming the
+    patient's very terms."""
+    candidates, profiles, ic, resnik = setup
+    direct = profiles.direct.tocsr()
+    rich = int(np.argmax(np.diff(direct.indptr)))
+    terms = direct[rich].indices[:4]
+    share = resnik.exact_share([terms, np.zeros(0, dtype=np.int64)])
+    assert share[0, rich] == pytest.approx(1.0)
+    assert np.all(share[1] == 0)
+    # brute force on some candidates: IC of the exactly annotated terms over the total
+    rng = np.random.default_rng(5)
+    for row in rng.choice(len(candidates), size=40, replace=False):
+        exact = set(direct[int(row)].indices.tolist())
+        expected = sum(ic[t] for t in terms if t in exact) / sum(ic[t] for t in terms)
+        assert share[0, row] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    # a parent of an annotated term explains it fully on the one-sided score, not exactly
+    child = int(terms[0])
+    parent = next(
+        p for p in base.space.ancestor_lists[child]
+        if p != child and p not in set(direct[rich].indices.tolist()) and ic[p] > 0
+    )  # fmt: skip
+    one_sided, _ = resnik.score_batch([np.array([parent])])
+    assert one_sided[0, rich] == pytest.approx(ic[parent], rel=1e-5)
+    assert resnik.exact_share([np.array([parent])])[0, rich] == 0.0

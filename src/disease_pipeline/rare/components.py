@@ -18,7 +18,9 @@ candidate's known cases, 0 without cases), ``encoder`` (cosine to the prototypes
 those only), so the learned weights can trust the cases where there are some and
 the knowledge features elsewhere. ``disease_side``: the candidate side of the Resnik
 match (how much of the candidate's annotated profile the patient shows), which breaks
-the ties of the one-sided score among candidates explaining every patient term.
+the ties of the one-sided score among candidates explaining every patient term, and
+``exact_share`` (the IC share of the patient's terms the candidate is annotated with
+exactly, not only through a more specific term) breaks them further.
 ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
 entries (the learned weight keeps one disease from taking two places).
 """
@@ -133,6 +135,7 @@ class Components:
         yield "not_omim", np.broadcast_to(self.not_omim, n)
         yield "resnik_cases", self.case_resnik.score_batch(present)[0]
         yield "disease_side", self.resnik.disease_side(present)
+        yield "exact_share", self.resnik.exact_share(present)
 
     def features(self, patient: PatientInput) -> np.ndarray:
         """Candidate × :data:`FEATURES` matrix of one patient."""

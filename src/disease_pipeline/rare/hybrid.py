@@ -31,9 +31,10 @@ FEATURES = (
     "not_omim",
     "resnik_cases",
     "disease_side",
+    "exact_share",
 )
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
-PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 #: Columns whose strongest candidates enter a patient's shortlist (scores that rank
 #: patients' candidates, not per-candidate constants).
 SHORTLIST_FEATURES = (
@@ -43,6 +44,7 @@ SHORTLIST_FEATURES = (
     "knowledge_robust",
     "resnik_cases",
     "disease_side",
+    "exact_share",
 )
 
 

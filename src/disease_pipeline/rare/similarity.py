@@ -59,6 +59,8 @@ class OneSidedResnik:
         self.direct_mean = sp.csr_matrix(
             sp.diags(1.0 / np.maximum(sizes, 1)) @ direct[:, self.direct_terms], dtype=np.float32
         )
+        #: term × candidate, 1 where the candidate is annotated with exactly that term
+        self.exact = sp.csr_matrix(direct.T, dtype=np.float32)
         #: column ``a``: the positions in :attr:`direct_terms` of ``a`` and its descendants
         descendants = sp.csc_matrix(space.ancestors[self.direct_terms])
         descendants.sort_indices()
@@ -129,6 +131,27 @@ class OneSidedResnik:
             for a in union[np.argsort(self.ic[union], kind="stable")]:
                 best[indices[indptr[a] : indptr[a + 1]], i] = self.ic[a]
         return np.asarray(self.direct_mean @ best, dtype=np.float64).T
+
+    def exact_share(self, present: list[np.ndarray]) -> np.ndarray:
+        """``(n_patients, n_candidates)``: the share of each patient's present-term
+        information content (IC-weighted) carried by terms the candidate is annotated
+        with exactly, not only through a more specific term (0 without terms).
+
+        It breaks the ties of the one-sided score, which gives the full IC of a term to
+        every candidate annotated with the term or any descendant of it: among the
+        candidates that explain every term, those that name the patient's very terms."""
+        lengths = np.array([len(p) for p in present], dtype=np.int64)
+        if not lengths.sum():
+            return np.zeros((len(present), self.n_candidates))
+        flat = np.concatenate(present).astype(np.int64)
+        rows = np.repeat(np.arange(len(present)), lengths)
+        weight = self.ic[flat]
+        total = np.bincount(rows, weights=weight, minlength=len(present))
+        weight = weight / np.maximum(total[rows], 1e-9)
+        patients = sp.csr_matrix(
+            (weight, (rows, flat)), shape=(len(present), self.exact.shape[0])
+        )
+        return np.asarray((patients @ self.exact).todense(), dtype=np.float64)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
