@@ -137,7 +137,7 @@ def test_dataset_has_a_known_kedro_viz_layer(name):
 @pytest.mark.parametrize("name", DATASETS)
 def test_dataset_name_starts_with_its_layers_prefix(name):
     layer = layer_of(declaration(name))
-    assert prefix_layer(name) == layer, (
+    assert prefix_layer(name) is not None and prefix_layer(name) == layer, (
         f"'{name}' is in the layer {layer!r}: its name starts with "
         f"'{LAYER_PREFIXES.get(layer, '?')}' (docs/architecture.md, 'Dataset names and layers')"
     )
