@@ -132,7 +132,7 @@ def load_inputs(conf: Path, env: str) -> dict[str, Any]:
     with KedroSession.create(project_path=ROOT, env=env, conf_source=str(conf)) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
-        names = [f"model_input_{s}" for s in SPLITS] + ["feature_builder", "feat_registry_cases"]
+        names = [f"model_input_{s}" for s in SPLITS] + ["feat_builder", "feat_registry_cases"]
         loaded = {name: catalog.load(name) for name in names}
     return loaded | {
         "params": {k: params[k] for k in ("common_model", "calibration", "active_learning")}
@@ -171,7 +171,7 @@ def run_repetition(
     initial = sample_rows(inputs["model_input_train"], args.initial, seed)
     calibration_rows = sample_rows(inputs["model_input_calibration"], args.calibration, seed)
     trainer = Trainer(
-        inputs["feature_builder"], inputs["feat_registry_cases"], calibration_rows, inputs["params"]
+        inputs["feat_builder"], inputs["feat_registry_cases"], calibration_rows, inputs["params"]
     )
     selection = trainer.select(initial)
     labels = test["label_disease"].astype(str).to_numpy()

@@ -82,7 +82,7 @@ def build_week(catalog, folder: Path, args, window_end: datetime) -> dict:
     served = sorted(
         start + timedelta(seconds=float(s)) for s in rng.uniform(0, 7 * 86400, len(records))
     )
-    replayer = Replayer.create(catalog.load("predictor"), warehouse, folder)
+    replayer = Replayer.create(catalog.load("model_predictor"), warehouse, folder)
     began = time.perf_counter()
     answers = list(replayer.replay(records, [""] * len(records), served, batch=1))
     replay_s = time.perf_counter() - began
@@ -178,7 +178,7 @@ def run_monitor(catalog, week: dict, window_end: datetime) -> dict:
     return {
         "seconds": round(time.perf_counter() - began, 1),
         "node_seconds": seconds,
-        "summary": data["monitoring_summary"],
+        "summary": data["reporting_monitoring_summary"],
     }
 
 

@@ -64,9 +64,10 @@ def catalog_layers() -> dict[str, str | None]:
 #: pages kedro-viz draws without layer bands once the pipelines are boxes: it computes the
 #: layer order on the graph WITH the boxes, every input of a box before every output, and
 #: these hold a box whose inputs and outputs span two layers both ways (retrain_check:
-#: monitoring_summary (reporting) in, prm_feedback_encounters (primary) out, and primary in,
-#: reporting out; screen: the previous screenings and alerts; retrain: the evaluation box,
-#: whose prm_evaluation_tables the comparison reads). Their datasets keep their layers.
+#: reporting_monitoring_summary (reporting) in, prm_feedback_encounters (primary) out, and
+#: primary in, reporting out; screen: the previous screenings and alerts; retrain: the
+#: evaluation box, whose prm_evaluation_tables the comparison reads). Their datasets keep
+#: their layers.
 LAYERS_OFF_BY_BOXES = {"retrain", "retrain_check", "screen"}
 
 

@@ -62,8 +62,8 @@ def build_predictor(tables: dict, knowledge: dict | None = None):
         {
             "model_input_train": matrix.iloc[:cut],
             "model_input_calibration": matrix.iloc[cut:],
-            "feature_builder": builder,
-            "rare_model": None,
+            "feat_builder": builder,
+            "model_rare": None,
             "feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS),
         }
         | param_entries("common_model", load_parameters("common_model"))
@@ -71,7 +71,7 @@ def build_predictor(tables: dict, knowledge: dict | None = None):
         | param_entries("calibration", load_parameters("calibration"))
     )
     pipeline = common_pipeline() + severity_pipeline() + calibration_pipeline()
-    return run_in_memory(pipeline, data)["predictor"]
+    return run_in_memory(pipeline, data)["model_predictor"]
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ class ChampionModelDataset(AbstractDataset[dict[str, Any], Any]):
 
     Example:
         ```yaml
-        models_champion:
+        registry_champion_model:
           type: disease_pipeline.datasets.champion_model.ChampionModelDataset
           registered_model_name: disease_pipeline
           alias: champion

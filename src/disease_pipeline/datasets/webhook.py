@@ -7,7 +7,7 @@ that the messages were not sent (they stay in the alerts table).
 
 Example:
     ```yaml
-    screen_alert_webhook:
+    reporting_alert_webhook:
       type: disease_pipeline.datasets.webhook.WebhookDataset
       url: ${runtime_params:screen_webhook_url,""}
       credentials: screen_webhook   # optional {token: ...}: sent as a bearer token

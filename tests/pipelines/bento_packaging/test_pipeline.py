@@ -68,7 +68,7 @@ def test_node_checks_parameters_and_verdict():
         bento_import_spec({"reason": "?"}, PARAMS)
     pipeline = create_pipeline()
     assert pipeline.inputs() == {"reporting_champion_registration", "params:bento_packaging"}
-    assert pipeline.outputs() == {"models_bento"}
+    assert pipeline.outputs() == {"registry_bento_model"}
 
 
 def test_the_champion_is_imported_once_per_registry_version(registry, tmp_path):

@@ -134,31 +134,31 @@ def calibration_outputs(params) -> dict:
     train = make_matrix(900, seed=21)
     models = run_in_memory(
         common_pipeline() + severity_pipeline(),
-        {"model_input_train": train, "feature_builder": None}
+        {"model_input_train": train, "feat_builder": None}
         | {"feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS)}
         | param_entries("common_model", load_parameters("common_model"))
         | param_entries("severity_model", load_parameters("severity_model")),
     )
     data = {
         "model_input_calibration": make_matrix(500, seed=22, start="2023-06-01"),
-        "common_model": models["common_model"],
-        "gate_model": models["gate_model"],
-        "severity_model": models["severity_model"],
-        "feature_builder": ColumnsBuilder(),
-        "rare_model": None,  # no rare-disease ranker: the rare slot stays one candidate
+        "model_common": models["model_common"],
+        "model_gate": models["model_gate"],
+        "model_severity": models["model_severity"],
+        "feat_builder": ColumnsBuilder(),
+        "model_rare": None,  # no rare-disease ranker: the rare slot stays one candidate
     } | param_entries("calibration", params)
     return run_in_memory(create_pipeline(), data)
 
 
 def test_pipeline_outputs_calibrators_report_figures_and_predictor(calibration_outputs):
     out = calibration_outputs
-    assert set(out["calibrators"]) == {"common", "gate", "severity"}
+    assert set(out["model_calibrators"]) == {"common", "gate", "severity"}
     report = out["reporting_calibration_ece"]
     json.dumps(report)
     for name in ("common", "gate", "severity"):
         assert report[name]["chosen"] in report[name]["ece"]
         assert isinstance(out[f"reporting_reliability_{name}"], Figure)
-    predictor = pickle.loads(pickle.dumps(out["predictor"]))
+    predictor = pickle.loads(pickle.dumps(out["model_predictor"]))
     assert isinstance(predictor, DiseasePredictor)
     X = make_matrix(50, seed=23).set_index("encounter_id")[FEATURES]
     outputs = predictor.predict_features(X, top_k=100)

@@ -35,7 +35,7 @@ def test_models_calibrators_and_reports_are_written(trained):
 
 
 def test_predictor_scores_the_test_split(trained):
-    predictor = trained.load("predictor")
+    predictor = trained.load("model_predictor")
     assert isinstance(predictor, DiseasePredictor)
     test = trained.load("model_input_test")
     features = test.set_index("encounter_id")[predictor.feature_names]

@@ -124,7 +124,7 @@ def run_training(pipeline, name: str, params: dict, train: pd.DataFrame) -> dict
     inputs = {"model_input_train": train} | param_entries(name, params)
     if name == "common_model":  # no registry case: the gate gets no query-style rows
         inputs |= {"feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS)}
-        inputs |= {"feature_builder": None}
+        inputs |= {"feat_builder": None}
     return run_in_memory(pipeline, inputs)
 
 

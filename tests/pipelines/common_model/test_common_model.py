@@ -53,7 +53,7 @@ def _prior_log_loss(y_train, y_test, classes) -> float:
 
 
 def test_common_model_beats_the_class_prior(trained, holdout):
-    model = trained["common_model"]
+    model = trained["model_common"]
     assert list(model.classes_) == sorted(COMMON)
     rows = holdout[holdout["label_category"] == "COMMON"]
     proba = model.predict_proba(rows)
@@ -69,7 +69,7 @@ def test_common_model_beats_the_class_prior(trained, holdout):
 
 
 def test_gate_model_beats_the_prior_and_keeps_the_rare_share(trained, holdout):
-    gate = trained["gate_model"]
+    gate = trained["model_gate"]
     assert list(gate.classes_) == ["COMMON", "RARE"]
     p_rare = gate.predict_proba(holdout)[:, 1]
     y = (holdout["label_category"] == "RARE").to_numpy()

@@ -98,7 +98,7 @@ def test_drift_pipeline_writes_report_and_summary():
         {
             "model_input_train": train,
             "model_input_test": test,
-            "feature_builder": StandInBuilder(),
+            "feat_builder": StandInBuilder(),
             "params:drift": PARAMS,
         },
     )

@@ -79,13 +79,13 @@ def judge(world, predictor) -> dict:
     cal_tables, cal = world["calibration"]
     tables = {k: pd.concat([test_tables[k], cal_tables[k]]) for k in test_tables}
     data = {
-        "predictor": predictor,
+        "model_predictor": predictor,
         "model_input_train": world["train"][1],
         "model_input_calibration": cal,
         "model_input_test": test,
-        "feature_builder": WorldBuilder(),
+        "feat_builder": WorldBuilder(),
         "prm_evaluation_tables": tables,
-        "knowledge_baseline_model": {"scorer": WorldKnowledge(), "note": "world stand-in"},
+        "model_knowledge_baseline": {"scorer": WorldKnowledge(), "note": "world stand-in"},
         "reporting_rare_model_validation": registry_validation(predictor, 300, 21, PROTOCOL),
         "params:evaluation": params,
         "params:common_model.baseline": {"C": 1.0, "max_iter": 300},

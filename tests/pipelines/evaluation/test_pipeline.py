@@ -48,12 +48,12 @@ def inputs(predictor, world) -> dict:
     }
     patients = tables["encounters"][["patient_id", "sex"]].drop_duplicates("patient_id")
     return {
-        "predictor": predictor,
+        "model_predictor": predictor,
         "model_input_train": train,
         "model_input_calibration": cal,
         "model_input_test": test,
         "model_input_cv_folds": None,
-        "feature_builder": WorldBuilder(),
+        "feat_builder": WorldBuilder(),
         "prm_patients": patients,
         **{f"prm_{k}": tables[k] for k in WAREHOUSE},
         "prm_feedback_encounters": None,
@@ -187,7 +187,7 @@ def test_the_knowledge_baseline_is_compared_on_every_pattern(world):
     data = inputs(train_predictor(world[0][1]), world)
     pipeline = create_pipeline()
     keep = [n for n in pipeline.nodes if n.name != "build_knowledge_baseline"]
-    data["knowledge_baseline_model"] = {"scorer": WorldKnowledge(), "note": "stand-in"}
+    data["model_knowledge_baseline"] = {"scorer": WorldKnowledge(), "note": "stand-in"}
     out = run_in_memory(type(pipeline)(keep).to_outputs("reporting_metrics_intervals"), data)[
         "reporting_metrics_intervals"
     ]

@@ -69,7 +69,7 @@ def test_evaluation_scores_what_the_service_answers(catalog):
     top_k = int(catalog.load("params:evaluation")["scoring_top_k"])
     tables = assemble_feature_tables(**{t: catalog.load(f"prm_{t}") for t in WAREHOUSE_TABLES})
     records = records_from_tables(tables, scored["encounter_id"].tolist())
-    answers = catalog.load("predictor").predict_records(records, top_k=top_k)
+    answers = catalog.load("model_predictor").predict_records(records, top_k=top_k)
     assert [a["encounter_id"] for a in answers] == scored["encounter_id"].tolist()
     assert output_mismatches(scored, answers, top_k) == []
 
@@ -90,13 +90,13 @@ def test_model_card_and_shap_refer_to_this_run(catalog):
     card = catalog.load("reporting_model_card")
     assert catalog.load("reporting_data_version")["data_version"] in card
     importance = catalog.load("reporting_shap_importance")
-    names = set(catalog.load("predictor").common_model.feature_names)
+    names = set(catalog.load("model_predictor").common_model.feature_names)
     assert set(importance["feature"]) == names
     assert importance["mean_abs_shap"].iloc[0] > 0
 
 
 def test_drift_covers_every_model_feature(catalog):
     summary = catalog.load("reporting_drift_summary")
-    assert summary["n_features"] == len(catalog.load("feature_builder").feature_names)
+    assert summary["n_features"] == len(catalog.load("feat_builder").feature_names)
     assert summary["reference"]["to"] <= summary["current"]["from"]
     assert "<html" in catalog.load("reporting_drift_report").lower()

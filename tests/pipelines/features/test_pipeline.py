@@ -12,7 +12,7 @@ from tests.pipelines.common_model.synthetic import KeptDataset, load_parameters,
 from tests.pipelines.features.conftest import PRM
 
 OUTPUTS = (
-    "feature_builder",
+    "feat_builder",
     "feat_encounters",
     "feat_registry_cases",
     "model_input_train",
@@ -63,7 +63,7 @@ def test_pipeline_reads_the_warehouse_names():
 
 
 def test_feature_matrix_follows_the_contract(outputs):
-    builder: FeatureBuilder = outputs["feature_builder"]
+    builder: FeatureBuilder = outputs["feat_builder"]
     matrix = outputs["feat_encounters"]
     head = [
         "encounter_id",
@@ -82,7 +82,7 @@ def test_feature_matrix_follows_the_contract(outputs):
 def test_knowledge_block_and_masked_training_rows(outputs):
     """The matrix carries the knowledge log posterior and the modality flags; some
     training rows were masked to symptoms only, while test rows keep what they had."""
-    builder: FeatureBuilder = outputs["feature_builder"]
+    builder: FeatureBuilder = outputs["feat_builder"]
     assert "knowledge_I21" in builder.feature_names and "measured_labs" in builder.feature_names
     train = outputs["model_input_train"]
     assert ((train["measured_vitals"] == 0) & (train["measured_labs"] == 0)).any()
@@ -107,7 +107,7 @@ def test_split_report_counts_what_was_written(outputs):
         frame = outputs[f"model_input_{name}"]
         assert report["splits"][name]["encounters"] == len(frame)
         assert sum(report["splits"][name]["label_disease"].values()) == len(frame)
-    assert report["feature_count"] == len(outputs["feature_builder"].feature_names)
+    assert report["feature_count"] == len(outputs["feat_builder"].feature_names)
     assert report["registry_cases"] == len(outputs["feat_registry_cases"])
     assert report["labelled_encounters"] == len(outputs["feat_encounters"])
 
@@ -117,7 +117,7 @@ def test_features_on_the_simulated_warehouse(pipeline_runner, test_catalog):
     """simulate → ingestion → anonymization → features in the test environment."""
     for name in ("simulate", "ingestion", "anonymization", "features"):
         pipeline_runner(name)
-    builder = test_catalog.load("feature_builder")
+    builder = test_catalog.load("feat_builder")
     matrix = test_catalog.load("feat_encounters")
     registry = test_catalog.load("feat_registry_cases")
     splits = [test_catalog.load(f"model_input_{s}") for s in ("train", "calibration", "test")]

@@ -32,7 +32,7 @@ def run_monitor(warehouse, predictor, tables, split, **params) -> dict:
         "prm_feedback": WarehouseTableDataset(table="feedback", filepath=str(warehouse)).load()
         if params.pop("feedback", True) and warehouse is not None
         else None,
-        "feature_builder": predictor.feature_builder,
+        "feat_builder": predictor.feature_builder,
         "model_input_train": train,
         "prm_vitals": tables["vitals"],
         "prm_labs": tables["labs"],
@@ -50,7 +50,7 @@ def unshifted(tmp_path_factory, predictor, predictor_tables, split):
 
 def test_summary_interface_for_retraining(unshifted):
     outputs, answers = unshifted
-    summary = outputs["monitoring_summary"]
+    summary = outputs["reporting_monitoring_summary"]
     json.dumps(summary, allow_nan=False)  # strict JSON: no NaN reaches the file
     predicted = [a for a in answers if isinstance(a, dict)]
     assert summary["n_predictions"] == len(predicted) > 100
@@ -99,9 +99,11 @@ def test_evidently_workspace_keeps_one_run_per_window(unshifted, tmp_path):
 
 def test_unshifted_week_raises_no_drift_flag(unshifted):
     outputs, _ = unshifted
-    drift = outputs["monitoring_summary"]["drift"]
+    drift = outputs["reporting_monitoring_summary"]["drift"]
     assert drift["drifted_features"] == [], drift["top_psi"]
-    assert not [a for a in outputs["monitoring_summary"]["alerts"] if a.startswith("drift")]
+    assert not [
+        a for a in outputs["reporting_monitoring_summary"]["alerts"] if a.startswith("drift")
+    ]
 
 
 def test_shifted_week_flags_exactly_the_shifted_features(
@@ -114,7 +116,7 @@ def test_shifted_week_flags_exactly_the_shifted_features(
         tmp_path, predictor, predictor_tables, split[1], shift=older, feedback=False
     )
     outputs = run_monitor(warehouse, predictor, predictor_tables, split, feedback=False)
-    summary = outputs["monitoring_summary"]
+    summary = outputs["reporting_monitoring_summary"]
     flagged = set(summary["drift"]["drifted_features"])
     assert "age_years" in flagged
     assert all("age" in name for name in flagged), flagged
@@ -125,7 +127,7 @@ def test_shifted_week_flags_exactly_the_shifted_features(
 
 def test_no_log_yet_reports_an_empty_window(predictor, predictor_tables, split, tmp_path):
     outputs = run_monitor(None, predictor, predictor_tables, split, feedback=False)
-    summary = outputs["monitoring_summary"]
+    summary = outputs["reporting_monitoring_summary"]
     assert summary["n_predictions"] == 0 and summary["drift"]["max_psi"] is None
     assert summary["health"]["refusal_rate"] is None and summary["alerts"] == []
     assert outputs["reporting_monitoring_evidently_run"] == []

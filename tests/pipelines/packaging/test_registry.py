@@ -42,7 +42,7 @@ def predictor():
 def run_packaging(predictor, approved: bool, name: str) -> None:
     verdict = {"approved": approved, "reason": "all criteria passed" if approved else "failed: x"}
     catalog_data = {
-        "predictor": predictor,
+        "model_predictor": predictor,
         "reporting_gate_verdict": verdict,
         "reporting_metrics": {"gate.auroc": 0.91},
         "reporting_data_version": {"data_version": "dv-42"},
@@ -50,7 +50,7 @@ def run_packaging(predictor, approved: bool, name: str) -> None:
     }
     with mlflow.start_run():
         outputs = run_in_memory(create_pipeline(), catalog_data)
-        candidate = outputs["models_champion"]
+        candidate = outputs["registry_champion_model"]
         ChampionModelDataset(registered_model_name=name).save(candidate)
     # what bento_packaging reads to stage the champion after the registration
     assert outputs["reporting_champion_registration"] == {

@@ -49,7 +49,7 @@ def registry(pipeline_runner):
     bootstrap_project(PROJECT_ROOT)
     with KedroSession.create(project_path=PROJECT_ROOT, env="test") as session:
         context = session.load_context()
-        name = context.catalog.get("models_champion")._describe()["registered_model_name"]
+        name = context.catalog.get("registry_champion_model")._describe()["registered_model_name"]
         uri = context.mlflow.server.mlflow_tracking_uri
     assert "data/test" in uri, uri
     mlflow.set_tracking_uri(uri)

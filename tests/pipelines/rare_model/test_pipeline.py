@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow
 
 OUTPUTS = (
     "model_input_rare_cases",
-    "rare_encoder_pretrained",
+    "model_rare_encoder_pretrained",
     "reporting_rare_encoder_pretraining",
-    "rare_model",
+    "model_rare",
     "reporting_rare_model_training",
     "reporting_rare_model_mlflow_metrics",
     "reporting_rare_model_validation",
@@ -114,7 +114,7 @@ def test_known_cases_are_assembled_from_registry_and_simulation(outputs):
 
 
 def test_model_is_trained_on_every_source(outputs):
-    model = outputs["rare_model"]
+    model = outputs["model_rare"]
     assert isinstance(model, RareDiseaseModel)
     report = outputs["reporting_rare_model_training"]
     assert report["cases"] == 72 and report["common_cases"] == 10

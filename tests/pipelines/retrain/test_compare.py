@@ -217,7 +217,7 @@ def run_challenger_part(world, registry, name: str, champion, challenger) -> dic
         )
     registry_datasets = {
         "registry_champion": {"alias": "champion"},
-        "models_challenger": {"alias": "challenger"},
+        "registry_challenger_model": {"alias": "challenger"},
     }
     catalog = DataCatalog.from_config(
         {
@@ -244,7 +244,7 @@ def run_challenger_part(world, registry, name: str, champion, challenger) -> dic
         }
     )
     data = {
-        "predictor": challenger,
+        "model_predictor": challenger,
         "reporting_gate_verdict": APPROVED,
         "reporting_metrics": {},
         "reporting_data_version": {"data_version": "dv-test"},

@@ -203,7 +203,7 @@ def test_pipeline_through_the_catalog(tmp_path, tracking):
 
     catalog = DataCatalog.from_config(
         {
-            "monitoring_summary": {
+            "reporting_monitoring_summary": {
                 "type": "disease_pipeline.datasets.OptionalDataset",
                 "dataset": {"type": "json.JSONDataset", "filepath": str(tmp_path / "summary.json")},
             },

@@ -55,11 +55,11 @@ def run_screen(data_root, webhook, prm, predictor_file, *, credentials=None, env
     for name in PRM:
         catalog[f"prm_{name}"] = table(name)
     catalog["prm_metadata"] = table("metadata")
-    catalog["predictor"] = MemoryDataset(
+    catalog["model_predictor"] = MemoryDataset(
         pd.read_pickle(predictor_file), copy_mode="assign"
-    )  # the pickle of the calibration pipeline's `predictor`
-    config_fp = config["screen_predictor_fingerprint"] | {"paths": [str(predictor_file)]}
-    catalog["screen_predictor_fingerprint"] = DataCatalog.from_config({"fp": config_fp})["fp"]
+    )  # the pickle of the calibration pipeline's `model_predictor`
+    config_fp = config["model_predictor_fingerprint"] | {"paths": [str(predictor_file)]}
+    catalog["model_predictor_fingerprint"] = DataCatalog.from_config({"fp": config_fp})["fp"]
     for key, value in param_entries("screen", screen_params()).items():
         catalog[key] = MemoryDataset(value)
     catalog["params:screen_engine"] = MemoryDataset({"name": "pandas"})

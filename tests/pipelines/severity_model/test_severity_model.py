@@ -30,7 +30,7 @@ def outputs(params) -> dict:
 
 
 def test_severity_model_beats_the_level_prior(outputs):
-    model = outputs["severity_model"]
+    model = outputs["model_severity"]
     assert list(model.classes_) == LEVELS
     test = make_matrix(500, seed=12, start="2024-01-01")
     proba = model.predict_proba(test)
@@ -86,7 +86,7 @@ def test_a_level_absent_from_training_gets_probability_zero(params):
 
 
 def test_ordinal_model_is_monotone_in_acuity(outputs):
-    model = outputs["severity_model"]
+    model = outputs["model_severity"]
     frame = make_matrix(400, seed=16)
     proba = model.predict_proba(frame)
     expected_level = proba @ np.arange(4)

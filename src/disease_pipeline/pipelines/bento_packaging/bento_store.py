@@ -11,7 +11,7 @@ stored model of that name.
 
 Example:
     ```yaml
-    models_bento:
+    registry_bento_model:
       type: disease_pipeline.pipelines.bento_packaging.bento_store.BentoModelStoreDataset
       bentoml_home: null   # null: $BENTOML_HOME or ~/bentoml
     ```

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def bento_import_spec(registration: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The import request for ``models_bento`` (``BentoModelStoreDataset``).
+    """The import request for ``registry_bento_model`` (``BentoModelStoreDataset``).
 
     Args:
         registration: what ``packaging`` decided (``approved`` True/False, ``reason``).

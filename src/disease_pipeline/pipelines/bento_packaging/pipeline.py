@@ -11,13 +11,13 @@ from .nodes import bento_import_spec
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """One node; its output dataset (``models_bento``) does the import."""
+    """One node; its output dataset (``registry_bento_model``) does the import."""
     return Pipeline(
         [
             Node(
                 bento_import_spec,
                 ["reporting_champion_registration", "params:bento_packaging"],
-                "models_bento",
+                "registry_bento_model",
                 name="stage_champion_in_bentoml",
             )
         ],

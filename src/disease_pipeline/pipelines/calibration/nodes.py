@@ -135,7 +135,7 @@ def collect_calibrators(
     gate_report: dict[str, Any],
     severity_report: dict[str, Any],
 ) -> tuple[dict[str, Calibrator], dict[str, Any]]:
-    """``calibrators`` (model name → calibrator) and the ECE report per model and method."""
+    """``model_calibrators`` (model name → calibrator) and the ECE report per model and method."""
     calibrators = {"common": common, "gate": gate, "severity": severity}
     report = {"common": common_report, "gate": gate_report, "severity": severity_report}
     return calibrators, report

@@ -1,5 +1,5 @@
 """``kedro run --pipeline=calibration``: calibrators, ECE report, reliability diagrams and
-the assembled ``predictor``."""
+the assembled ``model_predictor``."""
 
 from __future__ import annotations
 
@@ -22,11 +22,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             calibrate_model,
             [
                 "model_input_calibration",
-                f"{name}_model",
+                f"model_{name}",
                 "params:calibration",
                 f"params:calibration.models.{name}",
             ],
-            [f"{name}_calibrator", f"{name}_calibration_report", f"reporting_reliability_{name}"],
+            [
+                f"model_calibrator_{name}",
+                f"model_calibration_report_{name}",
+                f"reporting_reliability_{name}",
+            ],
             name=f"calibrate_{name}_model",
         )
         for name in MODELS
@@ -34,36 +38,36 @@ def create_pipeline(**kwargs) -> Pipeline:
     nodes += [
         Node(
             collect_calibrators,
-            {name: f"{name}_calibrator" for name in MODELS}
-            | {f"{name}_report": f"{name}_calibration_report" for name in MODELS},
-            ["calibrators", "reporting_calibration_ece"],
+            {name: f"model_calibrator_{name}" for name in MODELS}
+            | {f"{name}_report": f"model_calibration_report_{name}" for name in MODELS},
+            ["model_calibrators", "reporting_calibration_ece"],
             name="collect_calibrators",
         ),
         Node(
             fit_blend,
             [
                 "model_input_calibration",
-                "common_model",
-                "common_calibrator",
-                "feature_builder",
+                "model_common",
+                "model_calibrator_common",
+                "feat_builder",
                 "params:calibration.knowledge_blend",
             ],
-            ["knowledge_blend", "reporting_knowledge_blend"],
+            ["model_knowledge_blend", "reporting_knowledge_blend"],
             name="fit_knowledge_blend",
         ),
         Node(
             assemble_predictor,
             {
-                "rare_model": "rare_model",
-                "feature_builder": "feature_builder",
-                "common_model": "common_model",
-                "gate_model": "gate_model",
-                "severity_model": "severity_model",
-                "calibrators": "calibrators",
-                "knowledge_blend": "knowledge_blend",
+                "rare_model": "model_rare",
+                "feature_builder": "feat_builder",
+                "common_model": "model_common",
+                "gate_model": "model_gate",
+                "severity_model": "model_severity",
+                "calibrators": "model_calibrators",
+                "knowledge_blend": "model_knowledge_blend",
                 "params": "params:calibration",
             },
-            "predictor",
+            "model_predictor",
             name="assemble_predictor",
         ),
     ]

@@ -31,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 compare_imbalance_strategies,
                 ["model_input_common_fit", "model_input_common_validation", PARAMS],
-                "common_model_imbalance",
+                "model_common_imbalance",
                 name="compare_imbalance_strategies",
             ),
             Node(
@@ -39,40 +39,40 @@ def create_pipeline(**kwargs) -> Pipeline:
                 [
                     "model_input_common_fit",
                     "model_input_common_validation",
-                    "common_model_imbalance",
+                    "model_common_imbalance",
                     PARAMS,
                 ],
-                "common_model_tuning",
+                "model_common_tuning",
                 name="tune_common_model",
             ),
             Node(
                 evaluate_baseline,
                 ["model_input_common_fit", "model_input_common_validation", PARAMS],
-                "common_model_baseline",
+                "model_common_baseline",
                 name="evaluate_common_baseline",
             ),
             Node(
                 fit_common_model,
-                ["model_input_train", "common_model_imbalance", "common_model_tuning", PARAMS],
-                "common_model",
+                ["model_input_train", "model_common_imbalance", "model_common_tuning", PARAMS],
+                "model_common",
                 name="fit_common_model",
             ),
             Node(
                 report_common_model_selection,
-                ["common_model_imbalance", "common_model_tuning", "common_model_baseline"],
+                ["model_common_imbalance", "model_common_tuning", "model_common_baseline"],
                 "reporting_common_model_selection",
                 name="report_common_model_selection",
             ),
             Node(
                 build_gate_query_rows,
-                ["feat_registry_cases", "feature_builder", PARAMS],
+                ["feat_registry_cases", "feat_builder", PARAMS],
                 "model_input_gate_query_rows",
                 name="build_gate_query_rows",
             ),
             Node(
                 fit_gate_model,
                 ["model_input_train", PARAMS, "model_input_gate_query_rows"],
-                ["gate_model", "reporting_gate_model_metrics"],
+                ["model_gate", "reporting_gate_model_metrics"],
                 name="fit_gate_model",
             ),
         ]

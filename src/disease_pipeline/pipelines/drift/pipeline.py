@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 compute_feature_drift,
-                ["model_input_train", "model_input_test", "feature_builder", "params:drift"],
+                ["model_input_train", "model_input_test", "feat_builder", "params:drift"],
                 "reporting_drift_features",
                 name="compute_feature_drift",
             ),

@@ -34,26 +34,26 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             score_test_split,
-            ["predictor", "model_input_test", "prm_evaluation_tables", PARAMS],
+            ["model_predictor", "model_input_test", "prm_evaluation_tables", PARAMS],
             "model_output_test_predictions",
             name="score_test_split",
         ),
         Node(
             score_calibration_split,
-            ["predictor", "model_input_calibration", "prm_evaluation_tables", PARAMS],
+            ["model_predictor", "model_input_calibration", "prm_evaluation_tables", PARAMS],
             "model_output_calibration_predictions",
             name="score_calibration_split",
         ),
         Node(
             fit_logistic_baseline,
-            ["model_input_train", "feature_builder", "params:common_model.baseline", PARAMS],
-            "logistic_baseline_model",
+            ["model_input_train", "feat_builder", "params:common_model.baseline", PARAMS],
+            "model_logistic_baseline",
             name="fit_logistic_baseline",
         ),
         Node(
             build_knowledge_baseline,
             "params:common_model.knowledge",
-            "knowledge_baseline_model",
+            "model_knowledge_baseline",
             name="build_knowledge_baseline",
         ),
         Node(
@@ -61,8 +61,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             [
                 "model_input_test",
                 "prm_evaluation_tables",
-                "logistic_baseline_model",
-                "knowledge_baseline_model",
+                "model_logistic_baseline",
+                "model_knowledge_baseline",
                 PARAMS,
             ],
             "model_output_baseline_predictions",
@@ -104,14 +104,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             cross_validate_common,
-            ["model_input_train", "feature_builder", "model_input_cv_folds", PARAMS],
+            ["model_input_train", "feat_builder", "model_input_cv_folds", PARAMS],
             ["reporting_metrics_cv", "reporting_cv_metrics"],
             name="cross_validate_common",
         ),
         Node(
             evaluate_robustness,
             [
-                "predictor",
+                "model_predictor",
                 "model_input_test",
                 "prm_evaluation_tables",
                 "model_output_test_predictions",
@@ -122,19 +122,24 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             explain_common_model,
-            ["predictor", "model_input_test", "feature_builder", PARAMS],
+            ["model_predictor", "model_input_test", "feat_builder", PARAMS],
             ["reporting_shap_importance", "reporting_shap_plot", "reporting_metrics_explain"],
             name="explain_common_model",
         ),
         Node(
             measure_serving_costs,
-            ["predictor", PARAMS],
+            ["model_predictor", PARAMS],
             "reporting_metrics_serving",
             name="measure_serving_costs",
         ),
         Node(
             check_registry_cases,
-            ["predictor", "feat_registry_cases", PARAMS, "params:common_model.gate.query_rows"],
+            [
+                "model_predictor",
+                "feat_registry_cases",
+                PARAMS,
+                "params:common_model.gate.query_rows",
+            ],
             "reporting_metrics_registry_served",
             name="check_registry_cases",
         ),

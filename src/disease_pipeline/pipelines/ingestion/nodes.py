@@ -130,7 +130,7 @@ def build_canonical_tables(
     """Concatenate the sources into the ``int_*`` tables, each validated by its schema.
 
     Returns a dict keyed by catalog name (``int_patients`` … ``int_quarantine``,
-    ``int_ingestion_ledger``) plus ``ingestion_table_summary`` (row counts and rows
+    ``int_ingestion_ledger``) plus ``int_ingestion_table_summary`` (row counts and rows
     referencing an encounter absent from the export). Raises
     ``pandera.errors.SchemaError`` on a table that breaks its contract (a bug: bad
     records are supposed to be quarantined before).
@@ -146,7 +146,7 @@ def build_canonical_tables(
         "int_quarantine", [s.quarantine for s in sources], QUARANTINE_COLUMNS
     )
     validated["int_ingestion_ledger"] = _concat([s.ledger for s in sources], LEDGER_COLUMNS)
-    validated["ingestion_table_summary"] = {
+    validated["int_ingestion_table_summary"] = {
         "table_rows": {name: len(validated[name]) for name in TABLE_SCHEMAS},
         "references": quality.reference_checks(validated),
     }

@@ -16,7 +16,12 @@ TABLES = [
     "int_notes",
     "int_quarantine",
 ]
-PARSED = ["ingestion_fhir", "ingestion_lis", "ingestion_forms", "ingestion_phenopackets"]
+PARSED = [
+    "int_ingestion_fhir",
+    "int_ingestion_lis",
+    "int_ingestion_forms",
+    "int_ingestion_phenopackets",
+]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -26,31 +31,31 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 nodes.build_vocabulary,
                 "params:ingestion",
-                "ingestion_vocabulary",
+                "int_ingestion_vocabulary",
                 name="build_ingestion_vocabulary",
             ),
             Node(
                 nodes.parse_fhir_bundles,
-                ["raw_fhir_bundles", "ingestion_vocabulary", "params:ingestion"],
-                "ingestion_fhir",
+                ["raw_fhir_bundles", "int_ingestion_vocabulary", "params:ingestion"],
+                "int_ingestion_fhir",
                 name="parse_fhir_bundles",
             ),
             Node(
                 nodes.parse_lab_results,
-                ["raw_lis_lab_lines", "ingestion_vocabulary", "params:ingestion"],
-                "ingestion_lis",
+                ["raw_lis_lab_lines", "int_ingestion_vocabulary", "params:ingestion"],
+                "int_ingestion_lis",
                 name="parse_lab_results",
             ),
             Node(
                 nodes.parse_admission_forms,
-                ["raw_admission_forms", "ingestion_vocabulary", "params:ingestion"],
-                "ingestion_forms",
+                ["raw_admission_forms", "int_ingestion_vocabulary", "params:ingestion"],
+                "int_ingestion_forms",
                 name="parse_admission_forms",
             ),
             Node(
                 nodes.parse_phenopacket_folder,
-                ["raw_phenopacket_files", "ingestion_vocabulary", "params:ingestion"],
-                "ingestion_phenopackets",
+                ["raw_phenopacket_files", "int_ingestion_vocabulary", "params:ingestion"],
+                "int_ingestion_phenopackets",
                 name="parse_phenopackets",
             ),
             Node(
@@ -58,28 +63,28 @@ def create_pipeline(**kwargs) -> Pipeline:
                 PARSED,
                 {
                     name: name
-                    for name in [*TABLES, "int_ingestion_ledger", "ingestion_table_summary"]
+                    for name in [*TABLES, "int_ingestion_ledger", "int_ingestion_table_summary"]
                 },
                 name="build_canonical_tables",
             ),
             Node(
                 nodes.check_conservation,
                 [*PARSED, "int_quarantine"],
-                "ingestion_accounting",
+                "int_ingestion_accounting",
                 name="check_conservation",
             ),
             Node(
                 nodes.score_against_ground_truth,
                 ["int_ingestion_ledger", "raw_ground_truth_injected_optional", "params:ingestion"],
-                "ingestion_scoring",
+                "int_ingestion_scoring",
                 name="score_against_ground_truth",
             ),
             Node(
                 nodes.build_quality_report,
                 [
-                    "ingestion_accounting",
-                    "ingestion_scoring",
-                    "ingestion_table_summary",
+                    "int_ingestion_accounting",
+                    "int_ingestion_scoring",
+                    "int_ingestion_table_summary",
                     "int_quarantine",
                 ],
                 ["reporting_ingestion_quality", "reporting_ingestion_quality_md"],

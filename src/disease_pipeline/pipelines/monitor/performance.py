@@ -19,7 +19,7 @@ import pandas as pd
 from disease_pipeline.pipelines.evaluation import intervals as iv
 from disease_pipeline.pipelines.evaluation.metrics import expected_calibration_error
 
-#: figure keys of the ``monitoring_summary`` interface (docs/monitoring.md)
+#: figure keys of the ``reporting_monitoring_summary`` interface (docs/monitoring.md)
 HEADLINE = ("top1", "top3", "macro_auroc")
 #: the summary's performance figures a report shows first (scripts print these)
 SUMMARY_FIGURES = ("n_labelled", *HEADLINE, "reference_macro_auroc", "auroc_drop")

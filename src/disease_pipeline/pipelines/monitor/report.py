@@ -1,4 +1,4 @@
-"""The monitoring summary (``monitoring_summary``, read by ``retrain_check`` and the
+"""The monitoring summary (``reporting_monitoring_summary``, read by ``retrain_check`` and the
 service's gauges), the MLflow metrics of the monitoring run and an HTML page."""
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def summarise_monitoring(  # noqa: PLR0913, PLR0917 - one input per monitoring s
     challenger: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """``monitoring_summary`` and the MLflow metrics (``monitor.*``, step 0)."""
+    """``reporting_monitoring_summary`` and the MLflow metrics (``monitor.*``, step 0)."""
     summary: dict[str, Any] = {
         **window,
         "window_end_epoch": pd.Timestamp(window["window_end"]).timestamp(),

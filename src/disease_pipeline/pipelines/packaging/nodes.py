@@ -17,7 +17,7 @@ def prepare_champion_candidate(
 ) -> dict[str, Any]:
     """The registry candidate: the predictor, the gate's decision and the model-version tags.
 
-    Saving it through ``models_champion`` registers and promotes the predictor only when
+    Saving it through ``registry_champion_model`` registers and promotes the predictor only when
     ``approved`` is True; the reason is logged to the MLflow run either way.
     """
     if "approved" not in reporting_gate_verdict:
@@ -50,7 +50,7 @@ def champion_registration(
     registration decided: ``approved``, ``reason`` and the model-version tags.
 
     ``bento_packaging`` reads the decision, so ``train`` stages the champion in BentoML
-    after ``models_champion`` has registered it.
+    after ``registry_champion_model`` has registered it.
     """
     candidate = prepare_champion_candidate(
         predictor, reporting_gate_verdict, reporting_metrics, reporting_data_version, params

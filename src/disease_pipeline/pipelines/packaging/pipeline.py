@@ -6,20 +6,20 @@ from .nodes import champion_registration
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """One node; its output dataset (``models_champion``) logs, registers and aliases;
+    """One node; its output dataset (``registry_champion_model``) logs, registers and aliases;
     ``reporting_champion_registration`` records the decision for ``bento_packaging``."""
     return Pipeline(
         [
             Node(
                 champion_registration,
                 [
-                    "predictor",
+                    "model_predictor",
                     "reporting_gate_verdict",
                     "reporting_metrics",
                     "reporting_data_version",
                     "params:packaging",
                 ],
-                ["models_champion", "reporting_champion_registration"],
+                ["registry_champion_model", "reporting_champion_registration"],
                 name="register_champion",
             )
         ],

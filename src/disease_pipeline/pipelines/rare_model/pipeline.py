@@ -33,14 +33,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 pretrain_rare_encoder,
                 ["model_input_rare_cases", "params:rare_model"],
-                ["rare_encoder_pretrained", "reporting_rare_encoder_pretraining"],
+                ["model_rare_encoder_pretrained", "reporting_rare_encoder_pretraining"],
                 name="pretrain_rare_encoder",
             ),
             Node(
                 train_rare_model,
-                ["model_input_rare_cases", "rare_encoder_pretrained", "params:rare_model"],
+                ["model_input_rare_cases", "model_rare_encoder_pretrained", "params:rare_model"],
                 [
-                    "rare_model",
+                    "model_rare",
                     "reporting_rare_model_training",
                     "reporting_rare_model_mlflow_metrics",
                 ],
@@ -50,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 validate_rare_model,
                 [
                     "model_input_rare_cases",
-                    "rare_encoder_pretrained",
+                    "model_rare_encoder_pretrained",
                     "reporting_rare_encoder_pretraining",
                     "params:rare_model",
                 ],
@@ -63,7 +63,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 benchmark_rare_model,
-                ["rare_model", "model_input_rare_cases", "params:rare_model"],
+                ["model_rare", "model_input_rare_cases", "params:rare_model"],
                 "reporting_rare_model_latency",
                 name="benchmark_rare_model",
             ),

@@ -1,7 +1,7 @@
 """The challenger part of ``kedro run --pipeline=retrain``: register, compare, promote.
 
 ``pipeline_registry.py`` runs the training stages (ingestion … drift) in front of it, so
-``predictor``, the gate verdict and the splits are the retrained ones.
+``model_predictor``, the gate verdict and the splits are the retrained ones.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -18,14 +18,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 prepare_challenger,
                 {
-                    "predictor": "predictor",
+                    "predictor": "model_predictor",
                     "gate_verdict": "reporting_gate_verdict",
                     "metrics": "reporting_metrics",
                     "data_version": "reporting_data_version",
                     "feedback": "prm_feedback_encounters",
                     "params": "params:packaging",
                 },
-                "models_challenger",
+                "registry_challenger_model",
                 name="register_challenger",
             ),
             Node(
@@ -43,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 compare_with_champion,
                 {
                     "champion": "registry_champion",
-                    "challenger": "models_challenger",
+                    "challenger": "registry_challenger_model",
                     "gate_verdict": "reporting_gate_verdict",
                     "frozen": "model_input_frozen_evaluation",
                     "model_input_test": "model_input_test",

@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 decide_retraining,
                 {
-                    "summary": "monitoring_summary",
+                    "summary": "reporting_monitoring_summary",
                     "labelled": "prm_feedback_labels",
                     "excluded": "reporting_feedback_excluded",
                     "registry": "registry_state",

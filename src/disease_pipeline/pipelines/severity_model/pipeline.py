@@ -27,18 +27,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 compare_severity_models,
                 ["model_input_severity_fit", "model_input_severity_validation", PARAMS],
-                "severity_model_comparison",
+                "model_severity_comparison",
                 name="compare_severity_models",
             ),
             Node(
                 fit_severity_model,
-                ["model_input_train", "severity_model_comparison", PARAMS],
-                "severity_model",
+                ["model_input_train", "model_severity_comparison", PARAMS],
+                "model_severity",
                 name="fit_severity_model",
             ),
             Node(
                 report_severity_model_selection,
-                "severity_model_comparison",
+                "model_severity_comparison",
                 "reporting_severity_model_selection",
                 name="report_severity_model_selection",
             ),
