@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 import numpy as np
 import onnx
 import pytest
 
+from disease_pipeline.__main__ import main
 from disease_pipeline.edge.package import PackageError, load_package
 from disease_pipeline.edge_export.cli import EXPORT_COMMANDS, predictor_file
 
@@ -60,8 +62,14 @@ def test_the_package_loads_and_checks_its_files(edge_package, tmp_path):
         load_package(copy)
 
 
-def test_the_command_is_dispatched_and_finds_the_pickle_of_a_model_folder(tmp_path):
-    assert EXPORT_COMMANDS == ("export-edge",)
+def test_the_command_is_dispatched_and_finds_the_pickle_of_a_model_folder(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(sys, "argv", ["disease-pipeline", *EXPORT_COMMANDS, "--help"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    assert "Write the edge package" in capsys.readouterr().out
     folder = tmp_path / "mlflow_model"
     (folder / "artifacts").mkdir(parents=True)
     (folder / "artifacts" / "predictor.pkl").write_bytes(b"")

@@ -134,10 +134,10 @@ class EdgePredictor:
         flags = self.config["must_not_miss"]
         if flags is None or not flags["critical"]:
             return
-        classes = self.config["knowledge"]["classes"] if self.config["knowledge"] else []
+        classes = flags["classes"]
         names = self.features.names
         columns = ["knowledge_" + c.replace(".", "_") for c in classes]
-        if not classes or any(c not in names for c in columns):
+        if any(c not in names for c in columns):
             return
         posterior = softmax(row[0, [names.index(c) for c in columns]])
         plausible = {

@@ -97,6 +97,7 @@ def must_not_miss_config(scorer: Any, settings: dict[str, float]) -> dict[str, A
 
     tiers = dict(zip(scorer.classes, map(int, scorer.catalogue["severity_tier"]), strict=True))
     return {
+        "classes": list(scorer.classes),
         "names": dict(scorer.names),
         "tiers": tiers,
         "critical": critical_diseases(scorer),
