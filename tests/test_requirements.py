@@ -40,6 +40,8 @@ LAYERS = {
         "disease_pipeline.json_types",
     ),
     "serving": ("disease_pipeline.serving", "disease_pipeline.fhir"),
+    # the offline runtime on its own (an import-linter contract checks what it reaches)
+    "edge": ("disease_pipeline.edge.",),  # the dot: not disease_pipeline.edge_export
 }
 #: imported by a runtime module but only on a path the pipelines take:
 #: knowledge.catalogue.icd10_name names ICD-10 codes for ingestion and calibration
@@ -81,7 +83,7 @@ def test_the_installed_metadata_has_the_extras_of_pyproject(extra):
     assert installed == [str(r) for r in declared(extra)], "stale install: run make install"
 
 
-@pytest.mark.parametrize("extra", ["model", "serving"])
+@pytest.mark.parametrize("extra", ["model", "serving", "edge"])
 def test_extras_are_project_dependencies_pinned_in_constraints(extra):
     base = {canonical_name(Requirement(line).name) for line in PROJECT["dependencies"]}
     for requirement in declared(extra):
@@ -93,6 +95,10 @@ def test_extras_are_project_dependencies_pinned_in_constraints(extra):
         assert requirement.specifier.contains(constraints()[name], prereleases=True), (
             f"constraints.txt pins {name}=={constraints()[name]}, outside {requirement}"
         )
+
+
+def test_the_edge_extra_is_numpy_and_onnxruntime_only():
+    assert names(declared("edge")) == {"numpy", "onnxruntime"}
 
 
 def test_the_model_extra_has_what_loading_the_predictor_needs():
@@ -119,13 +125,16 @@ def _external_imports(prefixes: tuple[str, ...]) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("extra", ["model", "serving"])
+@pytest.mark.parametrize("extra", ["model", "serving", "edge"])
 def test_the_runtime_layers_import_only_what_their_extra_installs(extra):
     listed = names(declared(extra))
     covered = set(listed)  # and what the listed distributions install themselves
     for name in listed:
         covered |= {canonical_name(Requirement(r).name) for r in metadata.requires(name) or []}
-    prefixes = LAYERS["model"] + (LAYERS["serving"] if extra == "serving" else ())
+    if extra == "edge":
+        prefixes = LAYERS["edge"]
+    else:
+        prefixes = LAYERS["model"] + (LAYERS["serving"] if extra == "serving" else ())
     distributions = metadata.packages_distributions()
     missing = {
         top: distributions.get(top, [top])

@@ -9,10 +9,15 @@ from typing import Any
 from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
+from disease_pipeline.edge_export.cli import EXPORT_COMMANDS, export_edge
 from disease_pipeline.registry_cli import REGISTRY_COMMANDS, registry_cli
 
 
 def main(*args, **kwargs) -> Any:
+    if not args and len(sys.argv) > 1 and sys.argv[1] in EXPORT_COMMANDS:
+        # `disease-pipeline export-edge …`: the edge package (edge_export/cli.py),
+        # whose writer loads PyTorch and the ONNX converters only when it runs
+        return export_edge(sys.argv[2:], standalone_mode=not hasattr(sys, "ps1"))
     if not args and len(sys.argv) > 1 and sys.argv[1] in REGISTRY_COMMANDS:
         # `disease-pipeline promote|rollback …`: registry aliases (registry_cli.py)
         return registry_cli(standalone_mode=not hasattr(sys, "ps1"))

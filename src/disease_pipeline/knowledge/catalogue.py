@@ -144,32 +144,35 @@ def _lab_index() -> dict[str, dict]:
     return {row["loinc"]: row for row in load_lab_table().to_dict("records")}
 
 
+#: Spelling variants of UCUM units seen in exports (lower-cased) → the UCUM unit.
+UNIT_ALIASES: dict[str, str] = {
+    "mg/dl": "mg/dL",
+    "g/dl": "g/dL",
+    "mmol/l": "mmol/L",
+    "umol/l": "umol/L",
+    "µmol/l": "umol/L",
+    "µmol/L": "umol/L",
+    "g/l": "g/L",
+    "mg/l": "mg/L",
+    "ng/ml": "ng/mL",
+    "ng/l": "ng/L",
+    "pg/ml": "pg/mL",
+    "meq/l": "meq/L",
+    "u/l": "U/L",
+    "iu/l": "U/L",
+    "°c": "Cel",
+    "c": "Cel",
+    "°f": "[degF]",
+    "f": "[degF]",
+    "bpm": "/min",
+    "mmhg": "mm[Hg]",
+}
+
+
 def normalise_unit(unit: str) -> str:
     """Spelling variants of UCUM units seen in exports (``mg/dl`` → ``mg/dL``)."""
     cleaned = (unit or "").strip()
-    aliases = {
-        "mg/dl": "mg/dL",
-        "g/dl": "g/dL",
-        "mmol/l": "mmol/L",
-        "umol/l": "umol/L",
-        "µmol/l": "umol/L",
-        "µmol/L": "umol/L",
-        "g/l": "g/L",
-        "mg/l": "mg/L",
-        "ng/ml": "ng/mL",
-        "ng/l": "ng/L",
-        "pg/ml": "pg/mL",
-        "meq/l": "meq/L",
-        "u/l": "U/L",
-        "iu/l": "U/L",
-        "°c": "Cel",
-        "c": "Cel",
-        "°f": "[degF]",
-        "f": "[degF]",
-        "bpm": "/min",
-        "mmhg": "mm[Hg]",
-    }
-    return aliases.get(cleaned.lower(), cleaned)
+    return UNIT_ALIASES.get(cleaned.lower(), cleaned)
 
 
 def to_canonical(loinc: str, value: float, unit: str) -> float:

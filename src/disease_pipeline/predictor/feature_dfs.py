@@ -4,7 +4,7 @@ The EntitySet has one parent, ``encounters`` (``age_years``, ``sex``), and four 
 keyed by ``encounter_id``: ``symptoms`` (``present``, ``excluded``, ``severity``,
 ``onset_days``), ``vitals`` and ``labs`` (``loinc``, ``value``) and ``comorbidities``
 (``code``). Featuretools chooses the aggregation features (:func:`synthesise`); each one is
-translated into an :class:`AggSpec` that :func:`aggregate` computes with numpy, so
+translated into an :class:`AggSpec` that ``reductions.aggregate`` computes with numpy, so
 serving never runs featuretools. :func:`calculate_with_featuretools` computes the saved
 definitions with featuretools itself, for the parity test.
 """
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from disease_pipeline.predictor.reductions import Children
+
 #: Child dataframes and their numeric columns (``loinc``/``code`` are categorical).
 CHILD_COLUMNS: dict[str, tuple[str, ...]] = {
     "symptoms": ("present", "excluded", "severity", "onset_days"),
@@ -27,9 +29,6 @@ CHILD_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 MEASUREMENTS = ("vitals", "labs")
 SUPPORTED_PRIMITIVES = ("count", "sum", "mean", "min", "max", "std")
-
-#: Prepared tables: per child, ``codes`` (encounter position) plus its columns, all numpy.
-Children = dict[str, dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -178,69 +177,6 @@ def specs_from_features(features: list, labels: dict[str, str]) -> list[AggSpec]
         name = feature_label("_".join([*parts, primitive]))
         specs.append(AggSpec(name, ft_name, child, primitive, column, where))
     return specs
-
-
-def reduce_groups(primitive: str, codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Featuretools semantics of ``primitive`` per group: NaN ignored, count/sum 0 when empty."""
-    if primitive == "count":
-        return np.bincount(codes, minlength=n).astype(float)
-    valid = ~np.isnan(values)
-    codes, values = codes[valid], values[valid]
-    total = np.bincount(codes, weights=values, minlength=n)
-    if primitive == "sum":
-        return total
-    size = np.bincount(codes, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / size
-        if primitive == "mean":
-            return mean
-        if primitive == "std":
-            squares = np.bincount(codes, weights=(values - mean[codes]) ** 2, minlength=n)
-            return np.where(size > 1, np.sqrt(squares / (size - 1)), np.nan)
-    if primitive in ("min", "max"):
-        out = np.full(n, np.inf if primitive == "min" else -np.inf)
-        (np.minimum if primitive == "min" else np.maximum).at(out, codes, values)
-        return np.where(size > 0, out, np.nan)
-    raise ValueError(f"aggregation primitive {primitive!r} is not supported")
-
-
-def aggregate(specs: list[AggSpec], age: np.ndarray, children: Children, n: int) -> np.ndarray:
-    """The synthesised features as an (n, len(specs)) float matrix, computed with numpy.
-
-    Per-LOINC features sharing a child, primitive and column are reduced together over
-    (encounter, LOINC) groups.
-    """
-    out = np.empty((n, len(specs)))
-    plan: dict[tuple, list[tuple[int, str | None]]] = {}
-    for j, spec in enumerate(specs):
-        key = (spec.child, spec.primitive, spec.column, spec.where is not None)
-        plan.setdefault(key, []).append((j, spec.where))
-    positions: dict[tuple, np.ndarray] = {}
-    for (child, primitive, column, conditioned), items in plan.items():
-        columns = [j for j, _ in items]
-        if child == "encounters":
-            out[:, columns] = age[:, None]
-            continue
-        arrays = children[child]
-        codes = arrays["codes"]
-        values = arrays[column] if column else np.zeros(len(codes))
-        if not conditioned:
-            for j in columns:
-                out[:, j] = reduce_groups(primitive, codes, values, n)
-            continue
-        wheres = tuple(w for _, w in items)
-        if (child, wheres) not in positions:
-            lookup = {w: i for i, w in enumerate(wheres)}
-            loinc = arrays["loinc"]
-            positions[child, wheres] = np.fromiter(
-                (lookup.get(c, -1) for c in loinc), dtype=int, count=len(loinc)
-            )
-        where_pos = positions[child, wheres]
-        keep = where_pos >= 0
-        k = len(wheres)
-        grouped = codes[keep] * k + where_pos[keep]
-        out[:, columns] = reduce_groups(primitive, grouped, values[keep], n * k).reshape(n, k)
-    return out
 
 
 def calculate_with_featuretools(

@@ -26,17 +26,16 @@ import pandas as pd
 
 from disease_pipeline.knowledge.hpo import PHENOTYPIC_ABNORMALITY, load_ontology
 from disease_pipeline.predictor.feature_dfs import (
-    aggregate,
     build_entityset,
     calculate_with_featuretools,
     feature_label,
-    reduce_groups,
     specs_from_features,
     synthesise,
 )
 from disease_pipeline.predictor.feature_knowledge import knowledge_block, knowledge_names
 from disease_pipeline.predictor.feature_scores import NEWS2_VITALS, SCORE_COLUMNS, clinical_scores
 from disease_pipeline.predictor.feature_tables import Prepared, pair_matrix, prepare_tables
+from disease_pipeline.predictor.reductions import aggregate, reduce_groups
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,59 @@
+"""The edge runtime answers as the full predictor: 500 simulated patients, the same
+ranked differential (top 5 identical, in fact the whole listed differential), every
+listed probability, P(rare) and the severity probabilities within 1e-4, and the same
+severity level and must-not-miss flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from disease_pipeline.edge.predict import EdgePredictor
+
+TOLERANCE = 1e-4
+TOP = 5
+
+
+@pytest.fixture(scope="module")
+def answers(full_predictor, edge_package, patients):
+    full = full_predictor.predict_records(patients, top_k=10, explain=False)
+    edge = EdgePredictor.load(edge_package)
+    return full, [edge.predict(record, top_k=10) for record in patients]
+
+
+def test_the_edge_ranks_as_the_full_predictor(answers):
+    full, edge = answers
+    assert len(full) == len(edge) == 500
+    for i, (ref, got) in enumerate(zip(full, edge, strict=True)):
+        codes = [e["code"] for e in ref["differential"]]
+        assert [e["code"] for e in got["differential"]][:TOP] == codes[:TOP], i
+        assert [e["code"] for e in got["differential"]] == codes, i
+
+
+def test_the_edge_probabilities_are_the_full_predictors(answers):
+    full, edge = answers
+    worst = 0.0
+    for ref, got in zip(full, edge, strict=True):
+        probability = {e["code"]: e["probability"] for e in got["differential"]}
+        for entry in ref["differential"]:
+            worst = max(worst, abs(entry["probability"] - probability[entry["code"]]))
+        worst = max(worst, abs(ref["p_rare"] - got["p_rare"]))
+        for level, p in ref["severity"]["probabilities"].items():
+            worst = max(worst, abs(p - got["severity"]["probabilities"][level]))
+        assert got["severity"]["level"] == ref["severity"]["level"]
+        flags = [(e["code"], e["must_not_miss"], e["rule_out"]) for e in ref["differential"]]
+        assert [
+            (e["code"], e["must_not_miss"], e["rule_out"]) for e in got["differential"]
+        ] == flags
+    assert worst <= TOLERANCE
+
+
+def test_the_patients_walk_every_path(answers):
+    """The comparison covers named rare candidates (the rare hybrid and its encoder),
+    the unspecified rare slot, must-not-miss flags and every severity level seen."""
+    full, _ = answers
+    entries = [e for output in full for e in output["differential"]]
+    named_rare = {e["code"] for e in entries if e["category"] == "RARE" and e["code"] != "RARE"}
+    assert len(named_rare) >= 20
+    assert any(e["code"] == "RARE" for e in entries)
+    assert any(e["must_not_miss"] for e in entries)
+    assert len({output["severity"]["level"] for output in full}) >= 2
