@@ -64,6 +64,7 @@ class RareRanker:
         self.cases = Csc(a["cases_indptr"], a["cases_indices"])
         self.ic, self.cases_ic = a["resnik_ic"], a["cases_ic"]
         self.descendants = Csc(a["resnik_desc_indptr"], a["resnik_desc_indices"])
+        self.exact = Csc(a["resnik_exact_indptr"], a["resnik_exact_indices"])
         self.direct_mean = Float32Csr(
             a["resnik_dm_indptr"], a["resnik_dm_indices"], a["resnik_dm_data"]
         )
@@ -148,6 +149,16 @@ class RareRanker:
             best[self.descendants.rows(a)] = self.ic[a]
         return self.direct_mean.matvec(best).astype(np.float64)
 
+    def _exact_share(self, present: np.ndarray) -> np.ndarray:
+        """``OneSidedResnik.exact_share``: the IC share of the present terms annotated
+        exactly to each candidate (term rows of the term × candidate matrix)."""
+        weight = self.ic[present]
+        weight = weight / max(float(weight.sum()), 1e-9)
+        out = np.zeros(self.n)
+        for term, w in zip(present.tolist(), weight.tolist(), strict=True):
+            out[self.exact.rows(int(term))] += w
+        return out
+
     def _similarity(self, x: RareInput) -> np.ndarray:
         n_terms = len(self.index)
         prop = np.unique(np.concatenate([self.ancestors(int(i)) for i in x.present]))
@@ -193,6 +204,7 @@ class RareRanker:
         yield "not_omim", self.not_omim
         yield "resnik_cases", self._resnik(self.cases, self.cases_ic, x.present)[0]
         yield "disease_side", self._disease_side(x.present)
+        yield "exact_share", self._exact_share(x.present)
 
     def logits(self, x: RareInput) -> np.ndarray:
         """Hybrid logits of every candidate, accumulated in feature order."""

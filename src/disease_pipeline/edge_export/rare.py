@@ -95,6 +95,7 @@ def rare_arrays(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict
         "resnik_dm_indices": resnik.direct_mean.indices,
         "resnik_dm_data": resnik.direct_mean.data,
         **_csc("resnik_desc", resnik.descendant_indptr, resnik.descendant_indices),
+        **_csc("resnik_exact", resnik.exact.indptr, resnik.exact.indices),
         **_csc("cases", cases.indptr, cases.indices),
         "cases_ic": cases.ic,
         "has_cases": components.has_cases,
