@@ -148,9 +148,7 @@ class OneSidedResnik:
         weight = self.ic[flat]
         total = np.bincount(rows, weights=weight, minlength=len(present))
         weight = weight / np.maximum(total[rows], 1e-9)
-        patients = sp.csr_matrix(
-            (weight, (rows, flat)), shape=(len(present), self.exact.shape[0])
-        )
+        patients = sp.csr_matrix((weight, (rows, flat)), shape=(len(present), self.exact.shape[0]))
         return np.asarray((patients @ self.exact).todense(), dtype=np.float64)
 
     def __getstate__(self) -> dict:

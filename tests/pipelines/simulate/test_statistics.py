@@ -356,7 +356,11 @@ def test_rare_visits_without_an_illness_are_often_prompted_by_a_new_finding(coho
     share = len(rows) / len(quiet)
     assert abs(share - cfg["rare"]["presenting_share"]) < 0.12, share
     # in the recorded onsets: recent disease findings in about that share of such visits
-    own = sym[sym["encounter"].isin(quiet) & (sym["origin"] == "disease") & (sym["onset_days"] >= 0)]
-    recent = (own["onset_days"] <= 90).groupby(own["encounter"]).any().reindex(quiet, fill_value=False)
+    own = sym[
+        sym["encounter"].isin(quiet) & (sym["origin"] == "disease") & (sym["onset_days"] >= 0)
+    ]
+    recent = (
+        (own["onset_days"] <= 90).groupby(own["encounter"]).any().reindex(quiet, fill_value=False)
+    )
     expected = cfg["rare"]["presenting_share"] * cfg["symptoms"]["onset_share"]
     assert expected - 0.15 < recent.mean() < expected + 0.2, recent.mean()

@@ -71,7 +71,8 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
 
 SHARES = [
     "patients.other_sex_share", "patients.unknown_sex_share", "patients.email_share",
-    "patients.smoker_share", "rare.share", "rare.acute_share", "rare.presenting_share", "symptoms.default_frequency",
+    "patients.smoker_share", "rare.share", "rare.acute_share",
+    "rare.presenting_share", "symptoms.default_frequency",
     "symptoms.acuity_gain", "symptoms.omission_rate",
     "symptoms.severity_share", "symptoms.onset_share", "symptoms.reported_share",
     "symptoms.incidental_recorded", "symptoms.onset_heaping.share", "rare.imprecise_share",
@@ -97,12 +98,14 @@ NON_NEGATIVE = [
     "outcomes.risk_noise_sd", "outcomes.los_sigma", "measurements.response_sd",
     "measurements.hospital_spread", "symptoms.vocabulary_shape", "sites.modality_acuity_slope",
     "acuity.age_slope_over_65", "common.onset_days_sigma", "common.frequency_logit_sd",
-    "rare.onset_days_sigma", "rare.presenting_onset_days.sigma", "rare.case_weight_sigma", "labs.missing_acuity_effect",
+    "rare.onset_days_sigma", "rare.presenting_onset_days.sigma",
+    "rare.case_weight_sigma", "labs.missing_acuity_effect",
     "encounters.class_slope", "rare.complaint_acuity_bonus",
 ]  # fmt: skip
 POSITIVE = [
     "patients.encounters_per_patient_mean", "acuity.concentration", "common.onset_days_median",
-    "rare.onset_days_median", "rare.presenting_onset_days.median", "vitals.child_scale_years", "rare.present_symptoms_mean",
+    "rare.onset_days_median", "rare.presenting_onset_days.median",
+    "vitals.child_scale_years", "rare.present_symptoms_mean",
     "outcomes.los_median_days", "measurements.max_shift_sd", "measurements.vital_max_shift_sd",
     "labels.neighbours", "symptoms.differential_width",
 ]  # fmt: skip

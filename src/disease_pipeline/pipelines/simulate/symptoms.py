@@ -231,7 +231,9 @@ def presenting_findings(
     rng = stream(cfg["seed"], "presenting")
     is_rare = (encounters["category"] == "RARE").to_numpy()
     no_illness = encounters["complaint"].to_numpy() < 0
-    prompted = is_rare & no_illness & (rng.random(len(encounters)) < cfg["rare"]["presenting_share"])
+    prompted = (
+        is_rare & no_illness & (rng.random(len(encounters)) < cfg["rare"]["presenting_share"])
+    )
     row_encounter = table["encounter"].to_numpy(int)
     eligible = (
         prompted[row_encounter]
