@@ -9,7 +9,8 @@ from disease_pipeline.knowledge.common_measurements import (
     MeasurementModel,
     measurement_log_likelihood,
 )
-from disease_pipeline.predictor.calibrators import IsotonicCalibrator, _normalise
+from disease_pipeline.predictor.calibrators import IsotonicCalibrator
+from disease_pipeline.predictor.probabilities import normalise
 
 
 def test_isotonic_transform_matches_scikit_learn_predict() -> None:
@@ -26,7 +27,7 @@ def test_isotonic_transform_matches_scikit_learn_predict() -> None:
             for k, iso in enumerate(calibrator.maps)
         ]
     )
-    assert np.array_equal(calibrator.transform(new), _normalise(expected, new))
+    assert np.array_equal(calibrator.transform(new), normalise(expected, new))
 
 
 def _reference(model: MeasurementModel, codes, loinc, values, n) -> np.ndarray:

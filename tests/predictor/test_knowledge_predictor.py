@@ -136,18 +136,18 @@ def test_not_reported_is_never_worded_as_absent(knowledge_predictor):
 def test_a_near_certain_stroke_is_critical():
     """Severity follows how plausible the time-critical disease is: a near-certain
     tier-5 disease moves most of the probability to "critical"."""
-    from disease_pipeline.predictor.red_flags import _respect_critical
+    from disease_pipeline.predictor.probabilities import respect_critical
 
     severity = {
         "level": "low",
         "probabilities": {"low": 0.7, "moderate": 0.2, "high": 0.05, "critical": 0.05},
     }
-    _respect_critical(severity, 0.4, tier=5, plausibility=0.95)
+    respect_critical(severity, 0.4, tier=5, plausibility=0.95)
     assert severity["level"] == "critical"
     assert np.isclose(sum(severity["probabilities"].values()), 1.0)
     mild = {
         "level": "low",
         "probabilities": {"low": 0.7, "moderate": 0.2, "high": 0.05, "critical": 0.05},
     }
-    _respect_critical(mild, 0.4, tier=4, plausibility=0.05)
+    respect_critical(mild, 0.4, tier=4, plausibility=0.05)
     assert mild["level"] in {"moderate", "high"} and mild["probabilities"]["low"] <= 0.4

@@ -14,8 +14,8 @@ import numpy as np
 import onnxruntime as ort
 
 from disease_pipeline.edge.numeric import expit, log_softmax, logit, logsumexp, softmax
+from disease_pipeline.predictor.probabilities import EPS, normalise, ordinal_probabilities
 
-EPS = 1e-6
 LOG_FLOOR = np.log(1e-6)
 #: modality patterns, by (vitals measured, labs measured) (``feature_knowledge.PATTERNS``)
 PATTERNS = {
@@ -82,24 +82,7 @@ class Classifier:
                 for t, session in zip(self.config["thresholds"], self.sessions, strict=True)
             ]
         )
-        above = np.minimum.accumulate(above, axis=1)
-        n_levels = len(self.classes)
-        proba = np.empty((len(values), n_levels))
-        proba[:, 0] = 1.0 - above[:, 0]
-        for k in range(1, n_levels - 1):
-            proba[:, k] = above[:, k - 1] - above[:, k]
-        proba[:, -1] = above[:, -1]
-        proba = np.clip(proba, 0.0, None)
-        return proba / proba.sum(axis=1, keepdims=True)
-
-
-def _normalise(proba: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    proba = np.clip(proba, EPS, 1.0)
-    total = proba.sum(axis=1, keepdims=True)
-    out = proba / total
-    bad = ~np.isfinite(total[:, 0])
-    out[bad] = fallback[bad]
-    return out
+        return ordinal_probabilities(above, len(self.classes))
 
 
 def calibrate(
@@ -120,15 +103,15 @@ def calibrate(
             low, high = arrays[f"{name}_iso{k}_range"]
             values = np.clip(proba[:, k].astype(x.dtype, copy=False), low, high)
             columns.append(np.interp(values, x, y).astype(values.dtype, copy=False))
-        return _normalise(np.column_stack(columns), proba)
+        return normalise(np.column_stack(columns), proba)
     if method == "platt":
         scores = logit(np.clip(proba, EPS, 1 - EPS))
-        return _normalise(
+        return normalise(
             expit(scores * arrays[f"{name}_slope"] + arrays[f"{name}_intercept"]), proba
         )
     if method == "temperature":
         scaled = softmax(np.log(np.clip(proba, EPS, 1.0)) / config["temperature"], axis=1)
-        return _normalise(scaled, proba)
+        return normalise(scaled, proba)
     raise ValueError(f"calibrator {name}: unknown method {method!r}")
 
 

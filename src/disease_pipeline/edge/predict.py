@@ -24,10 +24,10 @@ from disease_pipeline.edge.ontology import Hpo
 from disease_pipeline.edge.package import EdgePackage, load_package
 from disease_pipeline.edge.rare import RareRanker
 from disease_pipeline.edge.record import Patient, RecordRules
+from disease_pipeline.predictor.probabilities import respect_critical
 
 RARE_SLOT_CODE = "RARE"
 RARE_SLOT_NAME = "Rare disease (unspecified)"
-CRITICAL_TIER = 5
 
 
 class EdgePredictor:
@@ -161,7 +161,7 @@ class EdgePredictor:
         output["differential"].extend(extra)
         if plausible:
             worst = max(int(flags["tiers"][c]) for c in plausible)
-            _respect_critical(output["severity"], flags["low_cap"], worst, sum(plausible.values()))
+            respect_critical(output["severity"], flags["low_cap"], worst, sum(plausible.values()))
             output["severity"]["note"] = (
                 "a time-critical diagnosis remains plausible: "
                 + ", ".join(flags["names"][c] for c in plausible)
@@ -182,22 +182,3 @@ def _rare_entries(candidates: list[tuple[str, str, float]] | None, p_rare: float
         _entry(str(code), str(name), "RARE", p_rare * s)
         for (code, name, _), s in zip(candidates, shares, strict=True)
     ]
-
-
-def _respect_critical(
-    severity: dict[str, Any], low_cap: float, tier: int, plausibility: float
-) -> None:
-    """``red_flags._respect_critical``: move the plausible share of low/moderate up."""
-    probabilities = dict(severity["probabilities"])
-    target = "critical" if tier >= CRITICAL_TIER else "high"
-    share = float(np.clip(plausibility, 0.0, 1.0))
-    for level in ("low", "moderate"):
-        moved = share * probabilities[level]
-        probabilities[level] -= moved
-        probabilities[target] += moved
-    excess = probabilities["low"] - low_cap
-    if excess > 0:
-        probabilities["low"] = low_cap
-        probabilities["moderate"] += excess
-    severity["probabilities"] = probabilities
-    severity["level"] = max(SEVERITY_LEVELS[1:], key=lambda level: probabilities[level])

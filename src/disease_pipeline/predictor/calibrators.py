@@ -26,21 +26,13 @@ from scipy.stats import beta
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-EPS = 1e-6
+from disease_pipeline.predictor.probabilities import EPS, normalise
+
 METHODS = ("none", "isotonic", "platt", "temperature")
 ECE_KINDS = ("top_label", "classwise")
 #: search range of log T: T in [0.14, 7.4] (a smaller T on nearly separable data only
 #: pushes probabilities to exactly 0 and 1)
 LOG_TEMPERATURE_BOUNDS = (-2.0, 2.0)
-
-
-def _normalise(proba: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    proba = np.clip(proba, EPS, 1.0)
-    total = proba.sum(axis=1, keepdims=True)
-    out = proba / total
-    bad = ~np.isfinite(total[:, 0])
-    out[bad] = fallback[bad]
-    return out
 
 
 class Calibrator:
@@ -109,7 +101,7 @@ class IsotonicCalibrator(Calibrator):
                 for k, iso in enumerate(self.maps)
             ]
         )
-        return _normalise(out, proba)
+        return normalise(out, proba)
 
 
 def _isotonic_map(iso: IsotonicRegression, values: np.ndarray) -> np.ndarray:
@@ -141,7 +133,7 @@ class PlattCalibrator(Calibrator):
     def transform(self, proba: np.ndarray) -> np.ndarray:
         proba = np.asarray(proba, dtype=float)
         scores = logit(np.clip(proba, EPS, 1 - EPS))
-        return _normalise(expit(scores * self.slope + self.intercept), proba)
+        return normalise(expit(scores * self.slope + self.intercept), proba)
 
 
 class TemperatureCalibrator(Calibrator):
@@ -166,7 +158,7 @@ class TemperatureCalibrator(Calibrator):
     def transform(self, proba: np.ndarray) -> np.ndarray:
         proba = np.asarray(proba, dtype=float)
         scaled = softmax(np.log(np.clip(proba, EPS, 1.0)) / self.temperature, axis=1)
-        return _normalise(scaled, proba)
+        return normalise(scaled, proba)
 
 
 _CLASSES = {

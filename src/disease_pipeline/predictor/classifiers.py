@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from disease_pipeline.predictor.probabilities import ordinal_probabilities
+
 
 @dataclass
 class NamedFeatureModel:
@@ -244,15 +246,7 @@ class CumulativeOrdinalClassifier(NamedFeatureModel):
                 for m in self.models
             ]
         )
-        above = np.minimum.accumulate(above, axis=1)
-        n_levels = len(self.classes_)
-        proba = np.empty((len(values), n_levels))
-        proba[:, 0] = 1.0 - above[:, 0]
-        for k in range(1, n_levels - 1):
-            proba[:, k] = above[:, k - 1] - above[:, k]
-        proba[:, -1] = above[:, -1]
-        proba = np.clip(proba, 0.0, None)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return ordinal_probabilities(above, len(self.classes_))
 
     def set_threads(self, n_jobs: int) -> None:
         """Threads used at prediction time."""

@@ -19,12 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.knowledge.common_explain import finding_contributions, recommended_tests
 from disease_pipeline.predictor.feature_knowledge import knowledge_column
+from disease_pipeline.predictor.probabilities import respect_critical
 
 #: catalogue severity tier of a life-threatening disease
-CRITICAL_TIER = 5
 
 
 def knowledge_posterior(scorer: Any, X: pd.DataFrame) -> np.ndarray | None:
@@ -101,33 +100,11 @@ def flag_must_not_miss(
         if plausible:
             tiers = dict(zip(scorer.classes, scorer.catalogue["severity_tier"], strict=True))
             worst = max(int(tiers[c]) for c in plausible)
-            _respect_critical(output["severity"], low_cap, worst, sum(plausible.values()))
+            respect_critical(output["severity"], low_cap, worst, sum(plausible.values()))
             output["severity"]["note"] = (
                 "a time-critical diagnosis remains plausible: "
                 + ", ".join(scorer.names[c] for c in plausible)
             )
-
-
-def _respect_critical(
-    severity: dict[str, Any], low_cap: float, tier: int, plausibility: float
-) -> None:
-    """Move the share ``plausibility`` (knowledge posterior of the flagged diseases) of
-    P(low) and P(moderate) to "critical" for a tier-5 disease, else "high"; cap P(low)
-    at ``low_cap`` (the excess to "moderate"); the level is the most probable of
-    moderate/high/critical."""
-    probabilities = dict(severity["probabilities"])
-    target = "critical" if tier >= CRITICAL_TIER else "high"
-    share = float(np.clip(plausibility, 0.0, 1.0))
-    for level in ("low", "moderate"):
-        moved = share * probabilities[level]
-        probabilities[level] -= moved
-        probabilities[target] += moved
-    excess = probabilities["low"] - low_cap
-    if excess > 0:
-        probabilities["low"] = low_cap
-        probabilities["moderate"] += excess
-    severity["probabilities"] = probabilities
-    severity["level"] = max(SEVERITY_LEVELS[1:], key=lambda level: probabilities[level])
 
 
 def explain_with_knowledge(
