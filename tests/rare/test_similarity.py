@@ -137,3 +137,31 @@ def test_exact_share_names_the_candidates_annotated_with_the_very_terms(base, se
     one_sided, _ = resnik.score_batch([np.array([parent])])
     assert one_sided[0, rich] == pytest.approx(ic[parent], rel=1e-5)
     assert resnik.exact_share([np.array([parent])])[0, rich] == 0.0
+
+
+def test_considered_share_is_the_ic_share_of_excluded_terms_in_the_spectrum(base, setup):
+    """``considered_share``: the IC share of the excluded terms the candidate is
+    annotated with (or with a more specific term), 0 without excluded terms."""
+    candidates, profiles, ic, resnik = setup
+    direct = profiles.direct.tocsr()
+    rich = int(np.argmax(np.diff(direct.indptr)))
+    own = direct[rich].indices[:3]
+    other = next(
+        t for t in np.unique(profiles.direct.indices)
+        if t not in set(profiles.propagated.tocsr()[rich].indices.tolist()) and ic[t] > 0
+    )  # fmt: skip
+    excluded = np.array([*own, other])
+    share = resnik.considered_share([excluded, np.zeros(0, dtype=np.int64)])
+    expected = sum(ic[t] for t in own) / sum(ic[t] for t in excluded)
+    assert share[0, rich] == pytest.approx(expected, rel=1e-6)
+    assert np.all(share[1] == 0)
+    # an annotated descendant puts the excluded ancestor in the spectrum
+    child = int(own[0])
+    parent = next(p for p in base.space.ancestor_lists[child] if p != child and ic[p] > 0)
+    assert resnik.considered_share([np.array([parent])])[0, rich] == pytest.approx(1.0)
+    propagated = profiles.propagated.tocsr()
+    rng = np.random.default_rng(6)
+    for row in rng.choice(len(candidates), size=40, replace=False):
+        spectrum = set(propagated[int(row)].indices.tolist())
+        want = sum(ic[t] for t in excluded if t in spectrum) / sum(ic[t] for t in excluded)
+        assert share[0, row] == pytest.approx(want, rel=1e-5, abs=1e-9)

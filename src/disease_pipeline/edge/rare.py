@@ -152,11 +152,24 @@ class RareRanker:
     def _exact_share(self, present: np.ndarray) -> np.ndarray:
         """``OneSidedResnik.exact_share``: the IC share of the present terms annotated
         exactly to each candidate (term rows of the term × candidate matrix)."""
+        present = np.unique(present)
         weight = self.ic[present]
         weight = weight / max(float(weight.sum()), 1e-9)
         out = np.zeros(self.n)
         for term, w in zip(present.tolist(), weight.tolist(), strict=True):
             out[self.exact.rows(int(term))] += w
+        return out
+
+    def _considered_share(self, excluded: np.ndarray) -> np.ndarray:
+        """``OneSidedResnik.considered_share``: the IC share of the excluded terms in
+        each candidate's annotated spectrum (columns of the propagated annotations)."""
+        out = np.zeros(self.n)
+        excluded = np.unique(excluded)
+        total = float(self.ic[excluded].sum()) if len(excluded) else 0.0
+        if total <= 0:
+            return out
+        for term in excluded.tolist():
+            out[self.resnik.rows(int(term))] += self.ic[term] / total
         return out
 
     def _similarity(self, x: RareInput) -> np.ndarray:
@@ -205,6 +218,7 @@ class RareRanker:
         yield "resnik_cases", self._resnik(self.cases, self.cases_ic, x.present)[0]
         yield "disease_side", self._disease_side(x.present)
         yield "exact_share", self._exact_share(x.present)
+        yield "considered_share", self._considered_share(x.excluded)
 
     def logits(self, x: RareInput) -> np.ndarray:
         """Hybrid logits of every candidate, accumulated in feature order."""

@@ -21,6 +21,9 @@ match (how much of the candidate's annotated profile the patient shows), which b
 the ties of the one-sided score among candidates explaining every patient term, and
 ``exact_share`` (the IC share of the patient's terms the candidate is annotated with
 exactly, not only through a more specific term) breaks them further.
+``considered_share``: the IC share of the patient's excluded terms inside the
+candidate's annotated spectrum (pertinent negatives are recorded for the diseases a
+clinician considers, so they point at them as well as against them).
 ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
 entries (the learned weight keeps one disease from taking two places).
 """
@@ -136,6 +139,7 @@ class Components:
         yield "resnik_cases", self.case_resnik.score_batch(present)[0]
         yield "disease_side", self.resnik.disease_side(present)
         yield "exact_share", self.resnik.exact_share(present)
+        yield "considered_share", self.resnik.considered_share(excluded)
 
     def features(self, patient: PatientInput) -> np.ndarray:
         """Candidate × :data:`FEATURES` matrix of one patient."""

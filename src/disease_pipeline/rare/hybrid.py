@@ -32,9 +32,10 @@ FEATURES = (
     "resnik_cases",
     "disease_side",
     "exact_share",
+    "considered_share",
 )
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
-PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 #: Columns whose strongest candidates enter a patient's shortlist (scores that rank
 #: patients' candidates, not per-candidate constants).
 SHORTLIST_FEATURES = (

@@ -140,6 +140,7 @@ class OneSidedResnik:
         It breaks the ties of the one-sided score, which gives the full IC of a term to
         every candidate annotated with the term or any descendant of it: among the
         candidates that explain every term, those that name the patient's very terms."""
+        present = [np.unique(np.asarray(p, dtype=np.int64)) for p in present]
         lengths = np.array([len(p) for p in present], dtype=np.int64)
         if not lengths.sum():
             return np.zeros((len(present), self.n_candidates))
@@ -150,6 +151,27 @@ class OneSidedResnik:
         weight = weight / np.maximum(total[rows], 1e-9)
         patients = sp.csr_matrix((weight, (rows, flat)), shape=(len(present), self.exact.shape[0]))
         return np.asarray((patients @ self.exact).todense(), dtype=np.float64)
+
+    def considered_share(self, excluded: list[np.ndarray]) -> np.ndarray:
+        """``(n_patients, n_candidates)``: the share of each patient's excluded terms
+        (IC-weighted) that lie in the candidate's annotated spectrum (the term or a more
+        specific one annotated); 0 without excluded terms.
+
+        A finding is recorded as checked and absent because a clinician considered a
+        disease that shows it: pertinent negatives come from the differential, so they
+        point at the diseases considered as well as against them. The likelihood ratio
+        reads them only as evidence against; this column lets the hybrid learn, on its
+        training folds, what the recording habit says."""
+        out = np.zeros((len(excluded), self.n_candidates))
+        for i, given in enumerate(excluded):
+            terms = np.unique(np.asarray(given, dtype=np.int64))
+            total = float(self.ic[terms].sum()) if len(terms) else 0.0
+            if total <= 0:
+                continue
+            for term in terms.tolist():
+                rows = self.indices[self.indptr[term] : self.indptr[term + 1]]
+                out[i, rows] += self.ic[term] / total
+        return out
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
