@@ -58,6 +58,9 @@ HOOK_DATASETS = {
 FLOW_EXCEPTIONS = {
     ("registry_state", "reporting"): "retrain_check reads the registry's aliases to decide "
     "(kedro-viz draws retrain_check without layer bands, tests/test_viz.py)",
+    ("feat_trained_builder", "primary"): "retrain_check computes the content key of the "
+    "feedback and the exports with the last trained FeatureBuilder, to keep feedback that "
+    "repeats an exported encounter out of prm_feedback_encounters (the loop feeds back)",
 }
 
 MEMORY_TYPES = {"MemoryDataset", "kedro.io.MemoryDataset", "kedro.io.memory_dataset.MemoryDataset"}

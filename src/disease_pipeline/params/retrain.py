@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from disease_pipeline.params.base import NonNegativeInt, ParamsModel, PositiveInt, Seed, Share
 
 
@@ -28,12 +30,19 @@ class Triggers(ParamsModel):
     model_age_days: Threshold
 
 
+class Duplicates(ParamsModel):
+    """Feedback that repeats an exported encounter: what a label conflict keeps."""
+
+    on_conflict: Literal["keep_export", "keep_feedback"]
+
+
 class Feedback(ParamsModel):
     """When a confirmation becomes a training label."""
 
     trusted_roles: list[str]
     concordant_clinicians: PositiveInt
     clinician_roles: list[str]
+    duplicates: Duplicates
 
 
 class Margin(ParamsModel):

@@ -240,6 +240,13 @@ def test_pipeline_through_the_catalog(tmp_path, tracking):
     )
     catalog["params:retrain"] = PARAMS
     catalog["params:retrain.now"] = None
+    # no model trained yet (no feature builder): the feedback is not compared with the
+    # warehouse, and the decision says so
+    catalog["feat_trained_builder"] = None
+    for table in ("patients", "encounters", "symptoms", "vitals", "labs", "diagnoses"):
+        catalog[f"prm_{table}"] = pd.DataFrame()
+    catalog["params:features.registry_sources"] = ["phenopacket"]
+    catalog["params:features.chunk_size"] = 500
     SequentialRunner().run(create_pipeline(), catalog)
 
     decision = json.loads((tmp_path / "decision.json").read_text())
@@ -251,6 +258,16 @@ def test_pipeline_through_the_catalog(tmp_path, tracking):
         "excluded_requests": 2,
         "new_common_labels": 0,  # every confirmation predates the champion
         "new_rare_labels": 0,
+        "duplicates": {
+            "checked": False,
+            "reason": "no feedback encounters",
+            "feedback_encounters": 0,
+            "duplicates_dropped": 0,
+            "conflicts": 0,
+            "conflicts_dropped": 0,
+            "exports_superseded": 0,
+            "kept": 0,
+        },
     }
     unmatched = catalog.load("reporting_feedback_unmatched")
     assert sorted(unmatched["request_id"]) == ["r1", "r2", "r5", "r6"]

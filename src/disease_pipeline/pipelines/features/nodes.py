@@ -61,7 +61,17 @@ def assemble_feature_tables(
 def add_feedback_encounters(
     tables: dict[str, pd.DataFrame], feedback: dict[str, pd.DataFrame]
 ) -> dict[str, pd.DataFrame]:
-    """``tables`` with the feedback encounters appended (their ids must be new)."""
+    """``tables`` with the feedback encounters appended (their ids must be new), without
+    the exported encounters a clinician-confirmed label superseded (``superseded``,
+    ``retrain.feedback.duplicates.on_conflict: keep_feedback``)."""
+    superseded = feedback.get("superseded")
+    if superseded is not None and not superseded.empty:
+        gone = set(superseded["encounter_id"].astype(str))
+        tables = {
+            name: frame[~frame["encounter_id"].astype(str).isin(gone)]
+            for name, frame in tables.items()
+        }
+        logger.info("features: %d exported encounters superseded by feedback", len(gone))
     clash = set(feedback["encounters"]["encounter_id"]) & set(tables["encounters"]["encounter_id"])
     if clash:
         raise ValueError(

@@ -35,6 +35,7 @@ from disease_pipeline.pipelines.retrain.compare import (
     compare_scored,
     promotion_verdict,
 )
+from disease_pipeline.pipelines.retrain.content import content_columns, content_keys
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +80,6 @@ def freeze_evaluation_set(
     """The current test split and its warehouse tables, kept as the frozen evaluation set."""
     ids = model_input_test["encounter_id"].astype(str).tolist()
     return {"split": model_input_test, "tables": split_tables(prm_evaluation_tables, ids)}
-
-
-def content_keys(frame: pd.DataFrame, columns: list[str], decimals: int) -> pd.Series:
-    """One hash per row of ``columns`` rounded to ``decimals`` (missing values hash
-    alike): rows with equal keys describe the same findings and measurements."""
-    values = frame[columns].astype("float64").round(decimals)
-    return pd.util.hash_pandas_object(values, index=False)
-
-
-def content_columns(split: pd.DataFrame, seen: pd.DataFrame, prefixes: list[str]) -> list[str]:
-    """The feature columns both frames have whose name starts with one of ``prefixes``."""
-    return sorted(c for c in split.columns if c.startswith(tuple(prefixes)) and c in seen)
 
 
 def choose_evaluation_set(

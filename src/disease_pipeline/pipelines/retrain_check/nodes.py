@@ -8,12 +8,23 @@ is missing, so "no monitoring yet" reads as such rather than as "no drift".
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases
+from disease_pipeline.pipelines.features.nodes import (
+    assemble_feature_tables,
+    build_labels,
+    subset_tables,
+)
+from disease_pipeline.pipelines.retrain_check.feedback_duplicates import (
+    LISTED_COLUMNS,
+    apply_duplicate_policy,
+    classify_feedback,
+)
 from disease_pipeline.pipelines.retrain_check.feedback_encounters import feedback_encounters
 from disease_pipeline.pipelines.retrain_check.feedback_labels import (
     label_feedback,
@@ -21,6 +32,16 @@ from disease_pipeline.pipelines.retrain_check.feedback_labels import (
 )
 
 DECISIONS = ("retrain", "wait")
+logger = logging.getLogger(__name__)
+#: counts of the feedback-duplicate check logged to MLflow (``retrain_check.feedback.*``)
+DUPLICATE_METRICS = (
+    "feedback_encounters",
+    "duplicates_dropped",
+    "conflicts",
+    "conflicts_dropped",
+    "exports_superseded",
+    "kept",
+)
 
 
 def common_disease_codes() -> set[str]:
@@ -42,6 +63,89 @@ def build_feedback_encounters(
     """Trusted labels joined to their logged records: the train pipeline's feedback source
     (see feedback_encounters), and the labels without a logged prediction."""
     return feedback_encounters(labelled, prediction_log)
+
+
+def feature_rows(
+    tables: dict[str, pd.DataFrame], builder: Any, registry_sources: list[str], chunk_size: int
+) -> pd.DataFrame:
+    """``encounter_id, label_disease`` and the features of ``builder`` (unmasked) of every
+    labelled, non-registry encounter of ``tables`` (empty without one)."""
+    enc = tables["encounters"]
+    primary = tables["diagnoses"]["role"] == "primary"
+    if enc.empty or not primary.any() or enc["source"].isin(registry_sources).all():
+        return pd.DataFrame(columns=["encounter_id", "label_disease"])
+    labels = build_labels(tables, registry_sources)[["encounter_id", "label_disease"]]
+    ids = labels["encounter_id"].to_numpy()
+    parts = [
+        builder.transform(subset_tables(tables, ids[i : i + chunk_size]))
+        for i in range(0, len(ids), chunk_size)
+    ]
+    return labels.set_index("encounter_id").join(pd.concat(parts), how="left").reset_index()
+
+
+def drop_feedback_duplicates(  # noqa: PLR0913 - each input is one catalog dataset
+    *,
+    feedback: dict[str, pd.DataFrame],
+    patients: pd.DataFrame,
+    encounters: pd.DataFrame,
+    symptoms: pd.DataFrame,
+    vitals: pd.DataFrame,
+    labs: pd.DataFrame,
+    diagnoses: pd.DataFrame,
+    builder: Any | None,
+    registry_sources: list[str],
+    chunk_size: int,
+    params: dict[str, Any],
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict[str, Any]]:
+    """``(feedback_encounters, listed, counts)``: the feedback encounters without those
+    that repeat an exported encounter (``feedback_duplicates``), compared on
+    ``params['comparison']['content_key']`` with the features of ``builder`` (the
+    champion's fitted FeatureBuilder, before any modality masking). Without a builder or
+    feedback encounters nothing is compared, and ``counts['checked']`` says why."""
+    on_conflict = params["feedback"]["duplicates"]["on_conflict"]
+    if builder is None or feedback["encounters"].empty:
+        reason = (
+            "no feedback encounters"
+            if feedback["encounters"].empty
+            else "no fitted feature builder yet (run train)"
+        )
+        if not feedback["encounters"].empty:
+            logger.warning("retrain_check: feedback not checked for duplicates: %s", reason)
+        decisions = pd.DataFrame(
+            {"encounter_id": feedback["encounters"]["encounter_id"], "status": "kept"}
+        )
+        out, listed, counts = apply_duplicate_policy(feedback, decisions, on_conflict)
+        return out, listed, {"checked": False, "reason": reason, **counts}
+    exports = assemble_feature_tables(
+        patients=patients,
+        encounters=encounters,
+        symptoms=symptoms,
+        vitals=vitals,
+        labs=labs,
+        diagnoses=diagnoses,
+        feedback=None,
+    )
+    extra = feedback["encounters"].assign(
+        start=pd.to_datetime(feedback["encounters"]["start"], utc=True, format="mixed")
+    )
+    own = {"encounters": extra} | {n: feedback[n] for n in ("symptoms", "vitals", "labs")}
+    own["diagnoses"] = feedback["diagnoses"]
+    decisions = classify_feedback(
+        feature_rows(own, builder, registry_sources, chunk_size),
+        feature_rows(exports, builder, registry_sources, chunk_size),
+        params["comparison"]["content_key"],
+    )
+    out, listed, counts = apply_duplicate_policy(feedback, decisions, on_conflict)
+    logger.info(
+        "retrain_check: %d feedback encounters: %d duplicates of exports dropped, "
+        "%d label conflicts (%s), %d kept",
+        counts["feedback_encounters"],
+        counts["duplicates_dropped"],
+        counts["conflicts"],
+        on_conflict,
+        counts["kept"],
+    )
+    return out, listed[LISTED_COLUMNS], {"checked": True, "on_conflict": on_conflict, **counts}
 
 
 def _trigger(value: float | None, threshold: float, fired: bool, reason: str) -> dict[str, Any]:
@@ -130,8 +234,12 @@ def decide_retraining(
     params: dict[str, Any],
     *,
     now: str | None = None,
+    duplicates: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """``(decision, mlflow_metrics)``: retrain when any trigger fired, else wait.
+
+    ``duplicates`` (the counts of :func:`drop_feedback_duplicates`) goes to the
+    decision's ``feedback.duplicates`` and to the metrics ``retrain_check.feedback.*``.
 
     ``now`` (ISO time) fixes the clock for tests and replays; None is the current time.
     """
@@ -184,7 +292,8 @@ def decide_retraining(
             "excluded_requests": int(len(excluded)),
             "new_common_labels": counts["COMMON"],
             "new_rare_labels": counts["RARE"],
-        },
+        }
+        | ({"duplicates": duplicates} if duplicates is not None else {}),
         "triggers": triggers,
     }
     metrics = {"retrain_check.retrain": {"value": float(bool(fired)), "step": 0}}
@@ -193,4 +302,7 @@ def decide_retraining(
         metrics[f"retrain_check.{name}.fired"] = {"value": float(trigger["fired"]), "step": 0}
         if trigger["value"] is not None:
             metrics[f"retrain_check.{name}.value"] = {"value": trigger["value"], "step": 0}
+    for key in DUPLICATE_METRICS:
+        if duplicates is not None and key in duplicates:
+            metrics[f"retrain_check.feedback.{key}"] = {"value": float(duplicates[key]), "step": 0}
     return decision, metrics
