@@ -14,6 +14,7 @@ from disease_pipeline.hooks import (
     ParameterSchemaHook,
 )
 from disease_pipeline.pipelines.anonymization.hooks import AnonymizationKeyHook
+from disease_pipeline.pipelines.screen.hooks import SparkSessionHook
 
 #: The project root (where ``pyproject.toml`` lives), for config values that must be
 #: absolute whatever the working directory, e.g. ``sqlite:///${project_root:}/mlflow.db``.
@@ -51,4 +52,5 @@ HOOKS = (
     AnonymizationKeyHook(),
     MlflowDataVersionHook(),
     MlflowRunCleanupHook(),
+    SparkSessionHook(),
 )
