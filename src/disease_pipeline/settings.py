@@ -47,6 +47,8 @@ CONFIG_LOADER_ARGS = {
 #: without a real key outside the ``local`` and ``test`` environments.
 #: ``MlflowDataVersionHook`` tags every MLflow run with the data version;
 #: ``MlflowRunCleanupHook`` closes the run kedro-mlflow leaves open.
+#: ``SparkSessionHook`` starts the Spark session of ``screen_engine.spark`` (``--env
+#: spark``) before the run, for the Parquet export's ``SparkParquetDataset``.
 HOOKS = (
     ParameterSchemaHook(),
     AnonymizationKeyHook(),

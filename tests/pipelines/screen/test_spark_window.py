@@ -118,3 +118,50 @@ def test_the_spark_window_screen_equals_the_single_process_screen(
     assert len(in_process) == len(window_ids(screen_prm))
     keep = [c for c in in_process.columns if c not in ("screen_run", "screened_at")]
     pd.testing.assert_frame_equal(on_spark[keep], in_process[keep], check_exact=False, atol=1e-9)
+
+
+def test_the_spark_environment_runs_the_screen_from_the_export(
+    spark, tmp_path, screen_prm, predictor_file, receiver
+):
+    """The pipeline with conf/base + conf/spark's catalog: the warehouse exported by
+    scripts/export_warehouse_parquet.py, read by SparkParquetDataset, the session of
+    SparkSessionHook, the window's encounters only in the warehouse's screenings, and
+    their rows written by Spark as Parquet partitioned by encounter date."""
+    import subprocess
+    import sys
+
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    from disease_pipeline.pipelines.screen import create_pipeline
+    from disease_pipeline.pipelines.screen.hooks import SparkSessionHook
+    from tests.conftest import PROJECT_ROOT
+    from tests.pipelines.common_model.synthetic import param_entries
+
+    from .test_pipeline import catalog_config, fill_warehouse, warehouse
+
+    fill_warehouse(tmp_path, screen_prm, None)
+    primary = tmp_path / "03_primary"
+    script = PROJECT_ROOT / "scripts" / "export_warehouse_parquet.py"
+    command = [sys.executable, str(script), "--warehouse", str(primary / "warehouse.duckdb")]
+    subprocess.run([*command, "--out", str(primary / "export")], check=True)
+    config = catalog_config(tmp_path, receiver.url, env="spark")
+    assert config["prm_encounters"]["type"].endswith("SparkParquetDataset")
+    catalog = DataCatalog.from_config(config)
+    catalog["prm_metadata"] = warehouse(tmp_path, None)("metadata")
+    catalog["model_predictor"] = MemoryDataset(pd.read_pickle(predictor_file), copy_mode="assign")
+    fingerprint = config["model_predictor_fingerprint"] | {"paths": [str(predictor_file)]}
+    catalog["model_predictor_fingerprint"] = DataCatalog.from_config({"f": fingerprint})["f"]
+    for key, value in param_entries("screen", narrow_params()).items():
+        catalog[key] = MemoryDataset(value)
+    engine = {"name": "spark", "spark": {"master": "local[2]", "partitions": 2, "conf": {}}}
+    catalog["params:screen_engine"] = MemoryDataset(engine)
+    pipeline = create_pipeline()
+    SparkSessionHook().before_pipeline_run({}, pipeline, catalog)
+    SequentialRunner().run(pipeline, catalog)
+    screenings = warehouse(tmp_path, None)("screenings").load()
+    assert set(screenings["encounter_id"]) == window_ids(screen_prm)
+    by_date = tmp_path / "07_model_output" / "screenings_by_date"
+    days = sorted(p.name for p in by_date.iterdir() if p.name.startswith("encounter_date="))
+    assert days and all(d.startswith("encounter_date=2022-") for d in days)
+    assert spark.read.parquet(str(by_date)).count() == len(screenings)
