@@ -14,6 +14,7 @@ from disease_pipeline.hooks import (
     ParameterSchemaHook,
 )
 from disease_pipeline.pipelines.anonymization.hooks import AnonymizationKeyHook
+from disease_pipeline.pipelines.screen.hooks import SparkSessionHook
 
 #: The project root (where ``pyproject.toml`` lives), for config values that must be
 #: absolute whatever the working directory, e.g. ``sqlite:///${project_root:}/mlflow.db``.
@@ -46,9 +47,12 @@ CONFIG_LOADER_ARGS = {
 #: without a real key outside the ``local`` and ``test`` environments.
 #: ``MlflowDataVersionHook`` tags every MLflow run with the data version;
 #: ``MlflowRunCleanupHook`` closes the run kedro-mlflow leaves open.
+#: ``SparkSessionHook`` starts the Spark session of ``screen_engine.spark`` (``--env
+#: spark``) before the run, for the Parquet export's ``SparkParquetDataset``.
 HOOKS = (
     ParameterSchemaHook(),
     AnonymizationKeyHook(),
     MlflowDataVersionHook(),
     MlflowRunCleanupHook(),
+    SparkSessionHook(),
 )

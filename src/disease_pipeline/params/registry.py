@@ -16,7 +16,7 @@ from disease_pipeline.params.monitor import MonitorParams
 from disease_pipeline.params.packaging import BentoPackagingParams, PackagingParams
 from disease_pipeline.params.rare_model import RareModelParams
 from disease_pipeline.params.retrain import RetrainParams
-from disease_pipeline.params.screen import ScreenEngineParams, ScreenParams
+from disease_pipeline.params.screen import ScreenEngineParams, ScreenParams, ScreenSnowparkParams
 from disease_pipeline.params.severity_model import SeverityModelParams
 from disease_pipeline.params.simulate import SimulateParams
 
@@ -39,4 +39,5 @@ PARAMETER_MODELS: dict[str, type[BaseModel]] = {
     "active_learning": ActiveLearningParams,
     "screen": ScreenParams,
     "screen_engine": ScreenEngineParams,
+    "screen_snowpark": ScreenSnowparkParams,
 }

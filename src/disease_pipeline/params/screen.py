@@ -91,3 +91,13 @@ class ScreenEngineParams(ParamsModel):
 
     name: Literal["pandas", "spark"]
     spark: Spark = optional_key()  # only the spark environment configures Spark
+
+
+class ScreenSnowparkParams(ParamsModel):
+    """``screen_snowpark``: the screen as a Snowpark vectorised UDF (docs/scale.md)."""
+
+    udf_name: str
+    stage: str
+    model_file: str
+    code_archive: str
+    max_batch_size: PositiveInt

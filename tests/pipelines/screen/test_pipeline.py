@@ -65,10 +65,13 @@ def run_screen(data_root, webhook, prm, predictor_file, *, credentials=None, env
     catalog["params:screen_engine"] = MemoryDataset({"name": "pandas"})
     SequentialRunner().run(create_pipeline(), catalog)
     summary = json.loads((data_root / "08_reporting" / "screen_summary.json").read_text())
+    by_date = data_root / "07_model_output" / "screenings_by_date"
     return {
         "alerts": table("alerts").load(),
         "screenings": table("screenings").load(),
         "summary": summary,
+        "by_date": pd.read_parquet(by_date),
+        "dates": sorted(p.name for p in by_date.iterdir()),
     }
 
 
@@ -98,6 +101,11 @@ def check_two_runs(data_root, receiver, prm, predictor_file, *, credentials=None
     assert second["summary"]["new_alerts"] == 0
     assert len(second["alerts"]) == len(alerts) and len(receiver.alerts) == len(alerts)
     assert len(second["screenings"]) == len(screenings)  # re-scored rows replaced
+    # the run's rows as Parquet partitioned by encounter date; a re-run replaces them
+    for run in (first, second):
+        assert len(run["by_date"]) == len(screenings)
+        days = screenings["encounter_start"].dt.strftime("encounter_date=%Y-%m-%d")
+        assert run["dates"] == sorted(set(days))
     return first
 
 

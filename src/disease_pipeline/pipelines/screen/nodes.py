@@ -15,6 +15,7 @@ from disease_pipeline.knowledge.catalogue import load_common_diseases
 from disease_pipeline.pipelines.features.nodes import assemble_feature_tables
 from disease_pipeline.pipelines.screen.alerts import raise_alerts, webhook_payloads
 from disease_pipeline.pipelines.screen.scoring import DETAIL_TABLES, score_tables
+from disease_pipeline.pipelines.screen.spark_window import is_spark_frame, spark_window_tables
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,16 @@ def window_tables(
     params: dict[str, Any],
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The predictor's tables (``assemble_feature_tables``) for the encounters of the
-    window, and the window itself."""
+    window, and the window itself. Given Spark DataFrames (``--env spark`` reads the
+    warehouse's Parquet export), the window is selected by Spark
+    (:func:`~disease_pipeline.pipelines.screen.spark_window.spark_window_tables`) and
+    the tables stay Spark DataFrames."""
     window = resolve_window(params["window"])
+    if is_spark_frame(encounters):
+        frames = {"patients": patients, "encounters": encounters, "symptoms": symptoms}
+        frames |= {"vitals": vitals, "labs": labs, "diagnoses": diagnoses}
+        logger.info("screen window %s to %s: selected by Spark", window["start"], window["end"])
+        return spark_window_tables(**frames, window=window), window
     tables = assemble_feature_tables(
         patients=patients,
         encounters=encounters,
@@ -149,7 +158,9 @@ def score_on_spark(
     options: dict[str, int],
 ) -> pd.DataFrame:
     """The rows of :func:`score_tables`, computed by Spark over ``spark.partitions``
-    partitions on ``spark.master`` (``spark.conf``: Spark settings)."""
+    partitions on ``spark.master`` (``spark.conf``: Spark settings). ``tables`` are
+    pandas frames (sent to Spark) or Spark DataFrames (scored where they are); the rows
+    come in the pandas path's order (encounter start, then id)."""
     from disease_pipeline.pipelines.screen.spark import (  # pyspark only when asked for
         pandas_to_spark,
         score_spark,
@@ -157,13 +168,18 @@ def score_on_spark(
     )
 
     session = spark_session(spark.get("master", "local[2]"), **(spark.get("conf") or {}))
-    frames = pandas_to_spark(session, tables)
+    on_spark = is_spark_frame(tables["encounters"])
+    frames = tables if on_spark else pandas_to_spark(session, tables)
     rows = score_spark(
         session, predictor, frames, partitions=int(spark.get("partitions", 4)), **options
     ).toPandas()
-    order = tables["encounters"]["encounter_id"].astype(str)
-    rows = rows.set_index("encounter_id").loc[order].reset_index()
     rows["encounter_start"] = pd.to_datetime(rows["encounter_start"]).dt.tz_localize("UTC")
+    if on_spark:
+        rows = rows.sort_values(["encounter_start", "encounter_id"], kind="stable")
+        rows = rows.reset_index(drop=True)
+    else:
+        order = tables["encounters"]["encounter_id"].astype(str)
+        rows = rows.set_index("encounter_id").loc[order].reset_index()
     for column in rows.columns:
         if rows[column].dtype == object:
             rows[column] = rows[column].astype("string")
@@ -183,6 +199,13 @@ def append_screening(previous: pd.DataFrame | None, scored: pd.DataFrame) -> pd.
     if kept.empty:
         return scored
     return pd.concat([kept, scored], ignore_index=True)[scored.columns]
+
+
+def screenings_by_date(scored: pd.DataFrame) -> pd.DataFrame:
+    """The run's screening rows with ``encounter_date`` (``yyyy-mm-dd``, UTC), the
+    partition column of their Parquet copy (``model_output_screenings_by_date``)."""
+    dates = pd.to_datetime(scored["encounter_start"], utc=True).dt.strftime("%Y-%m-%d")
+    return scored.assign(encounter_date=dates.astype("string"))
 
 
 def must_not_miss_codes() -> list[str]:

@@ -8,6 +8,7 @@ from .nodes import (
     model_version,
     score_window,
     screen_alerts,
+    screenings_by_date,
     window_tables,
 )
 
@@ -59,6 +60,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["model_output_screenings_previous", "model_output_screen_scored"],
                 "model_output_screenings",
                 name="append_screening",
+            ),
+            Node(
+                screenings_by_date,
+                "model_output_screen_scored",
+                "model_output_screenings_by_date",
+                name="screenings_by_date",
             ),
             Node(
                 screen_alerts,
