@@ -112,7 +112,7 @@ def warehouse_tables(path: Path, count: int) -> dict[str, Any]:
 def time_table_batches(predictor: Any, tables: dict[str, Any], batch_size: int) -> dict:
     """Throughput of ``predict_tables`` (explanations off, ``top_k`` 5, as screening) on
     consecutive batches of the tables' encounters; the first batch is run twice (warm-up)."""
-    from disease_pipeline.pipelines.screen.scoring import batch_tables
+    from disease_pipeline.predictor.screening import batch_tables
 
     ids = tables["encounters"]["encounter_id"].astype(str).tolist()
     batches = [

@@ -34,7 +34,7 @@ from _bench import host_load, write_report
 
 from disease_pipeline.datasets.warehouse import WarehouseTableDataset
 from disease_pipeline.pipelines.screen.nodes import window_tables
-from disease_pipeline.pipelines.screen.scoring import DETAIL_TABLES, score_tables
+from disease_pipeline.predictor.screening import DETAIL_TABLES, score_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("patients", "encounters", "symptoms", "vitals", "labs", "diagnoses")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from disease_pipeline.pipelines.screen.scoring import (
+from disease_pipeline.predictor.screening import (
     DETAIL_TABLES,
     batch_rows,
     batch_tables,

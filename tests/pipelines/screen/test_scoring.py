@@ -9,7 +9,7 @@ import pytest
 from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.pipelines.evaluation.parity import records_from_tables
 from disease_pipeline.pipelines.screen.nodes import resolve_window, window_tables
-from disease_pipeline.pipelines.screen.scoring import score_tables
+from disease_pipeline.predictor.screening import score_tables
 from disease_pipeline.records import PatientRecord
 from disease_pipeline.serving.engine import PredictionEngine
 from disease_pipeline.serving.inputs import RecordNormaliser

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from disease_pipeline.pipelines.screen.nodes import window_tables
-from disease_pipeline.pipelines.screen.scoring import score_tables
+from disease_pipeline.predictor.screening import score_tables
 
 from .conftest import screen_params
 

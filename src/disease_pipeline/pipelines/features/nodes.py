@@ -199,17 +199,25 @@ def build_feature_matrix(
     if chunk_size < 1:
         raise ValueError(f"features.chunk_size must be >= 1, got {chunk_size}")
     ids = labels["encounter_id"].to_numpy()
-    parts = [
-        builder.transform(subset_tables(tables, ids[i : i + chunk_size]))
-        for i in tqdm(range(0, len(ids), chunk_size), desc="features", unit="chunk")
-    ]
-    features = pd.concat(parts)
+    features = transform_in_chunks(builder, tables, ids, chunk_size)
     if parity_sample > 0:
         rng = np.random.default_rng(seed)
         sample = rng.choice(ids, size=min(parity_sample, len(ids)), replace=False)
         check_parity(builder, subset_tables(tables, sample))
     matrix = labels.set_index("encounter_id").join(features, how="left")
     return matrix.reset_index()[[*KEY_COLUMNS, *LABEL_COLUMNS, *builder.feature_names]]
+
+
+def transform_in_chunks(
+    builder: FeatureBuilder, tables: dict[str, pd.DataFrame], ids: np.ndarray, chunk_size: int
+) -> pd.DataFrame:
+    """The features of the encounters ``ids`` of ``tables``, ``chunk_size`` at a time
+    (bounded memory), with a progress bar."""
+    parts = [
+        builder.transform(subset_tables(tables, ids[i : i + chunk_size]))
+        for i in tqdm(range(0, len(ids), chunk_size), desc="features", unit="chunk")
+    ]
+    return pd.concat(parts)
 
 
 def check_parity(builder: FeatureBuilder, tables: dict[str, pd.DataFrame]) -> None:

@@ -18,7 +18,7 @@ from disease_pipeline.knowledge.catalogue import load_common_diseases
 from disease_pipeline.pipelines.features.nodes import (
     assemble_feature_tables,
     build_labels,
-    subset_tables,
+    transform_in_chunks,
 )
 from disease_pipeline.pipelines.retrain_check.feedback_duplicates import (
     LISTED_COLUMNS,
@@ -75,30 +75,23 @@ def feature_rows(
     if enc.empty or not primary.any() or enc["source"].isin(registry_sources).all():
         return pd.DataFrame(columns=["encounter_id", "label_disease"])
     labels = build_labels(tables, registry_sources)[["encounter_id", "label_disease"]]
-    ids = labels["encounter_id"].to_numpy()
-    parts = [
-        builder.transform(subset_tables(tables, ids[i : i + chunk_size]))
-        for i in range(0, len(ids), chunk_size)
-    ]
-    return labels.set_index("encounter_id").join(pd.concat(parts), how="left").reset_index()
+    features = transform_in_chunks(builder, tables, labels["encounter_id"].to_numpy(), chunk_size)
+    return labels.set_index("encounter_id").join(features, how="left").reset_index()
 
 
-def drop_feedback_duplicates(  # noqa: PLR0913 - each input is one catalog dataset
+def drop_feedback_duplicates(
     *,
     feedback: dict[str, pd.DataFrame],
-    patients: pd.DataFrame,
-    encounters: pd.DataFrame,
-    symptoms: pd.DataFrame,
-    vitals: pd.DataFrame,
-    labs: pd.DataFrame,
-    diagnoses: pd.DataFrame,
     builder: Any | None,
     registry_sources: list[str],
     chunk_size: int,
     params: dict[str, Any],
+    **warehouse: pd.DataFrame,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict[str, Any]]:
     """``(feedback_encounters, listed, counts)``: the feedback encounters without those
-    that repeat an exported encounter (``feedback_duplicates``), compared on
+    that repeat an exported encounter of the ``warehouse`` tables (``patients``,
+    ``encounters``, ``symptoms``, ``vitals``, ``labs``, ``diagnoses``;
+    ``feedback_duplicates``), compared on
     ``params['comparison']['content_key']`` with the features of ``builder`` (the
     champion's fitted FeatureBuilder, before any modality masking). Without a builder or
     feedback encounters nothing is compared, and ``counts['checked']`` says why."""
@@ -116,15 +109,7 @@ def drop_feedback_duplicates(  # noqa: PLR0913 - each input is one catalog datas
         )
         out, listed, counts = apply_duplicate_policy(feedback, decisions, on_conflict)
         return out, listed, {"checked": False, "reason": reason, **counts}
-    exports = assemble_feature_tables(
-        patients=patients,
-        encounters=encounters,
-        symptoms=symptoms,
-        vitals=vitals,
-        labs=labs,
-        diagnoses=diagnoses,
-        feedback=None,
-    )
+    exports = assemble_feature_tables(**warehouse)
     extra = feedback["encounters"].assign(
         start=pd.to_datetime(feedback["encounters"]["start"], utc=True, format="mixed")
     )

@@ -14,8 +14,8 @@ import pandas as pd
 from disease_pipeline.knowledge.catalogue import load_common_diseases
 from disease_pipeline.pipelines.features.nodes import assemble_feature_tables
 from disease_pipeline.pipelines.screen.alerts import raise_alerts, webhook_payloads
-from disease_pipeline.pipelines.screen.scoring import DETAIL_TABLES, score_tables
 from disease_pipeline.pipelines.screen.spark_window import is_spark_frame, spark_window_tables
+from disease_pipeline.predictor.screening import DETAIL_TABLES, score_tables
 
 logger = logging.getLogger(__name__)
 

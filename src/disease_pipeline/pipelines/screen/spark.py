@@ -1,5 +1,5 @@
 """The same screening on Spark: encounters spread over partitions, each partition scored
-by :func:`~disease_pipeline.pipelines.screen.scoring.score_tables` (``mapInPandas``).
+by :func:`~disease_pipeline.predictor.screening.score_tables` (``mapInPandas``).
 
 The five predictor tables are unioned into one long frame — ``encounter_id``, the
 table's name and the row as JSON — and repartitioned by ``encounter_id``, so every row
@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from disease_pipeline.pipelines.screen.scoring import (
+from disease_pipeline.predictor.screening import (
     DETAIL_TABLES,
     score_tables,
     screening_columns,

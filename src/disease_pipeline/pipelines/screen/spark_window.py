@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from disease_pipeline.pipelines.screen.scoring import DETAIL_TABLES
+from disease_pipeline.predictor.screening import DETAIL_TABLES
 
 #: the partition column of the encounters export (the UTC date of ``start``)
 PARTITION_COLUMN = "start_date"
