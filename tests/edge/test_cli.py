@@ -94,6 +94,6 @@ def test_a_missing_or_altered_package_is_refused(capsys, tmp_path, edge_package)
     assert status == EXIT_BAD_PACKAGE and "no manifest.json" in err
     altered = tmp_path / "altered"
     shutil.copytree(edge_package, altered)
-    (altered / "gate.onnx").write_bytes((altered / "gate.onnx").read_bytes() + b"\0")
+    (altered / "trees.npz").write_bytes((altered / "trees.npz").read_bytes() + b"\0")
     status, _, err = run(capsys, tmp_path, GOOD, "--package", str(altered))
-    assert status == EXIT_BAD_PACKAGE and "gate.onnx: sha256 differs" in err
+    assert status == EXIT_BAD_PACKAGE and "trees.npz: sha256 differs" in err

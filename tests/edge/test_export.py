@@ -14,19 +14,26 @@ from disease_pipeline.__main__ import main
 from disease_pipeline.edge.package import PackageError, load_package
 from disease_pipeline.edge_export.cli import EXPORT_COMMANDS, predictor_file
 
-ONNX_FILES = {"common.onnx", "gate.onnx", "rare_encoder.onnx"}
-NPZ_FILES = {"models.npz", "ontology.npz", "knowledge.npz", "rare.npz"}
+ONNX_FILES = {"rare_encoder.onnx"}
+NPZ_FILES = {"models.npz", "trees.npz", "ontology.npz", "knowledge.npz", "rare.npz"}
 
 
-def test_the_package_holds_onnx_models_arrays_and_a_manifest(export_run, full_predictor):
+def test_the_package_holds_arrays_the_encoder_and_a_manifest(export_run, full_predictor):
     folder, printed = export_run
     manifest = json.loads((folder / "manifest.json").read_text())
     files = set(manifest["files"])
-    assert ONNX_FILES | NPZ_FILES | {"config.json"} <= files
-    severity = {f for f in files if f.startswith("severity_")}
-    assert len(severity) == len(full_predictor.severity_model.models) - sum(
+    assert ONNX_FILES | NPZ_FILES | {"config.json"} == files
+    assert manifest["format_version"] == 2
+    config = json.loads((folder / "config.json").read_text())
+    thresholds = config["models"]["severity"]["thresholds"]
+    assert sum("trees" in t for t in thresholds) == len(full_predictor.severity_model.models) - sum(
         isinstance(m, float) for m in full_predictor.severity_model.models
     )
+    with np.load(folder / "trees.npz", allow_pickle=False) as trees:
+        for spec in [config["models"]["common"]["trees"], config["models"]["gate"]["trees"]]:
+            assert len(trees[f"{spec['prefix']}_roots"]) == spec["n_trees"]
+            assert len(trees[f"{spec['prefix']}_value"]) == spec["n_nodes"]
+            assert trees[f"{spec['prefix']}_threshold"].dtype == np.float32
     assert {p.name for p in folder.iterdir()} == files | {"manifest.json"}
     for name, facts in manifest["files"].items():
         data = (folder / name).read_bytes()
@@ -38,7 +45,7 @@ def test_the_package_holds_onnx_models_arrays_and_a_manifest(export_run, full_pr
     assert printed["bytes"] == sum(f["bytes"] for f in manifest["files"].values())
 
 
-def test_the_models_are_valid_onnx_and_the_arrays_need_no_pickle(edge_package):
+def test_the_encoder_is_valid_onnx_and_the_arrays_need_no_pickle(edge_package):
     for name in ONNX_FILES:
         onnx.checker.check_model(onnx.load(edge_package / name))
     for name in NPZ_FILES:

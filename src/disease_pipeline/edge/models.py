@@ -1,6 +1,7 @@
-"""The classifiers (ONNX), calibrators and knowledge blend of a package, in numpy.
+"""The classifiers, calibrators and knowledge blend of a package, in numpy.
 
-Ports of ``predictor.classifiers`` (what the wrappers add around the boosters),
+Ports of ``predictor.classifiers`` (the boosters through :mod:`disease_pipeline.edge.trees`,
+bit-identical to XGBoost, and what the wrappers add around them),
 ``predictor.calibrators`` (``transform`` only: the intervals need scipy's inverse
 incomplete beta and are not part of the edge answer) and
 ``predictor.knowledge_blend.KnowledgeBlend.combine``.
@@ -11,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from disease_pipeline.edge.numeric import expit, log_softmax, logit, logsumexp, softmax
+from disease_pipeline.edge.trees import TreeEnsemble, load_ensemble, predict_proba
 from disease_pipeline.predictor.probabilities import EPS, normalise, ordinal_probabilities
 
 LOG_FLOOR = np.log(1e-6)
@@ -30,7 +31,7 @@ class Classifier:
     """One model of ``config["models"]``: ``predict_proba(rows)`` over its classes."""
 
     def __init__(
-        self, name: str, config: dict, arrays: dict[str, np.ndarray], sessions: dict
+        self, name: str, config: dict, arrays: dict[str, np.ndarray], trees: dict[str, np.ndarray]
     ) -> None:
         self.config = config
         self.classes = list(config["classes"])
@@ -40,15 +41,15 @@ class Classifier:
             key: arrays.get(f"{name}_{key}")
             for key in ("fill_values", "prior_factor", "output_columns", "prior")
         }
+        self.ensembles: list[TreeEnsemble | None] = []
         if self.kind == "tree":
-            self.sessions = [sessions[config["file"]]]
+            spec = config["trees"]
+            self.ensembles = [load_ensemble(spec, trees, spec["prefix"])]
         elif self.kind == "ordinal":
-            self.sessions = [
-                sessions[t["file"]] if "file" in t else None for t in config["thresholds"]
+            self.ensembles = [
+                load_ensemble(t["trees"], trees, t["trees"]["prefix"]) if "trees" in t else None
+                for t in config["thresholds"]
             ]
-
-    def _tree(self, session: ort.InferenceSession, values: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run(["probabilities"], {"X": values})[0])
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """(n, n_classes) probabilities for feature rows (the full feature vectors)."""
@@ -60,7 +61,7 @@ class Classifier:
         fill = self.extra["fill_values"]
         if fill is not None:
             values = np.where(np.isnan(values), fill, values).astype(np.float32)
-        proba = self._tree(self.sessions[0], values)
+        proba = predict_proba(self.ensembles[0], values)
         factor = self.extra["prior_factor"]
         if factor is not None:
             proba = proba * factor
@@ -77,9 +78,9 @@ class Classifier:
         above = np.column_stack(
             [
                 np.full(len(values), t["constant"])
-                if session is None
-                else self._tree(session, values)[:, 1]
-                for t, session in zip(self.config["thresholds"], self.sessions, strict=True)
+                if ensemble is None
+                else predict_proba(ensemble, values)[:, 1]
+                for t, ensemble in zip(self.config["thresholds"], self.ensembles, strict=True)
             ]
         )
         return ordinal_probabilities(above, len(self.classes))

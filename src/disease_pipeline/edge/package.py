@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 #: the folder layout this runtime reads (``edge_export.writer.FORMAT_VERSION``)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: the package folder used when none is given (relative to the working directory)
 DEFAULT_PACKAGE = Path("data/06_models/edge")
 

@@ -47,7 +47,7 @@ class EdgePredictor:
         self.features = FeatureRow(config["features"], self.hpo, knowledge)
         models = arrays["models"]
         self.models = {
-            name: Classifier(name, spec, models, package.sessions)
+            name: Classifier(name, spec, models, arrays["trees"])
             for name, spec in config["models"].items()
         }
         self.rare = (

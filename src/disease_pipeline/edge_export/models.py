@@ -1,9 +1,10 @@
-"""The predictor's classifiers, calibrators and knowledge blend as ONNX files and arrays.
+"""The predictor's classifiers, calibrators and knowledge blend as arrays.
 
-XGBoost boosters become ONNX ``TreeEnsembleClassifier`` graphs (onnxmltools); what the
-wrappers of ``predictor.classifiers`` add around them (SMOTE fill values, the class
-prior correction, classes without training rows) and the calibrators are arrays the
-edge runtime applies with numpy, in the same order as the full predictor.
+XGBoost boosters become flat node arrays (:mod:`disease_pipeline.edge_export.trees`) the
+edge walks and sums in numpy exactly as XGBoost does; what the wrappers of
+``predictor.classifiers`` add around them (SMOTE fill values, the class prior
+correction, classes without training rows) and the calibrators are arrays the edge
+runtime applies with numpy, in the same order as the full predictor.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from disease_pipeline.edge_export.trees import tree_arrays
 from disease_pipeline.predictor.calibrators import (
     Calibrator,
     IsotonicCalibrator,
@@ -24,28 +26,20 @@ from disease_pipeline.predictor.classifiers import (
     TreeClassifier,
 )
 
-#: the ai.onnx.ml opset onnxmltools 1.16 writes tree ensembles with
-ONNX_ML_TARGET_OPSET = 15
 
-
-def xgboost_onnx(model: Any, n_features: int) -> bytes:
-    """An ``XGBClassifier`` as serialised ONNX (input ``X`` float32, outputs ``label``
-    and ``probabilities``)."""
-    from onnxmltools.convert import convert_xgboost
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    onx = convert_xgboost(
-        model,
-        initial_types=[("X", FloatTensorType([None, n_features]))],
-        target_opset=ONNX_ML_TARGET_OPSET,
-    )
-    return onx.SerializeToString()
+def booster_spec(prefix: str, model: Any, n_features: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(config, arrays)`` of one ``XGBClassifier``: its trees under ``{prefix}_*`` in
+    ``trees.npz``; the config names the prefix."""
+    config, arrays = tree_arrays(model, n_features)
+    return {"prefix": prefix, **config}, {f"{prefix}_{k}": v for k, v in arrays.items()}
 
 
 def model_spec(
     name: str, model: Any, feature_names: list[str]
-) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
-    """``(config, arrays, onnx files)`` of one fitted classifier of ``predictor.classifiers``."""
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(config, arrays, tree arrays)`` of one fitted classifier of
+    ``predictor.classifiers`` (``arrays`` go to ``models.npz``, the trees to
+    ``trees.npz``)."""
     columns = {c: j for j, c in enumerate(feature_names)}
     missing = [c for c in model.feature_names if c not in columns]
     if missing:
@@ -55,29 +49,29 @@ def model_spec(
     n = len(model.feature_names)
     if isinstance(model, TreeClassifier):
         config["kind"] = "tree"
-        config["file"] = f"{name}.onnx"
         for key in ("fill_values", "prior_factor", "output_columns"):
             value = getattr(model, key, None)
             config[key] = value is not None
             if value is not None:
                 arrays[f"{name}_{key}"] = np.asarray(value)
-        return config, arrays, {config["file"]: xgboost_onnx(model.model, n)}
+        config["trees"], trees = booster_spec(name, model.model, n)
+        return config, arrays, trees
     if isinstance(model, ConstantClassifier):
         config["kind"] = "constant"
         arrays[f"{name}_prior"] = np.asarray(model.prior, float)
         return config, arrays, {}
     if isinstance(model, CumulativeOrdinalClassifier):
         config["kind"] = "ordinal"
-        files, thresholds = {}, []
+        trees, thresholds = {}, []
         for k, sub in enumerate(model.models):
             if isinstance(sub, float):
                 thresholds.append({"constant": float(sub)})
             else:
-                file = f"{name}_{k}.onnx"
-                files[file] = xgboost_onnx(sub, n)
-                thresholds.append({"file": file})
+                spec, sub_trees = booster_spec(f"{name}_{k}", sub, n)
+                trees |= sub_trees
+                thresholds.append({"trees": spec})
         config["thresholds"] = thresholds
-        return config, arrays, files
+        return config, arrays, trees
     raise TypeError(f"{name}: {type(model).__name__} has no edge export")
 
 

@@ -22,8 +22,9 @@ from disease_pipeline.edge_export.models import blend_config, calibrator_spec, m
 from disease_pipeline.edge_export.rare import rare_arrays
 from disease_pipeline.knowledge.hpo import load_ontology
 
-#: version of the folder layout; the runtime refuses another one
-FORMAT_VERSION = 1
+#: version of the folder layout; the runtime refuses another one (2: the boosters as
+#: node arrays in ``trees.npz``, evaluated in numpy, instead of ONNX tree ensembles)
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
 MODELS = ("common", "gate", "severity")
@@ -51,6 +52,7 @@ def build_package(predictor: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
     onto_arrays = ontology_arrays(onto)
     files: dict[str, bytes] = {}
     model_arrays: dict[str, np.ndarray] = {}
+    trees: dict[str, np.ndarray] = {}
     config: dict[str, Any] = {
         "hpo_version": onto.version,
         "features": feature_config(builder),
@@ -66,17 +68,18 @@ def build_package(predictor: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
         "rare": None,
     }
     for name in MODELS:
-        spec, arrays, onnx_files = model_spec(
+        spec, arrays, model_trees = model_spec(
             name, getattr(predictor, f"{name}_model"), builder.feature_names
         )
         config["models"][name] = spec
         model_arrays |= arrays
-        files |= onnx_files
+        trees |= model_trees
     for name in CALIBRATED:
         spec, arrays = calibrator_spec(name, predictor.calibrators.get(name))
         config["calibrators"][name] = spec
         model_arrays |= arrays
     files["models.npz"] = npz_bytes(model_arrays)
+    files["trees.npz"] = npz_bytes(trees)
     files["ontology.npz"] = npz_bytes(onto_arrays)
     scorer = getattr(builder, "knowledge_scorer", None)
     if scorer is not None:
@@ -115,7 +118,7 @@ def manifest(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "exported_with": {
             name: metadata.version(name)
-            for name in ("numpy", "onnx", "onnxmltools", "onnxruntime", "torch", "xgboost")
+            for name in ("numpy", "onnx", "onnxruntime", "torch", "xgboost")
         },
         "runtime_requires": ["numpy", "onnxruntime"],
         "files": {
