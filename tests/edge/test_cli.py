@@ -3,6 +3,7 @@ by its field (exit status 2), a missing or altered package (exit status 3)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -89,11 +90,57 @@ def test_not_json_is_bad_input(capsys, tmp_path, edge_package):
     assert "error: patient: not valid JSON" in capsys.readouterr().err
 
 
-def test_a_missing_or_altered_package_is_refused(capsys, tmp_path, edge_package):
+def test_the_onnx_engine_answers_as_the_exact_one(capsys, tmp_path, edge_package):
+    """``--engine onnx``: the boosters in onnxruntime; the same ranking, probabilities
+    within the float32 rounding of the tree sums."""
+    answers = {}
+    for engine in ("exact", "onnx"):
+        args = ("--package", str(edge_package), "--json", "--engine", engine)
+        status, out, _ = run(capsys, tmp_path, GOOD, *args)
+        assert status == 0
+        answers[engine] = json.loads(out)
+    exact, onnx = answers["exact"], answers["onnx"]
+    assert [e["code"] for e in onnx["differential"]] == [e["code"] for e in exact["differential"]]
+    for got, ref in zip(onnx["differential"], exact["differential"], strict=True):
+        assert got["probability"] == pytest.approx(ref["probability"], abs=1e-4)
+    assert onnx["severity"]["level"] == exact["severity"]["level"]
+
+
+@pytest.mark.parametrize("engine", ["exact", "onnx"])
+@pytest.mark.parametrize("name", ["trees.npz", "gate.onnx", "common.onnx", "rare_encoder.onnx"])
+def test_a_missing_or_altered_package_is_refused(capsys, tmp_path, edge_package, name, engine):
+    """Every file is checked whichever engine reads it."""
+    engine_args = ("--engine", engine)
     status, _, err = run(capsys, tmp_path, GOOD, "--package", str(tmp_path / "nowhere"))
     assert status == EXIT_BAD_PACKAGE and "no manifest.json" in err
     altered = tmp_path / "altered"
     shutil.copytree(edge_package, altered)
-    (altered / "trees.npz").write_bytes((altered / "trees.npz").read_bytes() + b"\0")
-    status, _, err = run(capsys, tmp_path, GOOD, "--package", str(altered))
-    assert status == EXIT_BAD_PACKAGE and "trees.npz: sha256 differs" in err
+    (altered / name).write_bytes((altered / name).read_bytes() + b"\0")
+    status, _, err = run(capsys, tmp_path, GOOD, "--package", str(altered), *engine_args)
+    assert status == EXIT_BAD_PACKAGE and f"{name}: sha256 differs" in err
+    (altered / name).unlink()
+    status, _, err = run(capsys, tmp_path, GOOD, "--package", str(altered), *engine_args)
+    assert status == EXIT_BAD_PACKAGE and f"{name}: listed in the manifest but missing" in err
+
+
+def test_the_onnx_engine_refuses_a_package_without_onnx_boosters(capsys, tmp_path, edge_package):
+    """A package whose configuration names no booster ONNX files (e.g. written by an
+    exporter that left them out) answers with the exact engine only."""
+    stripped = tmp_path / "stripped"
+    shutil.copytree(edge_package, stripped)
+    config = json.loads((stripped / "config.json").read_text())
+    for model in config["models"].values():
+        model.pop("onnx", None)
+        for threshold in model.get("thresholds", []):
+            threshold.pop("onnx", None)
+    data = json.dumps(config).encode()
+    (stripped / "config.json").write_bytes(data)
+    manifest = json.loads((stripped / "manifest.json").read_text())
+    manifest["files"]["config.json"] = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
+    (stripped / "manifest.json").write_text(json.dumps(manifest))
+    assert run(capsys, tmp_path, GOOD, "--package", str(stripped))[0] == 0
+    status, _, err = run(capsys, tmp_path, GOOD, "--package", str(stripped), "--engine", "onnx")
+    assert status == EXIT_BAD_PACKAGE and "no ONNX file for the booster" in err

@@ -14,21 +14,30 @@ from disease_pipeline.__main__ import main
 from disease_pipeline.edge.package import PackageError, load_package
 from disease_pipeline.edge_export.cli import EXPORT_COMMANDS, predictor_file
 
-ONNX_FILES = {"rare_encoder.onnx"}
+#: the boosters (the onnx engine's; the severity model's per threshold below) and the encoder
+ONNX_FILES = {"common.onnx", "gate.onnx", "rare_encoder.onnx"}
 NPZ_FILES = {"models.npz", "trees.npz", "ontology.npz", "knowledge.npz", "rare.npz"}
 
 
-def test_the_package_holds_arrays_the_encoder_and_a_manifest(export_run, full_predictor):
+def severity_onnx_files(folder) -> set[str]:
+    thresholds = json.loads((folder / "config.json").read_text())["models"]["severity"]
+    return {t["onnx"] for t in thresholds["thresholds"] if "onnx" in t}
+
+
+def test_the_package_holds_arrays_onnx_models_and_a_manifest(export_run, full_predictor):
     folder, printed = export_run
     manifest = json.loads((folder / "manifest.json").read_text())
     files = set(manifest["files"])
-    assert ONNX_FILES | NPZ_FILES | {"config.json"} == files
+    severity = severity_onnx_files(folder)
+    assert ONNX_FILES | severity | NPZ_FILES | {"config.json"} == files
     assert manifest["format_version"] == 2
     config = json.loads((folder / "config.json").read_text())
     thresholds = config["models"]["severity"]["thresholds"]
-    assert sum("trees" in t for t in thresholds) == len(full_predictor.severity_model.models) - sum(
+    boosters = len(full_predictor.severity_model.models) - sum(
         isinstance(m, float) for m in full_predictor.severity_model.models
     )
+    assert sum("trees" in t for t in thresholds) == len(severity) == boosters > 0
+    assert config["models"]["common"]["onnx"] == "common.onnx"
     with np.load(folder / "trees.npz", allow_pickle=False) as trees:
         for spec in [config["models"]["common"]["trees"], config["models"]["gate"]["trees"]]:
             assert len(trees[f"{spec['prefix']}_roots"]) == spec["n_trees"]
@@ -45,8 +54,8 @@ def test_the_package_holds_arrays_the_encoder_and_a_manifest(export_run, full_pr
     assert printed["bytes"] == sum(f["bytes"] for f in manifest["files"].values())
 
 
-def test_the_encoder_is_valid_onnx_and_the_arrays_need_no_pickle(edge_package):
-    for name in ONNX_FILES:
+def test_the_models_are_valid_onnx_and_the_arrays_need_no_pickle(edge_package):
+    for name in ONNX_FILES | severity_onnx_files(edge_package):
         onnx.checker.check_model(onnx.load(edge_package / name))
     for name in NPZ_FILES:
         with np.load(edge_package / name, allow_pickle=False) as data:
@@ -57,7 +66,7 @@ def test_the_encoder_is_valid_onnx_and_the_arrays_need_no_pickle(edge_package):
 
 def test_the_package_loads_and_checks_its_files(edge_package, tmp_path):
     package = load_package(edge_package)
-    assert set(package.sessions) >= ONNX_FILES
+    assert set(package.sessions) == ONNX_FILES | severity_onnx_files(edge_package)
     encoder = package.sessions["rare_encoder.onnx"]
     assert [i.name for i in encoder.get_inputs()] == ["present", "excluded", "extra"]
     copy = tmp_path / "copy"
@@ -66,6 +75,10 @@ def test_the_package_loads_and_checks_its_files(edge_package, tmp_path):
         (copy / path.name).write_bytes(path.read_bytes())
     (copy / "rare.npz").unlink()
     with pytest.raises(PackageError, match="rare.npz: listed in the manifest but missing"):
+        load_package(copy)
+    (copy / "rare.npz").write_bytes((edge_package / "rare.npz").read_bytes())
+    (copy / "gate.onnx").unlink()
+    with pytest.raises(PackageError, match="gate.onnx: listed in the manifest but missing"):
         load_package(copy)
 
 

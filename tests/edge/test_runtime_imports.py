@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import disease_pipeline
 
 SOURCE = Path(disease_pipeline.__file__).resolve().parents[1]
@@ -58,10 +60,12 @@ def test_the_blocker_blocks_what_the_full_predictor_needs():
     assert "edge runtime must not import" in result.stderr
 
 
-def test_the_edge_cli_predicts_without_the_heavy_packages(edge_package, patients, tmp_path):
+@pytest.mark.parametrize("engine", ["exact", "onnx"])
+def test_the_edge_cli_predicts_without_the_heavy_packages(edge_package, patients, tmp_path, engine):
     patient = tmp_path / "patient.json"
     patient.write_text(json.dumps(patients[0]), encoding="utf-8")
-    result = run_blocked(["predict", str(patient), "--package", str(edge_package), "--json"])
+    argv = ["predict", str(patient), "--package", str(edge_package), "--json"]
+    result = run_blocked([*argv, "--engine", engine])
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert len(answer["differential"]) >= 10

@@ -2,12 +2,15 @@
 
     disease-pipeline-edge predict patient.json --package data/06_models/edge
     disease-pipeline-edge predict patient.json --json --top-k 5
+    disease-pipeline-edge predict patient.json --engine onnx
     disease-pipeline-edge info --package data/06_models/edge
 
 ``patient.json`` holds one patient record (the service's ``PatientRecord`` fields) or
 a list of them; ``-`` reads standard input. A bad record exits with status 2 and a
 message naming the field (``patient.labs[0].unit: …``). The package folder defaults
-to ``$DISEASE_PIPELINE_EDGE`` or ``data/06_models/edge``.
+to ``$DISEASE_PIPELINE_EDGE`` or ``data/06_models/edge``. ``--engine`` chooses how the
+boosters run: ``exact`` (default: the package's node arrays in numpy, XGBoost's outputs
+bit for bit) or ``onnx`` (the package's ONNX tree ensembles in onnxruntime).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from disease_pipeline.edge.models import DEFAULT_ENGINE, ENGINES
 from disease_pipeline.edge.package import DEFAULT_PACKAGE, PackageError
 from disease_pipeline.edge.record import EdgeInputError
 
@@ -38,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--package", default=default, help=f"package folder ({default})")
     predict.add_argument("--top-k", type=int, default=10, help="differential length (10)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="how the boosters run: exact (numpy, XGBoost's outputs bit for bit; default) "
+        "or onnx (onnxruntime's tree ensembles)",
+    )
     info = commands.add_parser("info", help="print the package's manifest")
     info.add_argument("--package", default=default, help=f"package folder ({default})")
     return parser
@@ -82,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(load_package(args.package).manifest, indent=2))
             return 0
         records = _read(args.patient)
-        predictor = EdgePredictor.load(args.package)
+        predictor = EdgePredictor.load(args.package, engine=args.engine)
         many = isinstance(records, list)
         outputs = []
         for i, record in enumerate(records if many else [records]):

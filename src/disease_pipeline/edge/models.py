@@ -1,7 +1,9 @@
 """The classifiers, calibrators and knowledge blend of a package, in numpy.
 
 Ports of ``predictor.classifiers`` (the boosters through :mod:`disease_pipeline.edge.trees`,
-bit-identical to XGBoost, and what the wrappers add around them),
+bit-identical to XGBoost — the ``exact`` engine — or through onnxruntime's tree
+ensembles, within about 1e-7 of XGBoost — the ``onnx`` engine; and what the wrappers
+add around them),
 ``predictor.calibrators`` (``transform`` only: the intervals need scipy's inverse
 incomplete beta and are not part of the edge answer) and
 ``predictor.knowledge_blend.KnowledgeBlend.combine``.
@@ -9,14 +11,21 @@ incomplete beta and are not part of the edge answer) and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from disease_pipeline.edge.numeric import expit, log_softmax, logit, logsumexp, softmax
+from disease_pipeline.edge.package import PackageError
 from disease_pipeline.edge.trees import TreeEnsemble, load_ensemble, predict_proba
 from disease_pipeline.predictor.probabilities import EPS, normalise, ordinal_probabilities
 
+#: how the boosters are evaluated: ``exact`` walks ``trees.npz`` in numpy (XGBoost's
+#: margins and probabilities bit for bit, the default); ``onnx`` runs the package's
+#: ``.onnx`` tree ensembles in onnxruntime (float32 sums in another order)
+ENGINES = ("exact", "onnx")
+DEFAULT_ENGINE = "exact"
 LOG_FLOOR = np.log(1e-6)
 #: modality patterns, by (vitals measured, labs measured) (``feature_knowledge.PATTERNS``)
 PATTERNS = {
@@ -27,12 +36,54 @@ PATTERNS = {
 }
 
 
-class Classifier:
-    """One model of ``config["models"]``: ``predict_proba(rows)`` over its classes."""
+class Booster:
+    """One XGBoost booster of a package, evaluated by ``engine``: ``predict_proba``
+    gives XGBoost's ``predict_proba`` (float32)."""
 
     def __init__(
-        self, name: str, config: dict, arrays: dict[str, np.ndarray], trees: dict[str, np.ndarray]
+        self,
+        spec: dict[str, Any],
+        trees: dict[str, np.ndarray],
+        sessions: Mapping[str, Any],
+        engine: str,
     ) -> None:
+        self.engine = engine
+        self.ensemble: TreeEnsemble | None = None
+        self.session = None
+        if engine == "exact":
+            self.ensemble = load_ensemble(spec["trees"], trees, spec["trees"]["prefix"])
+        elif spec.get("onnx") in sessions:
+            self.session = sessions[spec["onnx"]]
+        else:
+            raise PackageError(
+                f"no ONNX file for the booster {spec['trees']['prefix']!r} "
+                "(exported without them): re-export the package or use the exact engine"
+            )
+
+    def predict_proba(self, values: np.ndarray) -> np.ndarray:
+        if self.ensemble is not None:
+            return predict_proba(self.ensemble, values)
+        return np.asarray(self.session.run(["probabilities"], {"X": values})[0])
+
+
+class Classifier:
+    """One model of ``config["models"]``: ``predict_proba(rows)`` over its classes, its
+    boosters evaluated by ``engine`` (:data:`ENGINES`; ``sessions``: the package's ONNX
+    sessions by file name, needed by the ``onnx`` engine only)."""
+
+    def __init__(  # noqa: PLR0913 - the package's parts a model reads
+        self,
+        name: str,
+        config: dict,
+        arrays: dict[str, np.ndarray],
+        trees: dict[str, np.ndarray],
+        *,
+        sessions: Mapping[str, Any] | None = None,
+        engine: str = DEFAULT_ENGINE,
+    ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine {engine!r}: one of {ENGINES}")
+        sessions = sessions or {}
         self.config = config
         self.classes = list(config["classes"])
         self.features = arrays[f"{name}_features"]
@@ -41,15 +92,20 @@ class Classifier:
             key: arrays.get(f"{name}_{key}")
             for key in ("fill_values", "prior_factor", "output_columns", "prior")
         }
-        self.ensembles: list[TreeEnsemble | None] = []
+        self.engine = engine
+        self.boosters: list[Booster | None] = []
         if self.kind == "tree":
-            spec = config["trees"]
-            self.ensembles = [load_ensemble(spec, trees, spec["prefix"])]
+            self.boosters = [Booster(config, trees, sessions, engine)]
         elif self.kind == "ordinal":
-            self.ensembles = [
-                load_ensemble(t["trees"], trees, t["trees"]["prefix"]) if "trees" in t else None
+            self.boosters = [
+                Booster(t, trees, sessions, engine) if "trees" in t else None
                 for t in config["thresholds"]
             ]
+
+    @property
+    def ensembles(self) -> list[TreeEnsemble | None]:
+        """The numpy tree ensembles of the boosters (``exact`` engine; None otherwise)."""
+        return [None if b is None else b.ensemble for b in self.boosters]
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """(n, n_classes) probabilities for feature rows (the full feature vectors)."""
@@ -61,7 +117,7 @@ class Classifier:
         fill = self.extra["fill_values"]
         if fill is not None:
             values = np.where(np.isnan(values), fill, values).astype(np.float32)
-        proba = predict_proba(self.ensembles[0], values)
+        proba = self.boosters[0].predict_proba(values)
         factor = self.extra["prior_factor"]
         if factor is not None:
             proba = proba * factor
@@ -78,9 +134,9 @@ class Classifier:
         above = np.column_stack(
             [
                 np.full(len(values), t["constant"])
-                if ensemble is None
-                else predict_proba(ensemble, values)[:, 1]
-                for t, ensemble in zip(self.config["thresholds"], self.ensembles, strict=True)
+                if booster is None
+                else booster.predict_proba(values)[:, 1]
+                for t, booster in zip(self.config["thresholds"], self.boosters, strict=True)
             ]
         )
         return ordinal_probabilities(above, len(self.classes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,39 @@ class PackageError(RuntimeError):
     """The package folder is missing, incomplete, of another format or altered."""
 
 
+class Sessions(Mapping[str, ort.InferenceSession]):
+    """One onnxruntime session per ``.onnx`` file of the package, created on first use
+    (the boosters' ONNX files are opened only by the ``onnx`` engine)."""
+
+    def __init__(self, root: Path, names: list[str], threads: int) -> None:
+        self._root, self._names, self._threads = root, names, threads
+        self._open: dict[str, ort.InferenceSession] = {}
+
+    def __getitem__(self, name: str) -> ort.InferenceSession:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._open:
+            self._open[name] = _session(self._root / name, self._threads)
+        return self._open[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @dataclass(frozen=True)
 class EdgePackage:
     """A loaded package: ``manifest``, ``config``, ``arrays`` (per ``.npz`` file, by the
-    file's stem) and one single-threaded ONNX ``sessions`` entry per ``.onnx`` file."""
+    file's stem) and a single-threaded ONNX session per ``.onnx`` file (``sessions``,
+    opened on first use)."""
 
     root: Path
     manifest: dict[str, Any]
     config: dict[str, Any]
     arrays: dict[str, dict[str, np.ndarray]]
-    sessions: dict[str, ort.InferenceSession]
+    sessions: Mapping[str, ort.InferenceSession]
 
 
 def _sha256(path: Path) -> str:
@@ -79,5 +103,5 @@ def load_package(root: Path | str, *, verify: bool = True, threads: int = 1) -> 
         if name.endswith(".npz"):
             with np.load(root / name, allow_pickle=False) as data:
                 arrays[name[: -len(".npz")]] = {key: data[key] for key in data.files}
-    sessions = {name: _session(root / name, threads) for name in files if name.endswith(".onnx")}
+    sessions = Sessions(root, [name for name in files if name.endswith(".onnx")], threads)
     return EdgePackage(root, manifest, config, arrays, sessions)

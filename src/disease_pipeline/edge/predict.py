@@ -18,7 +18,7 @@ import numpy as np
 from disease_pipeline.core.levels import SEVERITY_LEVELS
 from disease_pipeline.edge.features import FeatureRow
 from disease_pipeline.edge.knowledge import KnowledgeScorer
-from disease_pipeline.edge.models import Classifier, blend, calibrate
+from disease_pipeline.edge.models import DEFAULT_ENGINE, Classifier, blend, calibrate
 from disease_pipeline.edge.numeric import softmax
 from disease_pipeline.edge.ontology import Hpo
 from disease_pipeline.edge.package import EdgePackage, load_package
@@ -31,10 +31,13 @@ RARE_SLOT_NAME = "Rare disease (unspecified)"
 
 
 class EdgePredictor:
-    """Everything a package holds, ready to answer (see module docstring)."""
+    """Everything a package holds, ready to answer (see module docstring); ``engine``
+    evaluates the boosters (``edge.models.ENGINES``: ``exact``, the default, XGBoost's
+    outputs bit for bit; ``onnx``, onnxruntime's tree ensembles)."""
 
-    def __init__(self, package: EdgePackage) -> None:
+    def __init__(self, package: EdgePackage, *, engine: str = DEFAULT_ENGINE) -> None:
         self.package = package
+        self.engine = engine
         config, arrays = package.config, package.arrays
         self.config = config
         self.hpo = Hpo(arrays["ontology"])
@@ -47,7 +50,9 @@ class EdgePredictor:
         self.features = FeatureRow(config["features"], self.hpo, knowledge)
         models = arrays["models"]
         self.models = {
-            name: Classifier(name, spec, models, arrays["trees"])
+            name: Classifier(
+                name, spec, models, arrays["trees"], sessions=package.sessions, engine=engine
+            )
             for name, spec in config["models"].items()
         }
         self.rare = (
@@ -58,9 +63,11 @@ class EdgePredictor:
         self.classes: list[str] = list(config["common_classes"])
 
     @classmethod
-    def load(cls, root: Path | str, *, verify: bool = True) -> EdgePredictor:
-        """The predictor of the package folder ``root``."""
-        return cls(load_package(root, verify=verify))
+    def load(
+        cls, root: Path | str, *, verify: bool = True, engine: str = DEFAULT_ENGINE
+    ) -> EdgePredictor:
+        """The predictor of the package folder ``root``, its boosters run by ``engine``."""
+        return cls(load_package(root, verify=verify), engine=engine)
 
     def _calibrated(self, name: str, proba: np.ndarray) -> np.ndarray:
         return calibrate(

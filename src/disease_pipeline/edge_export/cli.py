@@ -81,7 +81,7 @@ def export_edge(  # noqa: PLR0917 - one argument per click option
     data_version: str | None,
 ) -> None:
     """Write the edge package (ONNX models, NumPy arrays, manifest) of a predictor."""
-    from disease_pipeline.edge_export.writer import write_package  # PyTorch, XGBoost
+    from disease_pipeline.edge_export.writer import write_package  # PyTorch, XGBoost, onnxmltools
 
     if predictor_path is not None:
         source, version, data = predictor_file(predictor_path), "unregistered", "unknown"

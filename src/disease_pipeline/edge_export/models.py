@@ -1,7 +1,9 @@
-"""The predictor's classifiers, calibrators and knowledge blend as arrays.
+"""The predictor's classifiers, calibrators and knowledge blend as arrays and ONNX files.
 
 XGBoost boosters become flat node arrays (:mod:`disease_pipeline.edge_export.trees`) the
-edge walks and sums in numpy exactly as XGBoost does; what the wrappers of
+edge walks and sums in numpy exactly as XGBoost does (its default engine), and ONNX
+``TreeEnsembleClassifier`` graphs (onnxmltools) for deployments whose standard runtime
+is ONNX (the edge's ``onnx`` engine, within about 1e-7 of XGBoost); what the wrappers of
 ``predictor.classifiers`` add around them (SMOTE fill values, the class prior
 correction, classes without training rows) and the calibrators are arrays the edge
 runtime applies with numpy, in the same order as the full predictor.
@@ -26,6 +28,38 @@ from disease_pipeline.predictor.classifiers import (
     TreeClassifier,
 )
 
+#: the ai.onnx.ml opset onnxmltools 1.16 writes tree ensembles with
+ONNX_ML_TARGET_OPSET = 15
+
+
+def xgboost_onnx(model: Any, n_features: int) -> bytes:
+    """An ``XGBClassifier`` as serialised ONNX (input ``X`` float32, outputs ``label``
+    and ``probabilities``)."""
+    from onnxmltools.convert import convert_xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    onx = convert_xgboost(
+        model,
+        initial_types=[("X", FloatTensorType([None, n_features]))],
+        target_opset=ONNX_ML_TARGET_OPSET,
+    )
+    return onx.SerializeToString()
+
+
+def onnx_margin_model(data: bytes) -> bytes:
+    """The ONNX booster ``data`` without its probability transform: ``probabilities``
+    are then the raw margins (binary: column 1 is XGBoost's margin, column 0 its
+    negation), to compare the tree sums with ``output_margin=True``."""
+    import onnx
+
+    model = onnx.load_from_string(data)
+    for node in model.graph.node:
+        if node.op_type == "TreeEnsembleClassifier":
+            for attribute in node.attribute:
+                if attribute.name == "post_transform":
+                    attribute.s = b"NONE"
+    return model.SerializeToString()
+
 
 def booster_spec(prefix: str, model: Any, n_features: int) -> tuple[dict, dict[str, np.ndarray]]:
     """``(config, arrays)`` of one ``XGBClassifier``: its trees under ``{prefix}_*`` in
@@ -36,10 +70,10 @@ def booster_spec(prefix: str, model: Any, n_features: int) -> tuple[dict, dict[s
 
 def model_spec(
     name: str, model: Any, feature_names: list[str]
-) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``(config, arrays, tree arrays)`` of one fitted classifier of
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, bytes]]:
+    """``(config, arrays, tree arrays, onnx files)`` of one fitted classifier of
     ``predictor.classifiers`` (``arrays`` go to ``models.npz``, the trees to
-    ``trees.npz``)."""
+    ``trees.npz``; each booster also as ``{name}.onnx`` or ``{name}_{k}.onnx``)."""
     columns = {c: j for j, c in enumerate(feature_names)}
     missing = [c for c in model.feature_names if c not in columns]
     if missing:
@@ -55,23 +89,26 @@ def model_spec(
             if value is not None:
                 arrays[f"{name}_{key}"] = np.asarray(value)
         config["trees"], trees = booster_spec(name, model.model, n)
-        return config, arrays, trees
+        config["onnx"] = f"{name}.onnx"
+        return config, arrays, trees, {config["onnx"]: xgboost_onnx(model.model, n)}
     if isinstance(model, ConstantClassifier):
         config["kind"] = "constant"
         arrays[f"{name}_prior"] = np.asarray(model.prior, float)
-        return config, arrays, {}
+        return config, arrays, {}, {}
     if isinstance(model, CumulativeOrdinalClassifier):
         config["kind"] = "ordinal"
-        trees, thresholds = {}, []
+        trees, files, thresholds = {}, {}, []
         for k, sub in enumerate(model.models):
             if isinstance(sub, float):
                 thresholds.append({"constant": float(sub)})
             else:
                 spec, sub_trees = booster_spec(f"{name}_{k}", sub, n)
                 trees |= sub_trees
-                thresholds.append({"trees": spec})
+                file = f"{name}_{k}.onnx"
+                files[file] = xgboost_onnx(sub, n)
+                thresholds.append({"trees": spec, "onnx": file})
         config["thresholds"] = thresholds
-        return config, arrays, trees
+        return config, arrays, trees, files
     raise TypeError(f"{name}: {type(model).__name__} has no edge export")
 
 

@@ -23,7 +23,9 @@ from disease_pipeline.edge_export.rare import rare_arrays
 from disease_pipeline.knowledge.hpo import load_ontology
 
 #: version of the folder layout; the runtime refuses another one (2: the boosters as
-#: node arrays in ``trees.npz``, evaluated in numpy, instead of ONNX tree ensembles)
+#: node arrays in ``trees.npz``, evaluated in numpy, instead of ONNX tree ensembles;
+#: the ONNX tree ensembles are written beside them for the runtime's ``onnx`` engine,
+#: which a package without them refuses)
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
@@ -68,12 +70,13 @@ def build_package(predictor: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
         "rare": None,
     }
     for name in MODELS:
-        spec, arrays, model_trees = model_spec(
+        spec, arrays, model_trees, onnx_files = model_spec(
             name, getattr(predictor, f"{name}_model"), builder.feature_names
         )
         config["models"][name] = spec
         model_arrays |= arrays
         trees |= model_trees
+        files |= onnx_files
     for name in CALIBRATED:
         spec, arrays = calibrator_spec(name, predictor.calibrators.get(name))
         config["calibrators"][name] = spec
@@ -118,7 +121,7 @@ def manifest(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "exported_with": {
             name: metadata.version(name)
-            for name in ("numpy", "onnx", "onnxruntime", "torch", "xgboost")
+            for name in ("numpy", "onnx", "onnxmltools", "onnxruntime", "torch", "xgboost")
         },
         "runtime_requires": ["numpy", "onnxruntime"],
         "files": {
