@@ -4,6 +4,7 @@ parity with the full predictor; written to data/08_reporting/benchmark_edge.json
     python scripts/benchmark_edge.py --predictor data/06_models/predictor.pkl
     python scripts/benchmark_edge.py --predictor data/test/06_models/predictor.pkl \\
         --production-shape     # also: the package at conf/base's model sizes
+    python scripts/benchmark_edge.py --engine exact    # one engine (default: both)
 
 Targets (issue 18): package <= 50 MB, <= 100 ms per patient on one core, cold start
 <= 2 s (a fresh ``python -m disease_pipeline.edge predict patient.json``: interpreter,
@@ -12,8 +13,14 @@ the package with conf/base's sizes where a test champion has conf/test's small o
 rare encoder (term_dim, hidden, out_dim) with random weights, and the common model
 refitted on random rows with conf/base's ``n_estimators`` and ``max_depth`` and no early
 stopping — size and latency only. Trees of random rows need not reach full depth, so
-the report adds the bound for full-depth trees (the measured bytes per node times
-rounds × classes × (2^(depth+1) − 1) nodes).
+the report adds the bound for full-depth trees (the measured bytes per node of
+``trees.npz`` and the boosters' ONNX files times rounds × classes × (2^(depth+1) − 1)
+nodes).
+
+Latency, cold start and parity are measured per engine of the runtime (``--engine``):
+``exact`` (the boosters walked in numpy, the default) and ``onnx`` (the boosters'
+ONNX files in onnxruntime); the parity adds, per booster, the largest difference of
+the engine's margins and probabilities from XGBoost's own.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from _bench import machine, write_report  # noqa: E402
 
+from disease_pipeline.edge.models import ENGINES  # noqa: E402
 from disease_pipeline.edge.predict import EdgePredictor  # noqa: E402
 from disease_pipeline.edge_export.patients import simulated_patients  # noqa: E402
 from disease_pipeline.edge_export.writer import write_package  # noqa: E402
@@ -51,9 +59,9 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
-def latency(package: Path, patients: list[dict]) -> dict[str, float]:
+def latency(package: Path, patients: list[dict], engine: str) -> dict[str, float]:
     """Per-patient wall time of ``EdgePredictor.predict`` (record check included)."""
-    edge = EdgePredictor.load(package)
+    edge = EdgePredictor.load(package, engine=engine)
     edge.predict(patients[0])  # warm caches of the first call
     times = []
     for record in patients:
@@ -69,20 +77,20 @@ def latency(package: Path, patients: list[dict]) -> dict[str, float]:
     }
 
 
-def cold_start(package: Path, patient: dict, runs: int) -> dict[str, float]:
+def cold_start(package: Path, patient: dict, runs: int, engine: str) -> dict[str, float]:
     """Wall time of a fresh CLI process answering one patient (median of ``runs``)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "patient.json"
         path.write_text(json.dumps(patient), encoding="utf-8")
         command = [sys.executable, "-m", "disease_pipeline.edge", "predict", str(path)]
-        command += ["--package", str(package), "--json"]
+        command += ["--package", str(package), "--json", "--engine", engine]
         times = []
         for _ in range(runs):
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)  # noqa: S603
             times.append(time.perf_counter() - start)
     load_start = time.perf_counter()
-    EdgePredictor.load(package)
+    EdgePredictor.load(package, engine=engine)
     return {
         "runs": runs,
         "median_s": round(statistics.median(times), 3),
@@ -91,13 +99,27 @@ def cold_start(package: Path, patient: dict, runs: int) -> dict[str, float]:
     }
 
 
-def margin_parity(predictor, edge: EdgePredictor, patients: list[dict]) -> dict[str, dict]:
-    """Per booster: the largest difference between the edge's margins and probabilities
-    and XGBoost's own (``output_margin=True``, ``predict_proba``) on the edge's feature
-    rows of ``patients``, and how many values differ at all."""
-    import xgboost as xgb
+def engine_margins(edge: EdgePredictor, spec: dict, booster, values: np.ndarray) -> np.ndarray:
+    """The margins of one booster as the edge's engine computes them: the numpy trees,
+    or the booster's ONNX file without its probability transform."""
+    import onnxruntime as ort
 
-    from disease_pipeline.edge.trees import margins, predict_proba
+    from disease_pipeline.edge.trees import margins
+    from disease_pipeline.edge_export.models import onnx_margin_model
+
+    if booster.ensemble is not None:
+        return margins(booster.ensemble, values)
+    data = onnx_margin_model((edge.package.root / spec["onnx"]).read_bytes())
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    raw = session.run(["probabilities"], {"X": values})[0]
+    return raw[:, 1:] if raw.shape[1] == 2 else raw  # binary: [-margin, margin]
+
+
+def margin_parity(predictor, edge: EdgePredictor, patients: list[dict]) -> dict[str, dict]:
+    """Per booster: the largest difference between the edge engine's margins and
+    probabilities and XGBoost's own (``output_margin=True``, ``predict_proba``) on the
+    edge's feature rows of ``patients``, and how many values differ at all."""
+    import xgboost as xgb
 
     rows = np.vstack([edge.features.row(edge.rules.patient(r)) for r in patients])
     out = {}
@@ -107,16 +129,23 @@ def margin_parity(predictor, edge: EdgePredictor, patients: list[dict]) -> dict[
         if hasattr(model, "inputs"):
             values = model.inputs(values)
         boosters = [model.model] if hasattr(model, "model") else getattr(model, "models", [])
-        ensembles = iter(e for e in classifier.ensembles if e is not None)
+        specs = (
+            [classifier.config]
+            if classifier.kind == "tree"
+            else classifier.config.get("thresholds", [])
+        )
+        edge_boosters = iter(
+            (spec, b) for spec, b in zip(specs, classifier.boosters, strict=True) if b is not None
+        )
         for k, booster in enumerate(boosters):
             if isinstance(booster, float):
                 continue
-            ensemble = next(ensembles)
+            spec, edge_booster = next(edge_boosters)
             ref = booster.get_booster().predict(xgb.DMatrix(values), output_margin=True)
-            got = margins(ensemble, values)
-            ref_p, got_p = booster.predict_proba(values), predict_proba(ensemble, values)
+            got = engine_margins(edge, spec, edge_booster, values)
+            ref_p, got_p = booster.predict_proba(values), edge_booster.predict_proba(values)
             out[name if len(boosters) == 1 else f"{name}_{k}"] = {
-                "trees": len(ensemble.roots),
+                "trees": int(spec["trees"]["n_trees"]),
                 "max_abs_margin_difference": float(np.abs(ref.reshape(got.shape) - got).max()),
                 "margins_differing": int(np.sum(ref.reshape(got.shape) != got)),
                 "max_abs_probability_difference": float(np.abs(ref_p - got_p).max()),
@@ -125,14 +154,18 @@ def margin_parity(predictor, edge: EdgePredictor, patients: list[dict]) -> dict[
     return out
 
 
-def parity(predictor, package: Path, patients: list[dict]) -> dict:
-    """Top-5 agreement, the largest probability difference with the full predictor per
-    output, and the boosters' margins against XGBoost's."""
+def parity(predictor, package: Path, patients: list[dict], engines: list[str]) -> dict:
+    """Per engine: top-5 agreement, the largest probability difference with the full
+    predictor per output, and the boosters' margins against XGBoost's."""
     full = predictor.predict_records(patients, top_k=10, explain=False)
-    edge = EdgePredictor.load(package)
+    return {engine: engine_parity(predictor, package, patients, full, engine) for engine in engines}
+
+
+def engine_parity(predictor, package: Path, patients: list[dict], full: list, engine: str) -> dict:
+    edge = EdgePredictor.load(package, engine=engine)
     same_top5 = same_list = same_level = 0
     worst = {"differential": 0.0, "p_rare": 0.0, "severity": 0.0}
-    named_rare = 0
+    named_rare = over_tolerance = 0
     for ref, record in zip(full, patients, strict=True):
         got = edge.predict(record, top_k=10)
         codes = [e["code"] for e in ref["differential"]]
@@ -154,6 +187,7 @@ def parity(predictor, package: Path, patients: list[dict]) -> dict:
         }
         for key, values in diffs.items():
             worst[key] = max(worst[key], *values)
+        over_tolerance += max(max(values) for values in diffs.values()) > TOLERANCE
         named_rare += any(
             e["category"] == "RARE" and e["code"] != "RARE" for e in ref["differential"]
         )
@@ -167,6 +201,7 @@ def parity(predictor, package: Path, patients: list[dict]) -> dict:
         "max_abs_probability_difference": float(largest),
         "max_abs_difference_by_output": {k: float(v) for k, v in worst.items()},
         "tolerance": TOLERANCE,
+        "patients_over_tolerance": over_tolerance,
         "patients_with_named_rare_candidates": named_rare,
         "boosters": margin_parity(predictor, edge, patients),
         "met": same_top5 == n and largest <= TOLERANCE,
@@ -224,6 +259,15 @@ def production_shape(predictor):
     return resized, shape
 
 
+def booster_onnx_bytes(manifest: dict) -> int:
+    """Bytes of the boosters' ONNX files (every ``.onnx`` but the rare encoder)."""
+    return sum(
+        facts["bytes"]
+        for name, facts in manifest["files"].items()
+        if name.endswith(".onnx") and name != "rare_encoder.onnx"
+    )
+
+
 def tree_nodes(config: dict) -> int:
     """Nodes of every booster of the package (``trees.npz``)."""
     specs = []
@@ -233,7 +277,7 @@ def tree_nodes(config: dict) -> int:
     return sum(int(spec["n_nodes"]) for spec in specs)
 
 
-def measure(predictor, out: Path, patients: list[dict], runs: int) -> dict:
+def measure(predictor, out: Path, patients: list[dict], runs: int, engines: list[str]) -> dict:
     start = time.perf_counter()
     manifest = write_package(predictor, out, model_version="benchmark", data_version="unknown")
     export_s = time.perf_counter() - start
@@ -244,9 +288,15 @@ def measure(predictor, out: Path, patients: list[dict], runs: int) -> dict:
         "package_bytes": size,
         "package_mb": round(size / 1e6, 2),
         "files_bytes": {k: v["bytes"] for k, v in manifest["files"].items()},
+        "booster_onnx_bytes": booster_onnx_bytes(manifest),
         "tree_nodes": tree_nodes(config),
-        "latency_one_core": latency(out, patients),
-        "cold_start": cold_start(out, patients[0], runs),
+        "engines": {
+            engine: {
+                "latency_one_core": latency(out, patients, engine),
+                "cold_start": cold_start(out, patients[0], runs, engine),
+            }
+            for engine in engines
+        },
     }
 
 
@@ -260,9 +310,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--production-shape", action="store_true", help="see the docstring")
     parser.add_argument(
+        "--engine",
+        choices=[*ENGINES, "both"],
+        default="both",
+        help="the runtime engine(s) to measure (default: both)",
+    )
+    parser.add_argument(
         "--report", type=Path, default=ROOT / "data/08_reporting/benchmark_edge.json"
     )
     args = parser.parse_args()
+    engines = list(ENGINES) if args.engine == "both" else [args.engine]
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     with args.predictor.open("rb") as handle:
         predictor = pickle.load(handle)  # noqa: S301 - our own model
@@ -273,10 +330,11 @@ def main() -> None:
         "load_average_1m_start": round(os.getloadavg()[0], 2),
         "one_core": True,
         "targets": TARGETS,
-        "package": measure(predictor, args.out, patients[: args.patients], args.cold_runs),
+        "engines": engines,
+        "package": measure(predictor, args.out, patients[: args.patients], args.cold_runs, engines),
     }
     if args.parity:
-        result["parity"] = parity(predictor, args.out, patients[: args.parity])
+        result["parity"] = parity(predictor, args.out, patients[: args.parity], engines)
     if args.production_shape:
         resized, shape = production_shape(predictor)
         with tempfile.TemporaryDirectory() as tmp:
@@ -285,8 +343,10 @@ def main() -> None:
                 Path(tmp) / "edge",
                 patients[: args.patients],
                 args.cold_runs,
+                engines,
             )
-        per_node = sized["files_bytes"]["trees.npz"] / sized["tree_nodes"]
+        tree_bytes = sized["files_bytes"]["trees.npz"] + sized["booster_onnx_bytes"]
+        per_node = tree_bytes / sized["tree_nodes"]
         bound = sized["package_bytes"] + per_node * (
             shape["common_full_depth_nodes"] - shape["common_nodes"]
         )
@@ -301,13 +361,21 @@ def main() -> None:
             m.get("package_mb_full_depth_bound", m["package_mb"]) <= TARGETS["package_mb"]
             for m in checked
         ),
-        "latency_p95_ms": all(
-            m["latency_one_core"]["p95_ms"] <= TARGETS["latency_p95_ms"] for m in checked
-        ),
-        "cold_start_s": all(
-            m["cold_start"]["median_s"] <= TARGETS["cold_start_s"] for m in checked
-        ),
-        "parity": result.get("parity", {}).get("met"),
+        "latency_p95_ms": {
+            engine: all(
+                m["engines"][engine]["latency_one_core"]["p95_ms"] <= TARGETS["latency_p95_ms"]
+                for m in checked
+            )
+            for engine in engines
+        },
+        "cold_start_s": {
+            engine: all(
+                m["engines"][engine]["cold_start"]["median_s"] <= TARGETS["cold_start_s"]
+                for m in checked
+            )
+            for engine in engines
+        },
+        "parity": {engine: p["met"] for engine, p in result.get("parity", {}).items()},
     }
     result["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     write_report(args.report, result)
