@@ -6,7 +6,12 @@ encounters, then
 - pandas: ``score_tables`` in one process (batches of ``--batch-size``);
 - Spark: ``score_spark`` (``mapInPandas``) on ``--master`` (``local[2]``) with
   ``--partitions`` partitions, the rows written as Parquet partitioned by encounter
-  date; timed with and without the session start;
+  date; timed with and without the session start. Its input is either the pandas
+  window sent to Spark (the default), or, with ``--parquet-export``, what
+  ``--env spark`` runs: the warehouse's Parquet export
+  (``scripts/export_warehouse_parquet.py``) read by Spark and the window (from the
+  first start of the selected encounters on) selected in Spark by
+  ``spark_window_tables`` — its reading, pruning and joins then count in the job;
 
 and checks that both give the same rows. Figures, the targets of the issue (50,000
 encounters in <= 2 min single-process; Spark within 2x of it) and the cluster size
@@ -15,6 +20,8 @@ estimated from the measured per-core rate for 10 million encounters in one hour 
 
     python scripts/benchmark_screen.py                     # after `make train`
     python scripts/benchmark_screen.py --encounters 5000   # a quicker look
+    python scripts/export_warehouse_parquet.py && \\
+        python scripts/benchmark_screen.py --parquet-export data/03_primary/export
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ def latest(tables: dict[str, pd.DataFrame], count: int) -> dict[str, pd.DataFram
 
 def compare(pandas_rows: pd.DataFrame, spark_rows: pd.DataFrame) -> dict:
     """How far the Spark rows are from the pandas rows (same encounters)."""
+    scored = len(spark_rows)
     spark_rows = spark_rows.set_index("encounter_id").loc[pandas_rows["encounter_id"]]
     spark_rows = spark_rows.reset_index()
     numeric = [c for c in pandas_rows.columns if pandas_rows[c].dtype.kind == "f"]
@@ -63,6 +71,7 @@ def compare(pandas_rows: pd.DataFrame, spark_rows: pd.DataFrame) -> dict:
     gap = np.abs(spark_rows[numeric].to_numpy(float) - pandas_rows[numeric].to_numpy(float))
     return {
         "rows": len(spark_rows),
+        "spark_rows": scored,
         "rows_with_a_different_code": int(differ.any(axis=1).sum()),
         "max_abs_probability_difference": float(np.nanmax(gap)) if gap.size else 0.0,
     }
@@ -78,6 +87,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument(
+        "--parquet-export",
+        type=Path,
+        default=None,
+        help="Spark reads this Parquet export and selects the window itself (--env spark)",
+    )
     parser.add_argument(
         "--out", type=Path, default=ROOT / "data/08_reporting/benchmark_screen.json"
     )
@@ -131,6 +146,19 @@ def main() -> None:
     write_report(args.out, result)
 
 
+def parquet_window(spark, export: Path, tables: dict[str, pd.DataFrame]) -> dict:
+    """The Spark tables of ``--env spark``: the export's folders read lazily and the
+    window from the first start of the selected encounters on selected by
+    ``spark_window_tables`` (pushed-down ``start`` filter, ``start_date`` pruning)."""
+    from disease_pipeline.pipelines.screen.spark_window import spark_window_tables
+
+    first = pd.Timestamp(tables["encounters"]["start"].min())
+    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+    window = {"start": first.isoformat(), "end": datetime.now(UTC).isoformat()}
+    frames = {t: spark.read.parquet(str(export / t)) for t in TABLES}
+    return spark_window_tables(**frames, window=window)
+
+
 def run_spark(args, predictor, tables, options, pandas_rows) -> dict:
     """Session start, the scoring job writing Parquet by date, and the parity check."""
     from pyspark.sql import functions as F  # noqa: N812
@@ -140,7 +168,12 @@ def run_spark(args, predictor, tables, options, pandas_rows) -> dict:
     started = time.perf_counter()
     spark = spark_session(args.master, **{"spark.driver.memory": args.driver_memory})
     cores = spark.sparkContext.defaultParallelism
-    frames = pandas_to_spark(spark, tables)
+    if args.parquet_export is None:
+        source = "pandas window sent to Spark (pandas_to_spark)"
+        frames = pandas_to_spark(spark, tables)
+    else:
+        source = f"Parquet export {args.parquet_export}, window selected in Spark"
+        frames = parquet_window(spark, args.parquet_export, tables)
     session_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -153,6 +186,7 @@ def run_spark(args, predictor, tables, options, pandas_rows) -> dict:
     n = len(pandas_rows)
     return {
         "master": args.master,
+        "input": source,
         "cores": cores,
         "partitions": args.partitions,
         "session_and_load_seconds": round(session_seconds, 1),
