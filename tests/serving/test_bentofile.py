@@ -42,6 +42,7 @@ def test_bentofile_declares_the_service_without_locking():
     assert spec["python"]["lock_packages"] is False
     assert spec["python"]["is_src_layout"] is True
     assert "conf/base/serving.yml" in spec["include"]
+    assert "conf/base/globals.yml" in spec["include"]  # serving.yml's ${globals:…}
     names = {p.split("[")[0].split("=")[0].split("<")[0] for p in spec["python"]["packages"]}
     assert {"xgboost", "scikit-learn", "torch", "pyhpo", "duckdb", "fastapi"} <= names
     assert not {"kedro", "kedro-datasets", "kedro-mlflow"} & names
@@ -106,4 +107,5 @@ def test_bentoml_build_works_offline(trained_store):
     assert not (bento / "env/python/requirements.lock.txt").exists()
     assert (bento / "src/disease_pipeline/serving/static/index.html").exists()
     assert (bento / "src/conf/base/serving.yml").exists()
+    assert (bento / "src/conf/base/globals.yml").exists()
     subprocess.run([sys.executable, "-m", "bentoml", "delete", "-y", tag], env=env, check=True)

@@ -1,13 +1,24 @@
-"""The service's configuration: ``conf/base/serving.yml`` (or ``$DISEASE_PIPELINE_SERVING_CONFIG``).
+"""The service's configuration: ``serving.yml`` of the project's configuration folder.
 
-Kedro does not read this file: the BentoML process loads it once at start-up. Relative
-paths are resolved against the working directory of ``bentoml serve``.
+The BentoML process loads it once at start-up, layered like Kedro's own configuration
+(without importing Kedro): ``conf/base/serving.yml``, then the run environment's
+``conf/<env>/serving.yml`` when it exists (``$KEDRO_ENV``, default ``local``), merged
+softly (an environment names only the keys it changes). Values may use
+``${globals:<key>}`` of the same environment's ``globals.yml``, the variables the data
+catalog uses, so the feedback store is the catalog's ``prm_feedback`` table by
+construction. The configuration folder is found beside the package (a repository
+checkout, or a Bento's ``src/``), else ``./conf``; ``$DISEASE_PIPELINE_CONF_SOURCE``
+names another. ``$DISEASE_PIPELINE_SERVING_CONFIG`` names one file instead of the layers
+(test servers, a hospital's own file); its globals are still the project's. Relative
+paths are resolved against the working directory of ``bentoml serve`` (the repository
+root, or the Bento's ``src/``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass, field
@@ -20,8 +31,14 @@ from disease_pipeline.serving.challenger import ChallengerSettings
 
 #: Environment variable naming the configuration file.
 CONFIG_ENV_VAR = "DISEASE_PIPELINE_SERVING_CONFIG"
-#: Default configuration file, relative to the working directory.
-DEFAULT_CONFIG = Path("conf/base/serving.yml")
+#: Environment variable naming the project's configuration folder (Kedro's ``conf``).
+CONF_SOURCE_ENV_VAR = "DISEASE_PIPELINE_CONF_SOURCE"
+#: Kedro's variable of the run environment; the same default as the project's settings.
+RUN_ENV_VAR = "KEDRO_ENV"
+BASE_ENV = "base"
+DEFAULT_RUN_ENV = "local"
+#: A global variable in a value, as the catalog writes it.
+GLOBAL_REFERENCE = re.compile(r"\$\{globals:([A-Za-z_][A-Za-z0-9_.]*)\}")
 #: Shortest accepted service key, in characters.
 MIN_KEY_LENGTH = 32
 #: Every permission a role may hold.
@@ -90,9 +107,17 @@ class ServingConfig:
     #: ``serving.challenger``: champion/challenger mode (off, shadow, ab)
     challenger: ChallengerSettings = field(default_factory=ChallengerSettings)
     source: Path | None = field(default=None, compare=False)
+    #: the whole resolved document (``{"serving": …}``) for the settings read elsewhere
+    #: (``serving.fhir``, ``serving.cds_hooks``)
+    document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: Path | None = None) -> ServingConfig:
+    def from_dict(
+        cls,
+        raw: dict[str, Any],
+        source: Path | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> ServingConfig:
         """Validate the ``serving:`` mapping; errors name the offending key."""
         if not isinstance(raw, dict):
             raise ServingConfigError(f"{source}: expected a mapping under 'serving:'")
@@ -142,6 +167,7 @@ class ServingConfig:
             workers=positive("workers") if "workers" in raw else 1,
             **_optional_settings(raw, source, positive),
             source=source,
+            document=document if document is not None else {"serving": raw},
         )
 
 
@@ -185,17 +211,123 @@ def _optional_settings(raw: dict[str, Any], source: Path | None, positive) -> di
     return settings
 
 
-def load_config(path: str | Path | None = None) -> ServingConfig:
-    """Read the configuration from ``path``, ``$DISEASE_PIPELINE_SERVING_CONFIG`` or
-    ``conf/base/serving.yml``."""
-    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
-    if not chosen.is_file():
-        raise ServingConfigError(
-            f"serving configuration {chosen} not found: run from the repository root or set "
-            f"{CONFIG_ENV_VAR}"
-        )
-    document = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
-    return ServingConfig.from_dict(document.get("serving"), source=chosen)
+def find_conf_source() -> Path:
+    """The project's configuration folder: ``$DISEASE_PIPELINE_CONF_SOURCE``, else the
+    ``conf`` folder beside the package (a Bento's ``src/conf``, a checkout's ``conf``),
+    else ``./conf``."""
+    explicit = os.environ.get(CONF_SOURCE_ENV_VAR)
+    if explicit:
+        return Path(explicit)
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package.parent / "conf", package.parent.parent / "conf"):
+        if (candidate / BASE_ENV / "serving.yml").is_file():
+            return candidate
+    return Path("conf")
+
+
+def run_env(env: str | None = None) -> str:
+    """The run environment: ``env``, else ``$KEDRO_ENV``, else ``local`` (Kedro's rule)."""
+    return env or os.environ.get(RUN_ENV_VAR) or DEFAULT_RUN_ENV
+
+
+def soft_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` on top: mappings merge key by key, other values replace."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = soft_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(document, dict):
+        raise ServingConfigError(f"{path}: expected a mapping")
+    return document
+
+
+def layered(conf_source: Path, env: str, name: str) -> tuple[dict[str, Any], list[Path]]:
+    """``conf/base/<name>`` softly merged with ``conf/<env>/<name>`` (each when present)
+    and the files read."""
+    document: dict[str, Any] = {}
+    read = []
+    for folder in dict.fromkeys((BASE_ENV, env)):
+        path = conf_source / folder / name
+        if path.is_file():
+            document = soft_merge(document, _read_yaml(path))
+            read.append(path)
+    return document, read
+
+
+def resolve_globals(value: Any, variables: dict[str, Any], where: str = "serving") -> Any:
+    """``value`` with every ``${globals:key}`` replaced by that global (dotted keys reach
+    into mappings); other ``${…}`` placeholders are left for their readers.
+
+    Raises:
+        ServingConfigError: a referenced global is not defined (naming the key path).
+    """
+    if isinstance(value, dict):
+        return {k: resolve_globals(v, variables, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_globals(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${globals:" not in value:
+        return value
+
+    def lookup(match: re.Match) -> str:
+        node: Any = variables
+        for part in match.group(1).split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ServingConfigError(
+                    f"{where}: ${{globals:{match.group(1)}}} is not defined in globals.yml"
+                )
+            node = node[part]
+        return str(node)
+
+    whole = GLOBAL_REFERENCE.fullmatch(value)
+    if whole:  # a value that is one global keeps the global's type
+        lookup(whole)
+        node: Any = variables
+        for part in whole.group(1).split("."):
+            node = node[part]
+        return node
+    return GLOBAL_REFERENCE.sub(lookup, value)
+
+
+def load_document(
+    path: str | Path | None = None, *, env: str | None = None, conf_source: Path | None = None
+) -> tuple[dict[str, Any], Path]:
+    """The resolved serving document (``{"serving": …}``) and the file it names as its
+    source (the single file, else the environment's file when it has one, else base's)."""
+    source = conf_source or find_conf_source()
+    environment = run_env(env)
+    variables, _ = layered(source, environment, "globals.yml")
+    single = path or os.environ.get(CONFIG_ENV_VAR)
+    if single:
+        chosen = Path(single)
+        if not chosen.is_file():
+            raise ServingConfigError(f"serving configuration {chosen} not found")
+        document = _read_yaml(chosen)
+    else:
+        document, read = layered(source, environment, "serving.yml")
+        if not read:
+            raise ServingConfigError(
+                f"serving configuration {source / BASE_ENV / 'serving.yml'} not found: set "
+                f"{CONF_SOURCE_ENV_VAR} to the project's conf folder or {CONFIG_ENV_VAR} to a file"
+            )
+        chosen = read[-1]
+    return resolve_globals(document, variables, "serving.yml"), chosen
+
+
+def load_config(
+    path: str | Path | None = None, *, env: str | None = None, conf_source: Path | None = None
+) -> ServingConfig:
+    """The service's configuration: the file ``path`` (or ``$DISEASE_PIPELINE_SERVING_CONFIG``)
+    if given, else the project's ``serving.yml`` layers for the run environment (module
+    docstring), with ``${globals:…}`` resolved."""
+    document, chosen = load_document(path, env=env, conf_source=conf_source)
+    return ServingConfig.from_dict(document.get("serving"), source=chosen, document=document)
 
 
 def service_key(config: ServingConfig) -> bytes:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -68,10 +67,7 @@ class FhirSettings:
 
     @classmethod
     def from_config(cls, config: ServingConfig) -> FhirSettings:
-        document = (
-            yaml.safe_load(Path(config.source).read_text(encoding="utf-8")) if config.source else {}
-        )
-        serving = (document or {}).get("serving") or {}
+        serving = (config.document or {}).get("serving") or {}
         fhir = serving.get("fhir") or {}
         cds = serving.get("cds_hooks")
         return cls(

@@ -24,7 +24,7 @@ import httpx
 import psutil
 import yaml
 
-from disease_pipeline.serving.config import CONFIG_ENV_VAR, DEFAULT_CONFIG
+from disease_pipeline.serving.config import CONFIG_ENV_VAR, load_document
 
 SERVICE = "disease_pipeline.serving.service:DiseaseService"
 
@@ -37,12 +37,17 @@ def free_port() -> int:
 
 
 def write_config(
-    folder: Path, tokens: dict[str, str], base: Path = DEFAULT_CONFIG, **overrides
+    folder: Path, tokens: dict[str, str], base: Path | None = None, **overrides
 ) -> Path:
-    """``folder/serving.yml``: ``base`` with its files moved under ``folder`` and one
-    token per role (``tokens`` maps a role to its plaintext token; user ``<role>_user``;
-    only the SHA-256 of each token is written); ``overrides``: other ``serving`` keys."""
-    document = yaml.safe_load(Path(base).read_text(encoding="utf-8"))
+    """``folder/serving.yml``: ``base`` (default: the project's configuration, layered
+    and resolved) with its files moved under ``folder`` and one token per role
+    (``tokens`` maps a role to its plaintext token; user ``<role>_user``; only the
+    SHA-256 of each token is written); ``overrides``: other ``serving`` keys."""
+    document = (
+        yaml.safe_load(Path(base).read_text(encoding="utf-8"))
+        if base is not None
+        else load_document()[0]
+    )
     document["serving"].update(
         audit_log=str(folder / "audit_log.jsonl"),
         feedback_warehouse=str(folder / "warehouse.duckdb"),
