@@ -21,6 +21,12 @@ TEST_DATA_ROOT = PROJECT_ROOT / "data" / "test"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+# One OpenBLAS thread per test process (and for the processes tests start): the tests'
+# small logistic-regression fits (scipy's L-BFGS on tiny BLAS calls) ran 3x slower
+# with two OpenBLAS threads on the busy 2-core machine, as the pipeline's baselines did
+# (docs/training_speed.md); pytest-xdist already puts one worker on each core.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+_BLAS_THREADS = int(os.environ["OPENBLAS_NUM_THREADS"])
 
 
 def run_pipeline(name: str, env: str = "test", **runtime_params) -> dict:
@@ -50,8 +56,43 @@ def load_catalog(env: str = "test"):
         return session.load_context().catalog
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """numpy and scipy may have loaded OpenBLAS before this file (a plugin imported
+    them), so the environment variable above is not enough: cap the loaded pools too."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=_BLAS_THREADS, user_api="blas")  # for the whole process
+    if config.pluginmanager.hasplugin("xdist"):  # its hook exists only with the plugin
+        config.pluginmanager.register(SharedSetupScheduling(), "shared_setup_scheduling")
+
+
 #: fixtures that put a test in a tier whatever its module says (see ``make test-fast``)
 TIER_FIXTURES = {"pipeline_runner": ("slow",), "service": ("slow", "server")}
+
+
+#: test modules that share a session fixture taking seconds to build, by path prefix:
+#: under ``--dist loadfile`` each group runs in one pytest-xdist worker (one module per
+#: unit otherwise), so the fixture is built once per run, not once per worker
+SHARED_SETUP_GROUPS = {
+    "tests/edge/": "edge",  # full_predictor: predictor + rare hybrid, ~25 s
+    "tests/predictor/": "predictor",  # predictor_tables and the trained bundles
+    "tests/pipelines/simulate/": "simulate",  # cohort: the test-size world
+    "tests/pipelines/screen/": "screen",  # screen_predictor
+    # tests/rare's fitted: the rare model on the 60 bundled phenopackets
+    "tests/rare/test_components.py": "rare_fitted",
+    "tests/rare/test_equivalence.py": "rare_fitted",
+    "tests/rare/test_model.py": "rare_fitted",
+    "tests/rare/test_speed_parity.py": "rare_fitted",
+}
+
+
+def shared_setup_scope(nodeid: str) -> str:
+    """The pytest-xdist work unit of a test: its shared-setup group, else its module."""
+    module = nodeid.split("::", 1)[0]
+    for prefix, group in SHARED_SETUP_GROUPS.items():
+        if module.startswith(prefix):
+            return group
+    return module
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,6 +104,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 for marker in markers:
                     if item.get_closest_marker(marker) is None:
                         item.add_marker(getattr(pytest.mark, marker))
+
+
+class SharedSetupScheduling:
+    """pytest-xdist hook: ``--dist loadfile`` with :data:`SHARED_SETUP_GROUPS` (xdist's
+    own ``loadgroup`` cannot be used: it renames ``item._nodeid``, which pytest 9 no
+    longer reads)."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):
+        if config.getoption("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadFileScheduling
+
+        class Scheduling(LoadFileScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return shared_setup_scope(nodeid)
+
+        return Scheduling(config, log)
 
 
 _done: set[str] = set()
