@@ -8,8 +8,11 @@ their outputs through the same Kedro catalog.
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -71,8 +74,8 @@ TIER_FIXTURES = {"pipeline_runner": ("slow",), "service": ("slow", "server")}
 
 
 #: test modules that share a session fixture taking seconds to build, by path prefix:
-#: under ``--dist loadfile`` each group runs in one pytest-xdist worker (one module per
-#: unit otherwise), so the fixture is built once per run, not once per worker
+#: under pytest-xdist each group runs in one worker (a module per unit otherwise, see
+#: :class:`SharedSetupScheduling`), so the fixture is built once per run, not per worker
 SHARED_SETUP_GROUPS = {
     "tests/edge/": "edge",  # full_predictor: predictor + rare hybrid, ~25 s
     "tests/predictor/": "predictor",  # predictor_tables and the trained bundles
@@ -86,9 +89,66 @@ SHARED_SETUP_GROUPS = {
 }
 
 
+#: what a test module or fixture says when it reads or writes the shared ``data/test``
+#: folder: the pipeline runs (``pipeline_runner``, ``run_pipeline``, a module's own
+#: ``run_session``) and the folder itself
+DATA_TEST_USE = re.compile(
+    r"pipeline_runner|run_pipeline\(|run_session\(|TEST_DATA_ROOT|\"data\" / \"test\""
+)
+
+
+def _functions(path: Path, fixtures_only: bool = False) -> list[tuple[str, set[str], str]]:
+    """(name, parameter names, source) of every function (or fixture) of a Python file."""
+    text = path.read_text(encoding="utf-8")
+    return [
+        (node.name, {a.arg for a in node.args.args}, ast.get_source_segment(text, node) or "")
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.FunctionDef)
+        and not (fixtures_only and "fixture" not in ast.unparse(node.decorator_list or []))
+    ]
+
+
+@cache
+def data_test_fixtures() -> frozenset[str]:
+    """The fixtures of the tests' conftest files that use ``data/test``, directly or
+    through another such fixture (``trained_store``, ``service``, ``simulated``, ...)."""
+    functions = [
+        fixture
+        for path in (PROJECT_ROOT / "tests").rglob("conftest.py")
+        for fixture in _functions(path, fixtures_only=True)
+    ]
+    found = {"pipeline_runner"}
+    while True:
+        more = {
+            name
+            for name, params, source in functions
+            if name not in found and (params & found or DATA_TEST_USE.search(source))
+        }
+        if not more:
+            return frozenset(found)
+        found |= more
+
+
+@cache
+def uses_data_test(module: str) -> bool:
+    """Whether the test module ``module`` (a path from the rootdir) uses ``data/test``:
+    says so itself, or one of its functions takes a fixture that does."""
+    path = PROJECT_ROOT / module
+    if not path.is_file():
+        return False
+    if DATA_TEST_USE.search(path.read_text(encoding="utf-8")):
+        return True
+    return any(params & data_test_fixtures() for _, params, _ in _functions(path))
+
+
 def shared_setup_scope(nodeid: str) -> str:
-    """The pytest-xdist work unit of a test: its shared-setup group, else its module."""
+    """The pytest-xdist work unit of a test: every module that uses ``data/test`` in one
+    unit (the slow tier's pipelines run there once per worker and later tests read their
+    outputs, so two workers must not run them side by side), else the module's
+    shared-setup group, else the module itself."""
     module = nodeid.split("::", 1)[0]
+    if uses_data_test(module):
+        return "data_test"
     for prefix, group in SHARED_SETUP_GROUPS.items():
         if module.startswith(prefix):
             return group
@@ -107,13 +167,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 class SharedSetupScheduling:
-    """pytest-xdist hook: ``--dist loadfile`` with :data:`SHARED_SETUP_GROUPS` (xdist's
-    own ``loadgroup`` cannot be used: it renames ``item._nodeid``, which pytest 9 no
-    longer reads)."""
+    """pytest-xdist hook: ``-n N`` with ``--dist`` ``load`` (``-n auto``'s default),
+    ``loadscope`` or ``loadfile`` sends work in the units of :func:`shared_setup_scope`,
+    so the slow tier's ``data/test`` is never used by two workers at once. (xdist's own
+    ``loadgroup`` cannot do it: it renames ``item._nodeid``, which pytest 9 no longer
+    reads; ``each`` and ``worksteal`` are left as they are, for the fast tier only.)"""
 
     @staticmethod
     def pytest_xdist_make_scheduler(config: pytest.Config, log):
-        if config.getoption("dist") != "loadfile":
+        if config.getoption("dist") not in ("load", "loadscope", "loadfile"):
             return None
         from xdist.scheduler import LoadFileScheduling
 
