@@ -16,9 +16,18 @@ export DO_NOT_TRACK := true
 export OMP_WAIT_POLICY ?= PASSIVE
 # the edit-loop tier: pytest markers registered in pyproject.toml
 FAST_TESTS := not slow and not server and not browser
-# the fast tier runs on two pytest-xdist workers, a test file per worker (FAST_ARGS=
-# for one process); the slow tier shares data/test and runs in one process
+# the fast tier runs on two pytest-xdist workers, a test file at a time (FAST_ARGS= for
+# one process); tests/conftest.py keeps the modules that share an expensive session
+# fixture in one worker, and under xdist every module using data/test in one worker.
+# The whole suite runs in one process.
 FAST_ARGS ?= -n 2 --dist loadfile
+# test order (pytest-randomly): `random` shuffles the tests and reseeds random/numpy per
+# test, printing the seed (rerun one with PYTEST_ARGS="-p randomly --randomly-seed=N");
+# `file` is the files' own order. The fast tier is random by default, the whole suite
+# (CI) file order unless TEST_ORDER=random
+test-fast: TEST_ORDER ?= random
+test: TEST_ORDER ?= file
+ORDER_ARGS = $(if $(filter random,$(TEST_ORDER)),,-p no:randomly)
 # Apache Airflow's own virtual environment (its pins clash with the project's): the
 # retraining loop's DAG test (tests marked `airflow`) runs `airflow dags test` from it
 export AIRFLOW_VENV ?= .venv-airflow
@@ -98,10 +107,10 @@ $(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.txt
 	touch $@
 
 test: lint browser java prometheus airflow
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(ORDER_ARGS) $(PYTEST_ARGS)
 
 test-fast: lint prometheus
-	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(FAST_ARGS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(FAST_ARGS) $(ORDER_ARGS) $(PYTEST_ARGS)
 
 viz: install
 	$(BIN)/kedro viz run
