@@ -104,6 +104,7 @@ class RareModelParams(ParamsModel):
     include_common: bool
     validation_share: Share
     unseen_share: Share
+    few_shot_holdout: Share
     max_validation_cases: NonNegativeInt
     serving_top_k: PositiveInt
     equivalence: Literal["name", "none"]

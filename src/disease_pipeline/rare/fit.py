@@ -3,7 +3,8 @@
 1. Candidates: annotated diseases, the common catalogue, diseases known only from cases.
 2. Known cases are split into *support* cases and *validation* cases. Validation takes
    some diseases whole (no case of them left as support: the unseen-disease situation)
-   and one case from others (the few-shot situation).
+   and a share of the cases of others, the rest staying as support (the few-shot
+   situation: a new patient of a disease with published cases).
 3. The encoder is pre-trained on common diseases and fine-tuned episodically on rare
    ones, with support cases as queries and prototypes.
 4. On validation cases (scored against support cases only), the combination weights
@@ -92,6 +93,7 @@ class RareModelParams:
     include_common: bool = True
     validation_share: float = 0.3
     unseen_share: float = 0.5
+    few_shot_holdout: float = 0.5
     max_validation_cases: int = 1500
     serving_top_k: int = 20
     #: equivalent candidates ranked in one place: "name" (same normalised name, see
@@ -113,7 +115,7 @@ class RareModelParams:
         if unknown:
             raise ValueError(f"parameters rare_model: unknown keys {sorted(unknown)}")
         out = cls(**sections, **params)
-        for name in ("validation_share", "unseen_share"):
+        for name in ("validation_share", "unseen_share", "few_shot_holdout"):
             if not 0 <= getattr(out, name) <= 1:
                 raise ValueError(f"parameter rare_model.{name} must be in [0, 1]")
         if out.equivalence not in MATCHES:
@@ -165,10 +167,13 @@ def split_support_validation(
             validation.append(taken)
             budget -= len(taken)
         else:
-            pick = int(rng.integers(len(group)))
-            validation.append([group[pick]])
-            support += [c for j, c in enumerate(group) if j != pick]
-            budget -= 1
+            # a share of the disease's cases (at least one, and at least one left as
+            # support): as many few-shot as unseen situations per disease's worth of cases
+            n = min(max(1, round(params.few_shot_holdout * len(group))), len(group) - 1, budget)
+            picks = set(rng.choice(len(group), size=n, replace=False).tolist())
+            validation.append([c for j, c in enumerate(group) if j in picks])
+            support += [c for j, c in enumerate(group) if j not in picks]
+            budget -= n
     halves: tuple[list[Case], list[Case]] = ([], [])
     for i, group in enumerate(validation):
         halves[i % 2].extend(group)
