@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sys
+import warnings
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -184,6 +186,24 @@ class SharedSetupScheduling:
                 return shared_setup_scope(nodeid)
 
         return Scheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_run_left_active(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Ends an MLflow run a test leaves active, with a warning naming the test, so the
+    next test in the same process starts without one whatever the order (random order,
+    pytest-xdist): a test that starts a run would otherwise fail with "Run … is already
+    active". Nothing to do where mlflow was never imported."""
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None:
+        return
+    while (run := mlflow.active_run()) is not None:
+        warnings.warn(
+            f"{request.node.nodeid} left MLflow run {run.info.run_id} active; ended it",
+            stacklevel=1,
+        )
+        mlflow.end_run()
 
 
 _done: set[str] = set()

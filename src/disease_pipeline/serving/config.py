@@ -275,7 +275,7 @@ def resolve_globals(value: Any, variables: dict[str, Any], where: str = "serving
     if not isinstance(value, str) or "${globals:" not in value:
         return value
 
-    def lookup(match: re.Match) -> str:
+    def lookup(match: re.Match) -> Any:
         node: Any = variables
         for part in match.group(1).split("."):
             if not isinstance(node, dict) or part not in node:
@@ -283,16 +283,12 @@ def resolve_globals(value: Any, variables: dict[str, Any], where: str = "serving
                     f"{where}: ${{globals:{match.group(1)}}} is not defined in globals.yml"
                 )
             node = node[part]
-        return str(node)
+        return node
 
     whole = GLOBAL_REFERENCE.fullmatch(value)
     if whole:  # a value that is one global keeps the global's type
-        lookup(whole)
-        node: Any = variables
-        for part in whole.group(1).split("."):
-            node = node[part]
-        return node
-    return GLOBAL_REFERENCE.sub(lookup, value)
+        return lookup(whole)
+    return GLOBAL_REFERENCE.sub(lambda match: str(lookup(match)), value)
 
 
 def load_document(
