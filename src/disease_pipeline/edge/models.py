@@ -47,7 +47,6 @@ class Booster:
         sessions: Mapping[str, Any],
         engine: str,
     ) -> None:
-        self.engine = engine
         self.ensemble: TreeEnsemble | None = None
         self.session = None
         if engine == "exact":
@@ -92,7 +91,6 @@ class Classifier:
             key: arrays.get(f"{name}_{key}")
             for key in ("fill_values", "prior_factor", "output_columns", "prior")
         }
-        self.engine = engine
         self.boosters: list[Booster | None] = []
         if self.kind == "tree":
             self.boosters = [Booster(config, trees, sessions, engine)]
@@ -101,11 +99,6 @@ class Classifier:
                 Booster(t, trees, sessions, engine) if "trees" in t else None
                 for t in config["thresholds"]
             ]
-
-    @property
-    def ensembles(self) -> list[TreeEnsemble | None]:
-        """The numpy tree ensembles of the boosters (``exact`` engine; None otherwise)."""
-        return [None if b is None else b.ensemble for b in self.boosters]
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """(n, n_classes) probabilities for feature rows (the full feature vectors)."""
