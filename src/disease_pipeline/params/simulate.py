@@ -147,6 +147,8 @@ class Rare(ParamsModel):
     acute_share: Share
     presenting_share: Share
     presenting_onset_days: OnsetDays
+    prediagnostic_share: Share
+    prediagnostic_max_terms: NonNegativeInt
     complaint_acuity_bonus: float
     shift_min_frequency: Share
     measurement_shifts: dict[str, MeasurementShift]

@@ -34,7 +34,7 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
         "base_acuity_beta", "min_present_symptoms", "imprecise_share", "parent_share",
         "complaint_acuity_bonus", "min_disease_terms", "shift_min_frequency", "measurement_shifts",
         "onset_days_median", "onset_days_sigma", "acute_share", "presenting_share",
-        "presenting_onset_days",
+        "presenting_onset_days", "prediagnostic_share", "prediagnostic_max_terms",
     },
     "symptoms": {
         "default_frequency", "acuity_gain", "omission_rate", "background_mean",
@@ -72,7 +72,7 @@ EXPECTED_KEYS: dict[str | None, set[str]] = {
 SHARES = [
     "patients.other_sex_share", "patients.unknown_sex_share", "patients.email_share",
     "patients.smoker_share", "rare.share", "rare.acute_share",
-    "rare.presenting_share", "symptoms.default_frequency",
+    "rare.presenting_share", "rare.prediagnostic_share", "symptoms.default_frequency",
     "symptoms.acuity_gain", "symptoms.omission_rate",
     "symptoms.severity_share", "symptoms.onset_share", "symptoms.reported_share",
     "symptoms.incidental_recorded", "symptoms.onset_heaping.share", "rare.imprecise_share",
@@ -88,7 +88,8 @@ SHARES = [
 COUNTS = [
     "seed", "n_encounters", "validate_sample", "patients.smoker_min_age", "rare.n_diseases",
     "rare.cases_min", "rare.cases_max", "rare.min_present_terms", "rare.max_present_symptoms",
-    "rare.min_present_symptoms", "rare.min_disease_terms", "labels.neighbours",
+    "rare.min_present_symptoms", "rare.min_disease_terms", "rare.prediagnostic_max_terms",
+    "labels.neighbours",
     "symptoms.differential_width",
     "outcomes.high_los_days",
 ]  # fmt: skip

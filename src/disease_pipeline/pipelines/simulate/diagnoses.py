@@ -152,17 +152,33 @@ def _rare_rows(
     return rows, rng.permutation(np.repeat(np.arange(len(rare)), rare["n_cases"]))
 
 
+def prediagnostic_visits(cfg: dict[str, Any], rare_rows: np.ndarray, n: int) -> np.ndarray:
+    """Per visit: is it a rare-disease patient's visit before the diagnosis?
+
+    ``rare.prediagnostic_share`` of the rare visits happen during the diagnostic odyssey
+    (years and several physicians before a rare disease is named): an intercurrent common
+    illness brings the patient in, and only one or two of the disease's findings are
+    recorded. The label is the rare disease, known in hindsight; nothing in the records
+    says which visits these are. Drawn from a stream of its own.
+    """
+    rng = stream(cfg["seed"], "prediagnostic")
+    out = np.zeros(n, dtype=bool)
+    out[rare_rows] = rng.random(len(rare_rows)) < cfg["rare"]["prediagnostic_share"]
+    return out
+
+
 def _complaints(
     cfg: dict[str, Any], rare_rows: np.ndarray, common: pd.DataFrame, visits: pd.DataFrame,
-    comorb: pd.DataFrame,
+    comorb: pd.DataFrame, *, prediagnostic: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """Catalogue row of the intercurrent common illness that brought each visit in (-1:
-    none). ``rare.acute_share`` of the rare visits have one, drawn like a common visit of
-    the same patient (``visits``: ``age, sex, month, site, start_s``; season, site case
-    mix and comorbidity risks included)."""
+    none). Every prediagnostic visit and ``rare.acute_share`` of the other rare visits
+    have one, drawn like a common visit of the same patient (``visits``: ``age, sex,
+    month, site, start_s``; season, site case mix and comorbidity risks included)."""
     rng = stream(cfg["seed"], "complaints")
     out = np.full(len(visits), -1, dtype=int)
-    rows = rare_rows[rng.random(len(rare_rows)) < cfg["rare"]["acute_share"]]
+    acute = rng.random(len(rare_rows)) < cfg["rare"]["acute_share"]
+    rows = rare_rows[acute | prediagnostic[rare_rows]]
     if not len(rows):
         return out
     codes = common["icd10"].to_numpy()
@@ -221,10 +237,11 @@ def assign_diagnoses(
     weights *= sites.season_spike(cfg, site[rows], start_s[rows], codes)
     weights *= comorbidity_risk(cfg, comorb, n, codes)[rows]
     disease[rows] = sample_rows(rng, weights)
+    prediagnostic = prediagnostic_visits(cfg, rare_rows, n)
     complaint = _complaints(
         cfg, rare_rows, common,
         pd.DataFrame({"age": age, "sex": sex, "month": month, "site": site, "start_s": start_s}),
-        comorb,
+        comorb, prediagnostic=prediagnostic,
     )  # fmt: skip
     recorded = disease.copy()
     recorded[rows] = miscode(stream(cfg["seed"], "labels"), cfg, disease[rows], common)
@@ -283,6 +300,7 @@ def assign_diagnoses(
             "modality": modality,
             "n_comorbidities": n_comorb,
             "complaint": complaint,
+            "prediagnostic": prediagnostic,
         }
     )
     encounters = pd.concat([encounters, outcome], axis=1)

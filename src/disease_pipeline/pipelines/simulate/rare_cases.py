@@ -84,6 +84,21 @@ def imprecise(rng: np.random.Generator, term: str, ontology: Ontology, parent_sh
     return siblings[int(rng.integers(len(siblings)))] if siblings else parent
 
 
+def in_vocabulary(term: str, ontology: Ontology, vocabulary: frozenset[str]) -> str:
+    """``term`` as a generalist records it before the diagnosis: the nearest is_a ancestor
+    (breadth-first, the term included) that is in ``vocabulary``, the terms of everyday
+    practice; the term itself when none is (a finding too specific to name otherwise)."""
+    level = [term]
+    seen = {term}
+    while level:
+        hits = sorted(t for t in level if t in vocabulary)
+        if hits:
+            return hits[0]
+        level = [p for t in level for p in ontology.parents.get(t, ()) if p not in seen]
+        seen.update(level)
+    return term
+
+
 def case_terms(
     rng: np.random.Generator,
     cfg: dict[str, Any],
@@ -92,13 +107,16 @@ def case_terms(
     ontology: Ontology,
     *,
     taken: np.ndarray | None = None,
+    cap: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Present terms of the rare encounters ``rows`` of one disease (``encounter, hpo_id,
     exact``): a frequency-weighted draw without replacement, some recorded imprecisely.
 
     A case records ``rare.min_present_symptoms`` to ``rare.max_present_symptoms`` findings
     in all; ``taken`` (per row) of them are already the presenting complaint's, so the
-    disease contributes the rest, at least ``rare.min_disease_terms``.
+    disease contributes the rest, at least ``rare.min_disease_terms``. ``cap`` (per row)
+    bounds the disease's terms of a visit before the diagnosis, where most findings are
+    not yet recognised.
     """
     rare = cfg["rare"]
     present = table[~table["excluded"]].drop_duplicates("hpo_id")
@@ -108,6 +126,8 @@ def case_terms(
     count = np.clip(rng.poisson(rare["present_symptoms_mean"], size=len(rows)), low, high)
     if taken is not None:
         count = np.maximum(count - taken, int(rare["min_disease_terms"]))
+    if cap is not None:
+        count = np.minimum(count, cap)
     out = []
     for row, k in zip(rows.tolist(), count.tolist(), strict=True):
         keys = rng.random(len(terms)) ** (1.0 / weight)

@@ -185,6 +185,16 @@ def _coding(
     return np.where(use, "SNOMEDCT", "HPO"), np.where(use, alt, hpo)
 
 
+def catalogue_onsets(cfg: dict[str, Any], common: pd.DataFrame) -> np.ndarray:
+    """Median and sigma (log-normal, days) of each catalogue disease's onset: its
+    ``onset_days``, else the acute default ``common.onset_days_*`` (shape ``(n, 2)``)."""
+    acute = (cfg["common"]["onset_days_median"], cfg["common"]["onset_days_sigma"])
+    return np.array(
+        [(b["median"], b["sigma"]) if isinstance(b, dict) else acute for b in common["onset_days"]],
+        dtype=float,
+    ).reshape(-1, 2)
+
+
 def onset_parameters(
     cfg: dict[str, Any], encounters: pd.DataFrame, common: pd.DataFrame, rare: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -195,11 +205,7 @@ def onset_parameters(
     age of onset of its disease's HPO onset annotation (``rare.onset_days_median`` when
     the disease has none), with ``rare.onset_days_sigma`` between its symptoms.
     """
-    acute = (cfg["common"]["onset_days_median"], cfg["common"]["onset_days_sigma"])
-    by_disease = np.array(
-        [(b["median"], b["sigma"]) if isinstance(b, dict) else acute for b in common["onset_days"]],
-        dtype=float,
-    ).reshape(-1, 2)
+    by_disease = catalogue_onsets(cfg, common)
     is_rare = (encounters["category"] == "RARE").to_numpy()
     disease = encounters["disease"].to_numpy()
     params = np.empty((len(encounters), 2), dtype=float)
@@ -248,6 +254,28 @@ def presenting_findings(
     return out
 
 
+def everyday_vocabulary(cfg: dict[str, Any], common: pd.DataFrame) -> frozenset[str]:
+    """The terms of everyday practice: the catalogue's findings, the background and
+    incidental findings and those comorbidities add. Before the diagnosis a rare
+    disease's findings are recorded in these words (:func:`rare_cases.in_vocabulary`)."""
+    terms, _ = differential.frequency_matrix(common)
+    sym = cfg["symptoms"]
+    comorbid = [t for c in cfg["comorbidities"]["codes"].values() for t in c.get("findings", {})]
+    return frozenset([*terms, *sym["background_terms"], *sym["incidental_terms"], *comorbid])
+
+
+def prediagnostic_terms(cfg: dict[str, Any], encounters: pd.DataFrame) -> np.ndarray:
+    """Per visit: at most how many of its rare disease's findings are recorded. A visit
+    before the diagnosis (``encounters.prediagnostic``) records 1 to
+    ``rare.prediagnostic_max_terms`` of them, uniformly; other visits are not capped.
+    Drawn from a stream of its own."""
+    rng = stream(cfg["seed"], "prediagnostic_terms")
+    high = int(cfg["rare"]["prediagnostic_max_terms"])
+    drawn = rng.integers(1, high + 1, size=len(encounters)) if high >= 1 else 0
+    unbounded = np.iinfo(np.int64).max
+    return np.where(encounters["prediagnostic"].to_numpy(bool), drawn, unbounded)
+
+
 def _rare_blocks(
     rng: np.random.Generator, cfg: dict[str, Any], encounters: pd.DataFrame,
     tables: dict[str, pd.DataFrame], ontology: Ontology,
@@ -275,6 +303,9 @@ def _rare_blocks(
     taken = np.zeros(len(encounters), dtype=int)
     if blocks:
         np.add.at(taken, pd.concat(blocks)["encounter"].to_numpy(int), 1)
+    cap = prediagnostic_terms(cfg, encounters)
+    prediagnostic = encounters["prediagnostic"].to_numpy(bool)
+    vocabulary = everyday_vocabulary(cfg, tables["common"])
     rare, rare_terms = tables["rare"], tables["rare_terms"]
     by_disease = {d: g for d, g in rare_terms.groupby("disease_id", sort=True)}
     disease = encounters["disease"].to_numpy()
@@ -282,7 +313,15 @@ def _rare_blocks(
         table = by_disease.get(rare["disease_id"].iloc[d])
         if table is not None:
             rows = rows_all[disease[rows_all] == d]
-            terms = rare_cases.case_terms(rng, cfg, rows, table, ontology, taken=taken[rows])
+            terms = rare_cases.case_terms(
+                rng, cfg, rows, table, ontology, taken=taken[rows], cap=cap[rows]
+            )
+            early = prediagnostic[terms["encounter"].to_numpy(int)]
+            terms.loc[early, "hpo_id"] = [
+                rare_cases.in_vocabulary(t, ontology, vocabulary)
+                for t in terms.loc[early, "hpo_id"]
+            ]
+            terms = terms.drop_duplicates(["encounter", "hpo_id"])
             blocks.append(terms.drop(columns="exact").assign(origin="disease"))
     return blocks
 
@@ -370,9 +409,13 @@ def simulate_symptoms(
     chronic = origin == "comorbidity"
     median = np.where(chronic, sym["comorbidity_onset_days"]["median"], median)
     sigma = np.where(chronic, sym["comorbidity_onset_days"]["sigma"], sigma)
+    # the intercurrent illness's findings began when that illness did
     acute = origin == "complaint"
-    median = np.where(acute, cfg["common"]["onset_days_median"], median)
-    sigma = np.where(acute, cfg["common"]["onset_days_sigma"], sigma)
+    illness = catalogue_onsets(cfg, common)[
+        np.maximum(encounters["complaint"].to_numpy()[row_encounter], 0)
+    ]
+    median = np.where(acute, illness[:, 0], median)
+    sigma = np.where(acute, illness[:, 1], sigma)
     worse = presenting_findings(cfg, encounters, table)
     median = np.where(worse, cfg["rare"]["presenting_onset_days"]["median"], median)
     sigma = np.where(worse, cfg["rare"]["presenting_onset_days"]["sigma"], sigma)
