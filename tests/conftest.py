@@ -69,6 +69,17 @@ def pytest_configure(config: pytest.Config) -> None:
     threadpool_limits(limits=_BLAS_THREADS, user_api="blas")  # for the whole process
     if config.pluginmanager.hasplugin("xdist"):  # its hook exists only with the plugin
         config.pluginmanager.register(SharedSetupScheduling(), "shared_setup_scheduling")
+        if _starts_workers(config) and not (TEST_DATA_ROOT / "mlflow.db").exists():
+            # every KedroSession of the test environment (test_catalog too, outside the
+            # data/test unit) makes kedro-mlflow create and migrate data/test/mlflow.db
+            # when it is missing: two workers doing it at once fail ("table
+            # _alembic_tmp_experiments already exists"), so the controller does it first
+            load_catalog()
+
+
+def _starts_workers(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist controller about to start workers."""
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
 
 
 #: fixtures that put a test in a tier whatever its module says (see ``make test-fast``)

@@ -4,7 +4,8 @@ metadata database made by ``airflow db migrate`` in a temporary ``AIRFLOW_HOME``
 
 Its tasks run the project's kedro (the project found from the DAG file's place in the
 repository, the default) in the test environment, on a copy of the trained test data
-with a registry of its own holding the session's test champion:
+with a registry of its own holding the session's test champion (a copy and a
+registry per test, so neither test sees what the other's runs wrote):
 
 - this week: no trigger fires (no traffic yet, a champion of today), ``decide`` takes
   ``wait`` and ``retrain`` is skipped; the registry is untouched;
@@ -22,6 +23,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,23 +64,25 @@ def register_test_champion(folder: Path) -> None:
     target.set_registered_model_alias(MODEL, "champion", version.version)
 
 
-@pytest.fixture(scope="module")
-def loop_folder(trained_store, tmp_path_factory) -> Path:
-    """Data and registry of the loop's runs: the trained test data, copied, and the test
-    champion in a registry of its own."""
-    folder = tmp_path_factory.mktemp("retrain_loop")
+@pytest.fixture
+def loop_folder(trained_store, tmp_path) -> Iterator[Path]:
+    """Data and registry of one test's loop runs: the trained test data, copied, and the
+    test champion in a registry of its own (per test: a retrain registers a challenger
+    and may move the aliases, which another test must not find, whatever the order)."""
+    folder = tmp_path / "retrain_loop"
     for layer in DATA_LAYERS:
         shutil.copytree(TEST_DATA_ROOT / layer, folder / "data" / layer)
     register_test_champion(folder)
-    return folder
+    yield folder
+    shutil.rmtree(folder / "data", ignore_errors=True)  # ~150 MB of copied layers
 
 
 @pytest.fixture(scope="module")
-def airflow_home(loop_folder) -> Path:
-    """A fresh ``AIRFLOW_HOME`` whose SQLite database ``airflow db migrate`` created."""
+def airflow_home(tmp_path_factory) -> Path:
+    """A fresh ``AIRFLOW_HOME`` whose SQLite database ``airflow db migrate`` created (once
+    per module: the migration takes a while; the tests' runs have their own dates)."""
     assert AIRFLOW.is_file(), f"no Airflow at {AIRFLOW}: run `make airflow` first"
-    home = loop_folder / "airflow"
-    home.mkdir()
+    home = tmp_path_factory.mktemp("airflow")
     airflow(home, {}, "db", "migrate")
     return home
 

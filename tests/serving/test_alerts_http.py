@@ -5,6 +5,7 @@ the audit trail; roles without the permission and bad moves are refused."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -16,24 +17,50 @@ from tests.serving.conftest import client, start_service
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
-@pytest.fixture(scope="module")
-def alerts_service(trained_store, tokens, tmp_path_factory):
-    """A private service whose warehouse holds three screening alerts."""
-    folder = tmp_path_factory.mktemp("alerts_service")
+def write_alerts(warehouse) -> None:
+    """The three screening alerts, all ``new``, as the warehouse's ``alerts`` table
+    (replacing what an earlier test acknowledged or closed); retried while the service
+    holds the file."""
     rows = screening(
         row("e1", "p1", "2024-01-01", p_high_or_critical=0.9, severity_level="critical"),
         row("e2", "p2", "2024-01-03", top1_code="A41.9", top1_name="Sepsis"),
         row("e3", "p3", "2024-01-02", p_high_or_critical=0.7),
     )
     table, _ = raise_alerts(rows, None, None, ["A41.9"], {"rules": RULES})
-    WarehouseTableDataset(table="alerts", filepath=str(folder / "warehouse.duckdb")).save(table)
+    for attempt in range(40):
+        try:
+            WarehouseTableDataset(table="alerts", filepath=str(warehouse)).save(table)
+            return
+        except Exception:
+            if attempt == 39:
+                raise
+            time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def started_alerts_service(trained_store, tokens, tmp_path_factory):
+    """A private service whose warehouse holds three screening alerts (started once per
+    module: a start loads the model)."""
+    folder = tmp_path_factory.mktemp("alerts_service")
+    write_alerts(folder / "warehouse.duckdb")
     server = start_service(folder, tokens, private=True)
     yield server, folder
     server.stop()
 
 
+@pytest.fixture
+def alerts_service(started_alerts_service):
+    """The module's service with its three alerts back to ``new`` before each test (a
+    test moves them, in any order), and the audit-trail entries of this test alone."""
+    server, folder = started_alerts_service
+    write_alerts(folder / "warehouse.duckdb")
+    trail = folder / "audit_log.jsonl"
+    seen = len(trail.read_text().splitlines()) if trail.exists() else 0
+    yield server, lambda: [json.loads(line) for line in trail.read_text().splitlines()[seen:]]
+
+
 def test_clinician_lists_acknowledges_and_closes_an_alert(alerts_service, tokens):
-    server, folder = alerts_service
+    server, audit_entries = alerts_service
     with client(server, tokens["clinician"]) as http:
         listed = http.get("/alerts").json()["alerts"]
         assert [a["encounter_id"] for a in listed] == ["e2", "e3", "e1"]
@@ -50,7 +77,7 @@ def test_clinician_lists_acknowledges_and_closes_an_alert(alerts_service, tokens
         assert missing.status_code == 404
         bad = http.get("/alerts?state=open")
         assert bad.status_code == 422 and "state" in bad.json()["error"]
-    entries = [json.loads(line) for line in (folder / "audit_log.jsonl").read_text().splitlines()]
+    entries = audit_entries()  # this test's
     events = [e["event"] for e in entries if e["event"].startswith("alert")]
     assert events.count("alert_update") == 4 and events.count("alerts_view") >= 2
     assert "alert_update_refused" in events

@@ -24,31 +24,57 @@ CHROMIUM_ARGS = [
 LEVELS = {"low", "moderate", "high", "critical"}
 
 
+def launch_chromium(playwright):
+    """Headless Debian Chromium (``pytest.fail`` naming the package when it is missing)."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def open_page(browser, url: str, token: str | None = None):
+    """The clinician page of the service at ``url`` in a fresh browser context of
+    ``browser`` (its own storage: no token or patient of another page), ready, with
+    ``token`` saved as the page's access token when given."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{url}/ui/")
+    page.wait_for_selector("body[data-ready='true']")
+    if token is not None:
+        page.fill("#token", token)
+        page.click("#save-token")
+    return page
+
+
 @contextmanager
 def clinician_page(url: str, token: str | None = None) -> Iterator:
     """Headless Chromium on the clinician page of the service at ``url`` (a Playwright
     page), with ``token`` saved as the page's access token when given."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(f"{url}/ui/")
-        page.wait_for_selector("body[data-ready='true']")
-        if token is not None:
-            page.fill("#token", token)
-            page.click("#save-token")
-        yield page
+        browser = launch_chromium(playwright)
+        yield open_page(browser, url, token)
         browser.close()
 
 
 @pytest.fixture(scope="module")
-def page(service):
-    with clinician_page(service.url) as page:
-        yield page
+def browser():
+    """One Chromium for the module (starting it takes a second or two)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, service):
+    """A fresh page per test (its own context: the symptoms, measurements and token a test
+    enters never reach another test, whatever the order)."""
+    page = open_page(browser, service.url)
+    yield page
+    page.context.close()
 
 
 def add_symptom(page, query: str, hpo_id: str) -> None:

@@ -16,6 +16,7 @@ import yaml
 
 from disease_pipeline.datasets.warehouse import WarehouseTableDataset
 from disease_pipeline.pipelines.active_learning.nodes import build_review_queue
+from disease_pipeline.serving.feedback import with_warehouse
 from tests.conftest import PROJECT_ROOT
 from tests.serving.conftest import client, start_service
 
@@ -42,9 +43,10 @@ def logged(warehouse, expected: int, timeout_s: float = 30.0):
 
 
 @pytest.fixture(scope="module")
-def review_service(trained_store, tokens, tmp_path_factory):
+def started_review_service(trained_store, tokens, tmp_path_factory):
     """A private service that answered six patients; its warehouse holds the review
-    queue the active_learning pipeline builds from that log."""
+    queue the active_learning pipeline builds from that log (started once per module: a
+    start loads the model)."""
     sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
     from benchmark_service import synthetic_patients
 
@@ -71,8 +73,27 @@ def review_service(trained_store, tokens, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def review_service(started_review_service):
+    """The module's service with no feedback yet before each test (a test confirms cases,
+    which takes them off the queue, in any order), and the audit-trail entries of this
+    test alone."""
+    server, folder, queue, requests = started_review_service
+    with_warehouse(
+        folder / "warehouse.duckdb",
+        lambda con: con.execute("DROP TABLE IF EXISTS feedback"),
+        read_only=False,
+        retries=40,
+        wait_s=0.25,
+    )
+    trail = folder / "audit_log.jsonl"
+    seen = len(trail.read_text().splitlines())
+    entries = lambda: [json.loads(line) for line in trail.read_text().splitlines()[seen:]]  # noqa: E731
+    yield server, folder, queue, requests, entries
+
+
 def test_clinician_lists_the_queue_and_a_confirmed_case_leaves_it(review_service, tokens):
-    server, folder, queue, requests = review_service
+    server, _, queue, requests, audit_entries = review_service
     with client(server, tokens["clinician"]) as http:
         cases = http.get("/review").json()["cases"]
         assert [c["request_id"] for c in cases] == queue["request_id"].tolist()
@@ -94,12 +115,11 @@ def test_clinician_lists_the_queue_and_a_confirmed_case_leaves_it(review_service
         assert http.get("/review?limit=0").status_code == 422
     dump = json.dumps(cases)
     assert RAW_ID not in dump and "patient_id" not in dump  # no identifier on the page
-    entries = [json.loads(line) for line in (folder / "audit_log.jsonl").read_text().splitlines()]
-    assert sum(e["event"] == "review_view" for e in entries) >= 2
+    assert sum(e["event"] == "review_view" for e in audit_entries()) >= 2  # this test's
 
 
 def test_the_review_queue_needs_a_token(review_service):
-    server, _, _, _ = review_service
+    server, *_ = review_service
     with client(server, None) as http:
         assert http.get("/review").status_code == 401
 
@@ -110,7 +130,7 @@ def test_a_clinician_confirms_a_case_on_the_page(review_service, tokens):
 
     from tests.serving.test_clinician_page import clinician_page
 
-    server, folder, _, _ = review_service
+    server, folder, *_ = review_service
     with clinician_page(server.url, tokens["clinician"]) as page:
         page.click("#review-load")
         rows = page.locator("#review-table tbody tr")
