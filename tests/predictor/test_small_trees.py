@@ -45,6 +45,14 @@ def test_walk_gives_xgboost_probabilities_bit_for_bit(which, request, predictor_
             expected = getattr(plain, name).predict_proba(block)
             got = getattr(prepared, name).predict_proba(block)
             assert got.dtype == expected.dtype and np.array_equal(got, expected), (name, rows)
+        for name in ("common_model", "gate_model"):  # the XGBoost models' own answers
+            model = getattr(plain, name)
+            expected = model.model.predict_proba(model.inputs(block))
+            got = small_trees.proba(getattr(prepared, name), 0, model.model, model.inputs(block))
+            assert np.array_equal(got, expected)
+            # the same memory order: a row sum rounds differently in C and Fortran order
+            layout = ("C_CONTIGUOUS", "F_CONTIGUOUS")
+            assert [got.flags[f] for f in layout] == [expected.flags[f] for f in layout], name
         walked += prepared.common_model.__dict__[CACHE][0].fits(len(rows))
     assert walked >= 40  # the one-row calls went through the walk
 

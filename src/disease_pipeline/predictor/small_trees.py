@@ -39,9 +39,13 @@ CACHE = "_small_trees"
 class SmallTrees:
     """One XGBoost classifier's trees as numpy arrays, and their walk."""
 
-    def __init__(self, ensemble: Any, n_trees: int) -> None:
+    def __init__(self, ensemble: Any, n_trees: int, order: str = "C") -> None:
         self.ensemble = ensemble
         self.n_trees = n_trees
+        #: memory order of XGBoost's answer ("F" for a binary model's ``[1 - p, p]``): a
+        #: row sum of a 2-D array rounds differently in C and Fortran order (the
+        #: predictor's renormalisations sum rows), so the walk answers in the same one
+        self.order = order
 
     def fits(self, rows: int) -> bool:
         """Whether the walk answers a call of ``rows`` rows."""
@@ -51,7 +55,7 @@ class SmallTrees:
         """``XGBClassifier.predict_proba(values)`` (float32, bit for bit)."""
         from disease_pipeline.edge.trees import predict_proba
 
-        return predict_proba(self.ensemble, values)
+        return np.asarray(predict_proba(self.ensemble, values), order=self.order)
 
 
 def build(model: Any, n_features: int, seed: int = 0) -> SmallTrees | None:
@@ -69,11 +73,12 @@ def build(model: Any, n_features: int, seed: int = 0) -> SmallTrees | None:
         logger.info("XGBoost keeps its model (%s)", error)
         return None
     ensemble = load_ensemble(spec, {f"m_{k}": v for k, v in arrays.items()}, "m")
-    walk = SmallTrees(ensemble, int(spec["n_trees"]))
     probes = probe_rows(ensemble, n_features, seed)
     expected = np.asarray(model.predict_proba(probes))
+    order = "F" if expected.flags.f_contiguous and not expected.flags.c_contiguous else "C"
+    walk = SmallTrees(ensemble, int(spec["n_trees"]), order)
     got = walk.predict_proba(probes)
-    if expected.shape != got.shape or expected.dtype != got.dtype:
+    if (expected.shape, expected.dtype, expected.strides) != (got.shape, got.dtype, got.strides):
         return None
     if not np.array_equal(expected.view(np.uint32), got.view(np.uint32)):
         logger.warning("the numpy walk of a tree model differs from XGBoost: XGBoost kept")
