@@ -7,13 +7,18 @@ thread for torch, OpenMP and BLAS, ``serving.threads``; the garbage-collector tu
 - ``single``: ``predict_records([record])`` latency of ``--n`` patients (the 200 valid
   records of ``tests/data/record_rules_golden.json``, cycled) after ``--warm-up``
   calls: median, p95, p99 in ms (explanations on, ``top_k`` 10, as ``/predict``);
+- ``small_calls``: the same latency for calls of each of ``--sizes`` patients (1, 4
+  and 16: the model calls of ``/predict`` under load, several requests merged);
 - ``records_batches``: ``predict_records`` on batches of ``--batch-size`` of those
   records (explanations on, as ``/predict_batch``), patients/s;
 - ``tables_batches`` (with ``--warehouse``): ``predict_tables`` on the tables of the
   ``--encounters`` latest warehouse encounters in batches of ``--table-batch-size``,
   explanations off and ``top_k`` 5 (the screening pipeline's call), patients/s;
 
-and writes the figures, the counts, the CPU count and the 1-minute load before and
+The predictor is prepared as the service prepares it (``serving.engine.load_predictor``:
+the numpy walk of the tree models for small calls, ``predictor.small_trees``);
+``--xgboost-only`` leaves XGBoost to answer every call (the figures before it). The
+script writes the figures, the counts, the CPU count and the 1-minute load before and
 after to ``data/08_reporting/benchmark_predictor.json``::
 
     python scripts/benchmark_predictor.py                               # after `make train`
@@ -40,6 +45,7 @@ from typing import Any
 import numpy as np
 from _bench import host_load, write_report
 
+from disease_pipeline.predictor.small_trees import prepare_small_inputs
 from disease_pipeline.serving.runtime import limit_threads, tune_collector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +86,25 @@ def time_single(predictor: Any, records: list[dict[str, Any]], n: int, warm_up: 
         predictor.predict_records([record], top_k=10)
         seconds.append(time.perf_counter() - started)
     return {"n": n, "warm_up": warm_up, "top_k": 10, "explain": True, **latency_summary(seconds)}
+
+
+def time_sizes(
+    predictor: Any, records: list[dict[str, Any]], sizes: list[int], n: int, warm_up: int
+) -> dict:
+    """Latency of ``predict_records`` on calls of each of ``sizes`` records (``n``
+    calls per size after ``warm_up``; explanations on, ``top_k`` 10)."""
+    out = {}
+    for size in sizes:
+        for start in range(warm_up):
+            predictor.predict_records(cycled(records, size, f"w{start}-"), top_k=10)
+        seconds = []
+        for call in range(n):
+            batch = cycled(records[(call * size) % len(records) :] + records, size, f"c{call}-")
+            started = time.perf_counter()
+            predictor.predict_records(batch, top_k=10)
+            seconds.append(time.perf_counter() - started)
+        out[str(size)] = {"n": n, **latency_summary(seconds)}
+    return out
 
 
 def time_record_batches(
@@ -149,6 +174,11 @@ def main() -> None:
     parser.add_argument("--records", type=Path, default=RECORDS)
     parser.add_argument("--n", type=int, default=400, help="single-record calls timed")
     parser.add_argument("--warm-up", type=int, default=40)
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[1, 4, 16], help="patients per small call"
+    )
+    parser.add_argument("--size-calls", type=int, default=200, help="calls timed per size")
+    parser.add_argument("--xgboost-only", action="store_true", help="no numpy walk of the trees")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--warehouse", type=Path, default=None)
@@ -169,13 +199,18 @@ def main() -> None:
     predictor = pickle.loads(args.predictor.read_bytes())  # noqa: S301 - our own artifact
     load_seconds = time.perf_counter() - started
     limit_threads(args.threads)
+    small_trees = {} if args.xgboost_only else prepare_small_inputs(predictor)
     tune_collector()
 
     result: dict[str, Any] = {
         "predictor": str(args.predictor),
         "predictor_load_seconds": round(load_seconds, 2),
         "threads": args.threads,
+        "small_trees": small_trees,
         "single": time_single(predictor, records, args.n, args.warm_up),
+        "small_calls": time_sizes(
+            predictor, records, args.sizes, args.size_calls, max(args.warm_up // 4, 1)
+        ),
         "records_batches": time_record_batches(predictor, records, args.batch_size, args.batches),
     }
     if tables is not None:

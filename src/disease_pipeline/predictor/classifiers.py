@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from disease_pipeline.predictor import small_trees
 from disease_pipeline.predictor.probabilities import ordinal_probabilities
 
 
@@ -85,7 +86,7 @@ class TreeClassifier(NamedFeatureModel):
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """(n, n_classes) class probabilities, columns in ``classes_`` order, corrected
         back to the training class balance when the model was fitted re-weighted."""
-        proba = self.model.predict_proba(self.inputs(X))
+        proba = small_trees.proba(self, 0, self.model, self.inputs(X))
         if self.prior_factor is not None:
             proba = proba * self.prior_factor
             proba = proba / proba.sum(axis=1, keepdims=True)
@@ -142,6 +143,7 @@ class TreeClassifier(NamedFeatureModel):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_per_class", None)  # rebuilt on demand; keeps the pickle small
+        state.pop(small_trees.CACHE, None)  # built by prepare_small_inputs, per process
         return state
 
     def set_threads(self, n_jobs: int) -> None:
@@ -242,11 +244,18 @@ class CumulativeOrdinalClassifier(NamedFeatureModel):
         values = self.matrix(X)
         above = np.column_stack(
             [
-                np.full(len(values), m) if isinstance(m, float) else m.predict_proba(values)[:, 1]
-                for m in self.models
+                np.full(len(values), m)
+                if isinstance(m, float)
+                else small_trees.proba(self, k, m, values)[:, 1]
+                for k, m in enumerate(self.models)
             ]
         )
         return ordinal_probabilities(above, len(self.classes_))
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop(small_trees.CACHE, None)  # built by prepare_small_inputs, per process
+        return state
 
     def set_threads(self, n_jobs: int) -> None:
         """Threads used at prediction time."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from disease_pipeline.predictor.small_trees import prepare_small_inputs
 from disease_pipeline.records import PatientRecord, records_to_tables
 from disease_pipeline.serving.inputs import FieldError, InputError, RecordNormaliser
 
@@ -48,9 +49,14 @@ def predictor_path(model_dir: Path, artifact: str = "predictor") -> Path:
 
 
 def load_predictor(model_dir: Path) -> Any:
-    """Unpickle the ``DiseasePredictor`` of a BentoML model directory."""
+    """Unpickle the ``DiseasePredictor`` of a BentoML model directory and prepare its
+    tree models' numpy walk for calls of one or a few patients
+    (:mod:`disease_pipeline.predictor.small_trees`: the same probabilities, bit for bit,
+    without XGBoost's per-call cost)."""
     with predictor_path(model_dir).open("rb") as handle:
-        return pickle.load(handle)  # noqa: S301 - our own registered artifact
+        predictor = pickle.load(handle)  # noqa: S301 - our own registered artifact
+    prepare_small_inputs(predictor)
+    return predictor
 
 
 def output_summary(prediction: dict[str, Any]) -> dict[str, Any]:
