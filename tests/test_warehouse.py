@@ -93,3 +93,35 @@ def test_bad_data_is_refused_before_writing(tmp_path):
 def test_loading_a_missing_warehouse_names_the_file(tmp_path):
     with pytest.raises(DatasetError, match="warehouse file .*missing.duckdb does not exist"):
         WarehouseTableDataset(table="t", filepath=str(tmp_path / "missing.duckdb")).load()
+
+
+def test_threads_reading_and_writing_one_file_take_turns(tmp_path):
+    """Two nodes of the threaded runner: one reads a table while another replaces
+    another. DuckDB refuses a read-write connection to a file another thread holds open
+    read-only ("different configuration"); the backend's per-file lock serialises them."""
+    import threading
+
+    path = tmp_path / "warehouse.duckdb"
+    reader = WarehouseTableDataset(table="a", backend="duckdb", filepath=str(path))
+    writer = WarehouseTableDataset(table="b", backend="duckdb", filepath=str(path))
+    frame = pd.DataFrame({"x": range(20_000), "y": [f"v{i}" for i in range(20_000)]})
+    reader.save(frame)
+    errors: list[BaseException] = []
+
+    def repeat(action) -> None:
+        try:
+            for _ in range(40):
+                action()
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=repeat, args=(reader.load,)),
+        threading.Thread(target=repeat, args=(lambda: writer.save(frame),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+    assert len(writer.load()) == len(frame)

@@ -30,6 +30,9 @@ Example:
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,22 +69,41 @@ def _select(table: str, columns: list[str] | None, quote) -> str:
     return f"SELECT {cols} FROM {quote(table)}"
 
 
+#: one lock per DuckDB file in this process: DuckDB refuses a read-write connection to a
+#: file that another thread holds open read-only ("different configuration"), which two
+#: nodes of the threaded runner reading and writing the warehouse at once would hit
+_FILE_LOCKS: dict[str, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(filepath: str) -> threading.RLock:
+    key = str(Path(filepath).resolve())
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.RLock())
+
+
 class DuckDBBackend:
-    """Tables of one DuckDB database file; timestamps are read back in UTC."""
+    """Tables of one DuckDB database file; timestamps are read back in UTC. Threads of
+    one process take turns on the file (:func:`_file_lock`)."""
 
     def __init__(self, filepath: str) -> None:
         if not filepath:
             raise DatasetError("backend 'duckdb' needs a 'filepath' to the .duckdb file")
         self._filepath = str(filepath)
 
-    def _connect(self, read_only: bool):
+    @contextmanager
+    def _connect(self, read_only: bool) -> Iterator[Any]:
         import duckdb
 
         if not read_only:
             Path(self._filepath).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self._filepath, read_only=read_only)
-        con.execute("SET TimeZone = 'UTC'")
-        return con
+        with _file_lock(self._filepath):
+            con = duckdb.connect(self._filepath, read_only=read_only)
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
 
     def read(self, table: str, columns: list[str] | None) -> pd.DataFrame:
         if not Path(self._filepath).exists():
