@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from disease_pipeline.rare.hybrid import fit_temperature, fit_weights, shortlist, softmax
+from disease_pipeline.rare.hybrid import (
+    CASE_FEATURES,
+    FEATURES,
+    PRIOR_WEIGHTS,
+    case_columns_fixed,
+    case_patients,
+    fit_temperature,
+    fit_weights,
+    shortlist,
+    softmax,
+    without_case_candidates,
+)
 
 PRIOR = np.array([1.0, 1.0, 0.0])
 
@@ -51,3 +62,56 @@ def test_shortlist_puts_the_truth_first_and_keeps_each_component_top():
     x[9, 1] = 5.0
     rows = shortlist(x, truth=42, size=3)
     assert rows[0] == 42 and {7, 9} <= set(rows.tolist()) and len(set(rows)) == len(rows)
+
+
+def _case_groups(rng, n_patients: int, truth_has_cases: bool) -> list:
+    """Shortlists over :data:`FEATURES`: the truth leads on ``knowledge_present``; a
+    quarter of the wrong candidates (and the truth when ``truth_has_cases``) have known
+    cases, with a ``resnik_cases`` score."""
+    has, resnik = FEATURES.index("has_cases"), FEATURES.index("resnik_cases")
+    groups = []
+    for _ in range(n_patients):
+        x = rng.normal(size=(30, len(FEATURES)))
+        x[0, FEATURES.index("knowledge_present")] += 2.0
+        cases = rng.random(30) < 0.25
+        cases[0] = truth_has_cases
+        x[:, has] = cases
+        x[:, resnik] = np.where(cases, rng.normal(3.0, 1.0, 30), 0.0)
+        if truth_has_cases:
+            x[0, resnik] += 2.0  # the truth's own cases match the patient best
+        groups.append(x)
+    return groups
+
+
+def test_case_weights_stay_at_the_prior_without_validation_patients_of_known_diseases():
+    # one known case per disease: every validation disease is held out whole, so the
+    # case features are only ever seen on wrong candidates; fitted freely they turn
+    # negative and sink every patient of a disease with a known case
+    rng = np.random.default_rng(3)
+    unseen_only = _case_groups(rng, 300, truth_has_cases=False)
+    free, _ = fit_weights(unseen_only, prior_strength=20.0)
+    assert free[FEATURES.index("has_cases")] < 0  # the failure the pinning prevents
+    fixed = case_columns_fixed(unseen_only, min_patients=20)
+    assert [FEATURES[j] for j in np.flatnonzero(fixed)] == list(CASE_FEATURES)
+    pinned, _ = fit_weights(unseen_only, prior_strength=20.0, fixed=fixed)
+    for name in CASE_FEATURES:
+        j = FEATURES.index(name)
+        assert pinned[j] == pytest.approx(PRIOR_WEIGHTS[j])
+    assert pinned[FEATURES.index("knowledge_present")] > 0
+
+
+def test_case_weights_are_fitted_with_validation_patients_of_known_diseases():
+    rng = np.random.default_rng(4)
+    groups = _case_groups(rng, 150, False) + _case_groups(rng, 150, True)
+    assert case_patients(groups) == 150
+    fixed = case_columns_fixed(groups, min_patients=20)
+    assert not fixed.any()
+    weights, _ = fit_weights(groups, prior_strength=20.0, fixed=fixed)
+    assert weights[FEATURES.index("resnik_cases")] > 0
+
+
+def test_without_case_candidates_keeps_the_truth_and_the_candidates_without_cases():
+    group = np.zeros((5, len(FEATURES)))
+    group[:, 0] = np.arange(5)
+    group[[1, 3], FEATURES.index("has_cases")] = 1.0
+    assert without_case_candidates(group)[:, 0].tolist() == [0.0, 2.0, 4.0]

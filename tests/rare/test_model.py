@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from disease_pipeline.rare.fit import fit_rare_model
+from disease_pipeline.rare.hybrid import CASE_FEATURES, FEATURES, PRIOR_WEIGHTS
 from disease_pipeline.rare.model import NO_TERMS_REASON, patient_input, top_k_stable
 from disease_pipeline.rare.terms import most_specific
 from tests.rare.ranking import assert_batch_is_single, case_tables
@@ -198,3 +200,17 @@ def test_explain_candidates_gives_the_single_patient_explanations(fitted, cases)
     assert any(e["matched"] for e in explained[0][:4])
     matched = {m["hpo_id"] for e in explained[0][:4] for m in e["matched"]}
     assert matched <= set(present)
+
+
+def test_one_known_case_per_disease_keeps_the_case_weights_at_the_prior(base, cases, test_params):
+    # with one case per disease no validation disease keeps a support case: the fit must
+    # not learn from wrong candidates alone that a disease with a known case is never the
+    # answer (the few-shot k = 1 protocol's hybrid fell below the knowledge scorer)
+    first = {}
+    for case in cases:
+        first.setdefault(case.disease_id, case)
+    _, report = fit_rare_model(base, list(first.values()), [], test_params)
+    assert report["validation_cases"]["weights_with_known_cases"] == 0
+    assert report["case_weights_fitted"] is False
+    for name in CASE_FEATURES:
+        assert report["weights"][name] == PRIOR_WEIGHTS[FEATURES.index(name)]

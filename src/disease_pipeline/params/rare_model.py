@@ -69,6 +69,7 @@ class Hybrid(ParamsModel):
 
     shortlist: PositiveInt
     prior_strength: float
+    min_case_patients: NonNegativeInt
 
 
 class Explanation(ParamsModel):

@@ -8,7 +8,10 @@
 3. The encoder is pre-trained on common diseases and fine-tuned episodically on rare
    ones, with support cases as queries and prototypes.
 4. On validation cases (scored against support cases only), the combination weights
-   are fitted on one half and the temperature on the other.
+   are fitted on one half and the temperature on the other. With too few validation
+   cases of diseases that keep support cases (e.g. one known case per disease), the
+   case features keep their prior weight and the weights are fitted without the wrong
+   candidates that have known cases (:data:`disease_pipeline.rare.hybrid.CASE_FEATURES`).
 5. The final model uses every known case as support; with ``equivalence: name``,
    candidates that are one disease in several databases (same normalised name) are
    grouped to rank in one place.
@@ -41,8 +44,11 @@ from disease_pipeline.rare.hybrid import (
     PRIOR_WEIGHTS,
     SHORTLIST_FEATURES,
     HybridParams,
+    case_columns_fixed,
+    case_patients,
     fit_temperature,
     fit_weights,
+    without_case_candidates,
 )
 from disease_pipeline.rare.hybrid import shortlist as make_shortlist
 from disease_pipeline.rare.model import Components, RareDiseaseModel, patient_input
@@ -288,8 +294,11 @@ def fit_rare_model(
     groups = validation_groups(
         validating, space, candidates, fit_cases, reachable=reachable, params=params
     )
+    fixed = case_columns_fixed(groups, params.hybrid.min_case_patients)
+    if fixed.any():
+        groups = [without_case_candidates(g) for g in groups]
     if groups:
-        weights, _ = fit_weights(groups, params.hybrid.prior_strength)
+        weights, _ = fit_weights(groups, params.hybrid.prior_strength, fixed=fixed)
     else:
         logger.warning("rare_model: no validation case to fit the hybrid; prior weights used")
         weights = PRIOR_WEIGHTS.copy()
@@ -323,7 +332,12 @@ def fit_rare_model(
         "cases": len(cases),
         "diseases_with_cases": len(group_by_disease(cases)),
         "support_cases": len(support),
-        "validation_cases": {"weights": len(groups), "temperature": len(truths)},
+        "validation_cases": {
+            "weights": len(groups),
+            "weights_with_known_cases": case_patients(groups),
+            "temperature": len(truths),
+        },
+        "case_weights_fitted": not bool(fixed.any()),
         "common_cases": len(common_cases),
         "encoder": history,
         "weights": dict(zip(FEATURES, map(float, weights), strict=True)),

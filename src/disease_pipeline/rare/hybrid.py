@@ -34,6 +34,12 @@ FEATURES = (
     "exact_share",
     "considered_share",
 )
+#: Case features: zero on every candidate without known cases. Only validation patients
+#: whose own disease has support cases tell how a known case should count; without
+#: them, a fit sees these columns on wrong candidates alone (validation diseases held
+#: out whole have no case by construction) and learns that a disease with known cases
+#: is never the answer, so their weights stay at the prior (:func:`case_columns_fixed`).
+CASE_FEATURES = ("has_cases", "encoder_if_cases", "resnik_cases")
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
 PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 #: Columns whose strongest candidates enter a patient's shortlist (scores that rank
@@ -55,10 +61,28 @@ class HybridParams:
 
     shortlist: int = 100  # strongest candidates per component kept for fitting w
     prior_strength: float = 20.0  # pseudo-patients pulling w towards PRIOR_WEIGHTS
+    #: validation patients of diseases with support cases needed to fit CASE_FEATURES
+    min_case_patients: int = 20
 
     def __post_init__(self) -> None:
-        if self.shortlist < 1 or self.prior_strength < 0:
-            raise ValueError("parameters rare_model.hybrid: shortlist >= 1, prior_strength >= 0")
+        if self.shortlist < 1 or self.prior_strength < 0 or self.min_case_patients < 0:
+            raise ValueError(
+                "parameters rare_model.hybrid: shortlist >= 1, prior_strength >= 0,"
+                " min_case_patients >= 0"
+            )
+
+
+def case_patients(groups: list[np.ndarray]) -> int:
+    """Shortlists (truth first) whose true disease has known cases."""
+    column = FEATURES.index("has_cases")
+    return sum(int(g[0, column] > 0) for g in groups)
+
+
+def case_columns_fixed(groups: list[np.ndarray], min_patients: int) -> np.ndarray:
+    """Columns :func:`fit_weights` keeps at the prior: :data:`CASE_FEATURES` when fewer
+    than ``min_patients`` validation patients' diseases have known cases (see there)."""
+    few = case_patients(groups) < min_patients
+    return np.array([few and name in CASE_FEATURES for name in FEATURES])
 
 
 def shortlist(
@@ -76,6 +100,13 @@ def shortlist(
     return merged[np.sort(first)]
 
 
+def without_case_candidates(group: np.ndarray) -> np.ndarray:
+    """A shortlist (truth first) without the wrong candidates that have known cases."""
+    has_cases = group[:, FEATURES.index("has_cases")] > 0
+    has_cases[0] = False
+    return group[~has_cases]
+
+
 def _padded(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     width = max(len(g) for g in groups)
     n_features = groups[0].shape[1]
@@ -88,14 +119,18 @@ def _padded(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_weights(
-    groups: list[np.ndarray], prior_strength: float, prior: np.ndarray = PRIOR_WEIGHTS
+    groups: list[np.ndarray],
+    prior_strength: float,
+    prior: np.ndarray = PRIOR_WEIGHTS,
+    fixed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Conditional-logit weights from shortlists whose first row is the true disease.
 
     Features are scaled by their sd over all shortlisted rows before fitting; a ridge
     penalty worth ``prior_strength`` patients pulls the weights towards ``prior`` (so
-    that little validation data gives the case-informed likelihood ratio). The
-    returned weights apply to raw features. Returns ``(weights, feature_sd)``.
+    that little validation data gives the case-informed likelihood ratio); columns
+    where ``fixed`` is true keep the prior's weight. The returned weights apply to raw
+    features. Returns ``(weights, feature_sd)``.
     """
     if not groups:
         raise ValueError("rare_model.hybrid: no validation patient to fit the weights on")
@@ -117,7 +152,9 @@ def fit_weights(
         return nll, grad
 
     start = anchor.copy()
-    result = minimize(objective, start, jac=True, method="L-BFGS-B")
+    pinned = np.zeros(len(prior), dtype=bool) if fixed is None else np.asarray(fixed, bool)
+    bounds = [(a, a) if pin else (None, None) for a, pin in zip(anchor, pinned, strict=True)]
+    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
     return result.x / sd, sd
 
 
