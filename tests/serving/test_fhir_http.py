@@ -421,8 +421,10 @@ def test_simulated_bundles_get_valid_fhir_answers(clinician):
     assert statuses.count(200) >= len(statuses) // 2, statuses
 
 
-def test_fhir_and_cds_calls_are_counted_in_metrics(fhir_service, clinician):
-    clinician.post("/fhir/predict", json=chest_pain_bundle())
+def test_fhir_and_cds_calls_are_counted_in_metrics(fhir_service, clinician, ehr):
+    # both calls made here, so the counts do not depend on the order of the tests
+    assert clinician.post("/fhir/predict", json=chest_pain_bundle()).status_code == 200
+    assert call_hook(fhir_service, ehr, hook_request(chest_pain_bundle())).status_code == 200
     text = httpx.get(f"{fhir_service.url}/metrics").text
     assert 'endpoint="/fhir/predict"' in text
     assert 'endpoint="/cds-services/{service}"' in text
