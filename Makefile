@@ -19,7 +19,9 @@ FAST_TESTS := not slow and not server and not browser
 # the fast tier runs on two pytest-xdist workers, a test file at a time (FAST_ARGS= for
 # one process); tests/conftest.py keeps the modules that share an expensive session
 # fixture in one worker, and under xdist every module using data/test in one worker.
-# The whole suite runs in one process.
+# The whole suite runs on one pytest-xdist worker per core (TEST_ARGS= for one process);
+# the same hook keeps every module that writes data/test in one worker.
+TEST_ARGS ?= -n auto
 FAST_ARGS ?= -n 2 --dist loadfile
 # test order (pytest-randomly): `random` shuffles the tests and reseeds random/numpy per
 # test, printing the seed (rerun one with PYTEST_ARGS="-p randomly --randomly-seed=N");
@@ -107,7 +109,7 @@ $(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.txt
 	touch $@
 
 test: lint browser java prometheus airflow
-	$(BIN)/python -m pytest $(ORDER_ARGS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TEST_ARGS) $(ORDER_ARGS) $(PYTEST_ARGS)
 
 test-fast: lint prometheus
 	$(BIN)/python -m pytest -m "$(FAST_TESTS)" $(FAST_ARGS) $(ORDER_ARGS) $(PYTEST_ARGS)
