@@ -151,7 +151,7 @@ def drain(url: str, body: bytes, headers: dict, limit_s: float = 180.0) -> None:
 def run_service(patients: list[dict], folder: Path, args) -> dict:
     """This service (``bentoml serve``) with a throw-away configuration."""
     token = secrets.token_urlsafe(24)
-    config = write_config(folder, {"clinician": token})
+    config = write_config(folder, {"clinician": token}, workers=args.workers)
     # a BentoML home of its own (models linked): a service already running on this host
     # keeps its metrics (BentoML empties the metrics folder at every start)
     server = ServiceProcess(
@@ -244,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-in-flight", type=int, default=400)
     parser.add_argument("--model-uri", default="models:/disease_pipeline@champion")
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the service's worker processes (serving.workers)"
+    )
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
     args.rates = [int(r) if float(r).is_integer() else r for r in args.rates]
@@ -262,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "rates": args.rates,
             "duration_s": args.duration,
+            "workers": args.workers,
             "arrivals": "open loop, Poisson, seeded",
             "bentoml_home": os.environ.get("BENTOML_HOME", "~/bentoml"),
             "model_uri": args.model_uri,

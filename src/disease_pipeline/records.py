@@ -8,12 +8,24 @@ by evaluation and serving.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Sex = Literal["female", "male", "other", "unknown"]
+
+
+def _not_boolean(value: Any) -> Any:
+    """JSON ``true``/``false`` where a number is expected is an error (pydantic's lax
+    mode would read ``"age": true`` as 1 year)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not true or false")
+    return value
+
+
+#: a number field that refuses booleans (the JSON schema stays ``number``/``integer``)
+NotBoolean = BeforeValidator(_not_boolean)
 
 #: Columns of the canonical symptoms table (docs/data_contracts.md), the same from
 #: ingestion (``int_symptoms``) and from :func:`records_to_tables`.
@@ -54,8 +66,12 @@ class Symptom(BaseModel):
     code: str = Field(description="HPO id (HP:nnnnnnn) or SNOMED CT concept id")
     system: Literal["HPO", "SNOMEDCT"] = "HPO"
     present: bool = Field(True, description="False: explicitly absent (excluded)")
-    severity: int | None = Field(None, ge=1, le=3, description="1 mild, 2 moderate, 3 severe")
-    onset_days: float | None = Field(None, ge=0, le=36500, description="days since onset")
+    severity: Annotated[int | None, NotBoolean] = Field(
+        None, ge=1, le=3, description="1 mild, 2 moderate, 3 severe"
+    )
+    onset_days: Annotated[float | None, NotBoolean] = Field(
+        None, ge=0, le=36500, description="days since onset"
+    )
 
 
 class Measurement(BaseModel):
@@ -64,7 +80,7 @@ class Measurement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     loinc: str
-    value: float
+    value: Annotated[float, NotBoolean]
     unit: str
 
 
@@ -79,7 +95,7 @@ class PatientRecord(BaseModel):
 
     patient_id: str | None = Field(None, description="pseudonymous id; never a raw identifier")
     encounter_id: str | None = None
-    age: float | None = Field(
+    age: Annotated[float | None, NotBoolean] = Field(
         None,
         ge=0,
         le=120,

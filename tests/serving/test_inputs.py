@@ -114,3 +114,20 @@ def test_disease_codes_of_feedback():
 
 def test_field_location():
     assert field_location("patient.labs[0].unit") == ["patient", "labs", 0, "unit"]
+
+
+@pytest.mark.parametrize(
+    ("record", "where"),
+    [
+        ({"age": True}, "age"),
+        ({"symptoms": [{"code": "HP:0001945", "severity": True}]}, "severity"),
+        ({"symptoms": [{"code": "HP:0001945", "onset_days": False}]}, "onset_days"),
+        ({"vitals": [{"loinc": "8867-4", "value": True, "unit": "/min"}]}, "value"),
+    ],
+)
+def test_true_or_false_is_not_a_number(record, where):
+    # pydantic's lax mode would read "age": true as 1 year (found by scripts/benchmark_abuse.py)
+    with pytest.raises(ValueError, match="a number is required, not true or false") as error:
+        PatientRecord(**record)
+    assert where in str(error.value)
+    assert PatientRecord(age=1).age == 1.0  # numbers are still numbers
