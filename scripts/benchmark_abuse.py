@@ -110,7 +110,8 @@ def _bad_field(patient: dict, index: int) -> dict:
 
 
 def requests_of(patients: list[dict], max_batch: int, max_body: int, rng: random.Random):
-    """``{kind: [(route, body bytes or byte iterator, headers)]}`` of one round."""
+    """``{kind: [(route, body)]}`` of one round; a body is bytes, or a function giving a
+    byte iterator (sent in chunks, without ``Content-Length``)."""
     one = patients[0]
     envelope = json.dumps({"patient": one}).encode()
     deep = b'{"patient": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
@@ -130,38 +131,34 @@ def requests_of(patients: list[dict], max_batch: int, max_body: int, rng: random
 
     return {
         "random_bytes": [
-            ("/predict", rng.randbytes(rng.choice([1_000, 100_000, 1_000_000])), {})
-            for _ in range(4)
+            ("/predict", rng.randbytes(rng.choice([1_000, 100_000, 1_000_000]))) for _ in range(4)
         ],
-        "deep_nesting": [("/predict", deep, {})],
-        "huge_string": [("/predict", huge, {})],
+        "deep_nesting": [("/predict", deep)],
+        "huge_string": [("/predict", huge)],
         "wrong_types": [
-            ("/predict", json.dumps({"patient": p}).encode(), {}) for p in _wrong_types(one)
+            ("/predict", json.dumps({"patient": p}).encode()) for p in _wrong_types(one)
         ]
-        + [("/predict", json.dumps({"patient": one, "top_k": "all"}).encode(), {})]
-        + [("/predict", envelope[:-3], {})],
+        + [("/predict", json.dumps({"patient": one, "top_k": "all"}).encode())]
+        + [("/predict", envelope[:-3])],
         "bad_batch": [
             (
                 "/predict_batch",
                 json.dumps({"patients": [_bad_field(p, i) for i, p in enumerate(batch)]}).encode(),
-                {},
             )
         ],
-        "many_terms": [("/predict_batch", many_body, {})],
-        "oversize_declared": [("/predict_batch", oversize, {})],
-        "oversize_streamed": [("/predict_batch", streamed, {})],
-        "valid_batch": [("/predict_batch", json.dumps({"patients": batch}).encode(), {})],
+        "many_terms": [("/predict_batch", many_body)],
+        "oversize_declared": [("/predict_batch", oversize)],
+        "oversize_streamed": [("/predict_batch", streamed)],
+        "valid_batch": [("/predict_batch", json.dumps({"patients": batch}).encode())],
     }
 
 
-def send(
-    http: httpx.Client, route: str, body: bytes | Callable, headers: dict
-) -> tuple[int | str, str]:
+def send(http: httpx.Client, route: str, body: bytes | Callable) -> tuple[int | str, str]:
     """The status code (or the transport error's name: a dropped connection) and the
     start of the answer's body."""
     content = body() if callable(body) else body
     try:
-        response = http.post(route, content=content, headers=headers)
+        response = http.post(route, content=content)
     except httpx.HTTPError as error:
         return type(error).__name__, ""
     return response.status_code, response.text[:300]
@@ -205,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         growth: dict[str, float] = {}
         try:
             with httpx.Client(base_url=server.url, timeout=300, headers=headers) as http:
-                send(http, "/predict", json.dumps({"patient": patients[0]}).encode(), {})
+                send(http, "/predict", json.dumps({"patient": patients[0]}).encode())
                 at_rest = server.rss_mb()["total_mb"]
                 sampler = MemorySampler(server)
                 sampler.start()
@@ -242,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_batch": max_batch,
             "max_body_bytes": max_body,
             "parallel": PARALLEL,
-        },  # fmt: skip
+        },
         "status_codes": {kind: dict(sorted(c.items())) for kind, c in kinds.items()},
         "error_examples": examples,
         "server_errors": server_errors,
@@ -252,12 +249,12 @@ def main(argv: list[str] | None = None) -> int:
             "peak": round(peak, 1),
             "at_end": at_end,
             "largest_growth_by_kind": {k: round(v, 1) for k, v in growth.items()},
-        },  # fmt: skip
+        },
         "seconds": round(seconds, 1),
         "targets": {
             "no_5xx": server_errors == 0,
             f"peak_below_{int(TARGET_PEAK_MB)}_mb": peak < TARGET_PEAK_MB,
-        },  # fmt: skip
+        },
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2), encoding="utf-8")
