@@ -214,7 +214,7 @@ def production_shape(predictor):
     import xgboost as xgb
     import yaml
 
-    from disease_pipeline.rare.encoder import EncoderParams, PhenotypeEncoder
+    from disease_pipeline.rare.encoder import EncoderParams, PhenotypeEncoder, tower_arrays
 
     conf = ROOT / "conf" / "base"
     encoder = yaml.safe_load((conf / "parameters_rare_model.yml").read_text())["rare_model"]
@@ -223,12 +223,14 @@ def production_shape(predictor):
     trees = trees["xgboost"]
     resized = copy.deepcopy(predictor)
     index = resized.rare_model.components.encoder
-    n_terms = index.model.present.weight.shape[0]
+    n_terms = index.present_table.shape[0]
     torch.manual_seed(0)
     params = EncoderParams(
         term_dim=encoder["term_dim"], hidden=encoder["hidden"], out_dim=encoder["out_dim"]
     )
-    index.model = PhenotypeEncoder(n_terms, params).eval()
+    index.present_table, index.absent_table, index.layers = tower_arrays(
+        PhenotypeEncoder(n_terms, params).eval()
+    )
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(len(index.prototype_vectors), params.out_dim))
     index.prototype_vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(

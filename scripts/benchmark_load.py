@@ -35,6 +35,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import httpx
 import numpy as np
 from benchmark_service import synthetic_patients
@@ -77,10 +78,14 @@ async def open_loop(
     while moment < duration_s:
         schedule.append(moment)
         moment += rng.expovariate(rate)
-    limits = httpx.Limits(max_connections=options.get("max_in_flight", 400))
+    limit = options.get("max_in_flight", 400)
     latencies, errors = [], 0
-    gate = asyncio.Semaphore(options.get("max_in_flight", 400))
-    async with httpx.AsyncClient(timeout=10, limits=limits, headers=headers) as http:
+    gate = asyncio.Semaphore(limit)
+    # aiohttp, not httpx: at 200 requests/s httpx's connection pool took a whole core of
+    # the client's process (the load generator saturated before the service did)
+    connector = aiohttp.TCPConnector(limit=limit)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as http:
         began = time.perf_counter()
 
         async def one(index: int, at: float) -> None:
@@ -90,9 +95,10 @@ async def open_loop(
                 await asyncio.sleep(delay)
             async with gate:
                 try:
-                    response = await http.post(url, content=bodies[index % len(bodies)])
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
+                    async with http.post(url, data=bodies[index % len(bodies)]) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except (aiohttp.ClientError, TimeoutError):
                     ok = False
             if ok:
                 latencies.append((time.perf_counter() - began - at) * 1000)

@@ -50,7 +50,7 @@ def test_bentofile_declares_the_service_without_locking():
 
 def test_the_service_runs_without_the_left_out_packages(trained_store):
     """Import the service and predict with the trained predictor while the pipeline-only
-    packages the bentofile omits are unimportable."""
+    packages the bentofile omits are unimportable, and without importing PyTorch."""
     script = textwrap.dedent(
         f"""
         import importlib.abc, pickle, sys
@@ -67,6 +67,8 @@ def test_the_service_runs_without_the_left_out_packages(trained_store):
         record = service._WARM_UP
         out = predictor.predict_records([record], top_k=3)
         assert out[0]["differential"], out
+        # the predictor scores in numpy: PyTorch (~200 MB a worker) is for training only
+        assert "torch" not in sys.modules, "the served predictor imported PyTorch"
         print("ok")
         """
     )

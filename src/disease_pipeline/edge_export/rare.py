@@ -27,27 +27,39 @@ class _EncoderGraph(nn.Module):
     """The patient tower on dense bags: ``present``/``excluded`` (n, n_terms) weights,
     ``extra`` (n, 4) → cosine similarity (n, n_candidates) with the prototypes."""
 
-    def __init__(self, model: Any, prototypes: np.ndarray) -> None:
+    def __init__(self, index: Any) -> None:
         super().__init__()
-        self.model = model
-        self.register_buffer("prototypes", torch.from_numpy(np.ascontiguousarray(prototypes.T)))
+
+        def buffer(values: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+
+        self.register_buffer("present_table", buffer(index.present_table))
+        self.register_buffer("absent_table", buffer(index.absent_table))
+        self.register_buffer("prototypes", buffer(index.prototype_vectors.T))
+        self.layers = nn.ModuleList()
+        for weight, bias in index.layers:
+            layer = nn.Linear(weight.shape[1], weight.shape[0])
+            with torch.no_grad():
+                layer.weight.copy_(buffer(weight))
+                layer.bias.copy_(buffer(bias))
+            self.layers.append(layer)
 
     def forward(
         self, present: torch.Tensor, excluded: torch.Tensor, extra: torch.Tensor
     ) -> torch.Tensor:
-        x = torch.cat(
-            [present @ self.model.present.weight, excluded @ self.model.absent.weight, extra],
-            dim=1,
-        )
-        embedded = nn.functional.normalize(self.model.patient_tower(x), dim=1)
-        return embedded @ self.prototypes
+        x = torch.cat([present @ self.present_table, excluded @ self.absent_table, extra], dim=1)
+        for position, layer in enumerate(self.layers):
+            x = layer(x)
+            if position < len(self.layers) - 1:
+                x = nn.functional.gelu(x)
+        return nn.functional.normalize(x, dim=1) @ self.prototypes
 
 
 def encoder_onnx(index: Any) -> bytes:
-    """The encoder index (``rare.encoder.EncoderIndex``) as serialised ONNX."""
-    graph = _EncoderGraph(index.model.eval(), index.prototype_vectors).eval()
-    n_terms = index.model.present.weight.shape[0]
-    n_extra = index.model.patient_tower[0].in_features - 2 * index.model.present.weight.shape[1]
+    """The encoder index (``rare.encoder_index.EncoderIndex``) as serialised ONNX."""
+    graph = _EncoderGraph(index).eval()
+    n_terms, term_dim = index.present_table.shape
+    n_extra = index.layers[0][0].shape[1] - 2 * term_dim
     example = (torch.zeros(1, n_terms), torch.zeros(1, n_terms), torch.zeros(1, n_extra))
     names = ["present", "excluded", "extra"]
     buffer = io.BytesIO()

@@ -31,12 +31,13 @@ entries (the learned weight keeps one disease from taking two places).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from disease_pipeline.rare.cases import Case
-from disease_pipeline.rare.encoder import EncoderIndex, Featuriser, PatientInput, PhenotypeEncoder
+from disease_pipeline.rare.encoder_index import EncoderIndex, Featuriser, PatientInput
 from disease_pipeline.rare.hybrid import FEATURES
 from disease_pipeline.rare.profiles import Candidates, Profiles, case_profiles, merge_profiles
 from disease_pipeline.rare.scorer import (
@@ -50,6 +51,9 @@ from disease_pipeline.rare.scorer import (
 )
 from disease_pipeline.rare.similarity import OneSidedResnik
 from disease_pipeline.rare.terms import TermSpace
+
+if TYPE_CHECKING:  # the fitted components never hold a PyTorch object
+    from disease_pipeline.rare.encoder import PhenotypeEncoder
 
 #: floor of one present term's likelihood ratio in ``knowledge_robust``
 ROBUST_FLOOR = 0.2
@@ -100,11 +104,14 @@ class Components:
         self.not_omim = ((table["category"] == "RARE") & (table["database"] != "OMIM")).to_numpy(
             np.float64
         )
-        self.encoder = None
+        self.encoder: EncoderIndex | None = None
         if encoder is not None:
+            # imported here: fitting trains with PyTorch, predicting never imports it
+            from disease_pipeline.rare.encoder import build_index
+
             rows = np.array([candidates.index[c.disease_id] for c in known], dtype=np.int64)
             inputs = [patient_input(space, c) for c in known]
-            self.encoder = EncoderIndex(encoder[0], encoder[1], knowledge, rows, inputs)
+            self.encoder = build_index(encoder[0], encoder[1], knowledge, rows, inputs)
 
     def columns_batch(self, patients: list[PatientInput]) -> Iterator[tuple[str, np.ndarray]]:
         """``(name, (n_patients, n_candidates) array)`` of every feature of

@@ -6,6 +6,10 @@ frequency × IC weighted mean of its profile terms and its NOT terms. Two small 
 towers map both to unit vectors. A disease's *prototype* adds its known cases
 (patient-tower embeddings) to its profile embedding, so a disease seen once or a few
 times is recognised even when its annotations are poor or missing.
+
+This module trains; :func:`build_index` hands the trained patient tower and the
+prototypes to :class:`~disease_pipeline.rare.encoder_index.EncoderIndex`, which scores
+patients in numpy (the fitted predictor holds no PyTorch object).
 """
 
 from __future__ import annotations
@@ -18,22 +22,17 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from disease_pipeline.rare.encoder_index import (
+    SEXES,
+    EncoderIndex,
+    Featuriser,
+    Layer,
+    PatientInput,
+)
+from disease_pipeline.rare.encoder_index import Bag as ArrayBag
 from disease_pipeline.rare.profiles import Profiles
-from disease_pipeline.rare.terms import TermSpace
 
-SEXES = ("female", "male")
-AGE_SCALE_YEARS = 100.0
 EMBED_BATCH = 2048
-
-
-@dataclass(frozen=True)
-class PatientInput:
-    """A patient for the encoder: term indices (cleaned), age in years, sex."""
-
-    present: np.ndarray
-    excluded: np.ndarray
-    age: float | None = None
-    sex: str = "unknown"
 
 
 @dataclass(frozen=True)
@@ -71,17 +70,18 @@ class EncoderParams:
 Bag = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def make_bag(indices: list[np.ndarray], weights: list[np.ndarray]) -> Bag:
-    """EmbeddingBag inputs (flat indices, offsets, per-sample weights) for a batch."""
-    lengths = np.array([len(i) for i in indices], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else lengths
-    flat = np.concatenate(indices) if len(indices) else np.zeros(0, np.int64)
-    flat_w = np.concatenate(weights) if len(weights) else np.zeros(0, np.float32)
-    return (
-        torch.from_numpy(flat.astype(np.int64)),
-        torch.from_numpy(offsets.astype(np.int64)),
-        torch.from_numpy(flat_w.astype(np.float32)),
-    )
+def torch_bag(bag: ArrayBag) -> Bag:
+    """EmbeddingBag inputs of a numpy bag (``encoder_index.make_bag``)."""
+    flat, offsets, weights = bag
+    return torch.from_numpy(flat), torch.from_numpy(offsets), torch.from_numpy(weights)
+
+
+def patient_tensors(
+    featuriser: Featuriser, patients: list[PatientInput]
+) -> tuple[Bag, Bag, torch.Tensor]:
+    """Present bag, excluded bag and the (age, has-age, female, male) block as tensors."""
+    present, excluded, extra = featuriser.patient_arrays(patients)
+    return torch_bag(present), torch_bag(excluded), torch.from_numpy(extra)
 
 
 def _row_bag(matrix: sp.csr_matrix, rows: np.ndarray) -> Bag:
@@ -91,49 +91,6 @@ def _row_bag(matrix: sp.csr_matrix, rows: np.ndarray) -> Bag:
         torch.from_numpy(sub.indptr[:-1].astype(np.int64)),
         torch.from_numpy(sub.data.astype(np.float32)),
     )
-
-
-def _normalise_rows(matrix: sp.spmatrix) -> sp.csr_matrix:
-    matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    sums = np.asarray(matrix.sum(axis=1)).ravel()
-    return sp.csr_matrix(sp.diags(1.0 / np.where(sums > 0, sums, 1.0)) @ matrix)
-
-
-class Featuriser:
-    """Turns patients and disease profiles into EmbeddingBag inputs."""
-
-    def __init__(self, space: TermSpace, ic: np.ndarray) -> None:
-        self.space = space
-        self.ic = np.maximum(ic, 1e-3).astype(np.float32)
-
-    def patients(self, patients: list[PatientInput]) -> tuple[Bag, Bag, torch.Tensor]:
-        """Present bag, excluded bag and the (age, has-age, female, male) block."""
-        present_i, present_w, excluded_i, excluded_w, extra = [], [], [], [], []
-        for patient in patients:
-            prop = self.space.propagate(patient.present)
-            weights = self.ic[prop]
-            present_i.append(prop)
-            present_w.append(weights / max(float(weights.sum()), 1e-6))
-            excluded_i.append(np.asarray(patient.excluded, dtype=np.int64))
-            excluded_w.append(np.full(len(patient.excluded), 1.0 / max(len(patient.excluded), 1)))
-            known_age = patient.age is not None and not math.isnan(patient.age)
-            extra.append(
-                [
-                    min(patient.age, 120.0) / AGE_SCALE_YEARS if known_age else 0.0,
-                    1.0 if known_age else 0.0,
-                    *(1.0 if patient.sex == sex else 0.0 for sex in SEXES),
-                ]
-            )
-        return (
-            make_bag(present_i, present_w),
-            make_bag(excluded_i, excluded_w),
-            torch.tensor(extra, dtype=torch.float32).reshape(len(patients), 2 + len(SEXES)),
-        )
-
-    def disease_matrices(self, profiles: Profiles) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """Row-normalised profile weights (frequency × IC) and NOT-term weights."""
-        weighted = sp.csr_matrix(profiles.propagated) @ sp.diags(self.ic)
-        return _normalise_rows(weighted), _normalise_rows(profiles.excluded)
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, dropout: float) -> nn.Sequential:
@@ -207,52 +164,55 @@ class PhenotypeEncoder(nn.Module):
         return nn.functional.normalize(weight * profile + case_sums, dim=1, eps=1e-6)
 
 
-class EncoderIndex:
-    """A trained encoder with every candidate's prototype, ready to score patients."""
-
-    def __init__(
-        self,
-        model: PhenotypeEncoder,
-        featuriser: Featuriser,
-        profiles: Profiles,
-        case_rows: np.ndarray,
-        case_inputs: list[PatientInput],
-    ) -> None:
-        self.model = model.eval()
-        self.featuriser = featuriser
-        weights, nots = featuriser.disease_matrices(profiles)
-        n = weights.shape[0]
-        chunks = []
-        with torch.no_grad():
-            for start in range(0, n, EMBED_BATCH):
-                rows = np.arange(start, min(n, start + EMBED_BATCH))
-                chunks.append(
-                    self.model.embed_diseases(_row_bag(weights, rows), _row_bag(nots, rows))
-                )
-            profile = torch.cat(chunks) if chunks else torch.zeros(0, 1)
-            sums = torch.zeros_like(profile)
-            if len(case_inputs):
-                cases = torch.from_numpy(self.embed(case_inputs))
-                sums.index_add_(0, torch.from_numpy(np.asarray(case_rows, np.int64)), cases)
-            has_profile = torch.from_numpy(np.diff(weights.indptr) > 0)
-            self.profile_vectors = profile.numpy()
-            self.prototype_vectors = self.model.prototypes(profile, has_profile, sums).numpy()
-
-    def embed(self, patients: list[PatientInput]) -> np.ndarray:
-        """Unit vectors of patients (no gradient)."""
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(patients), EMBED_BATCH):
-                batch = self.featuriser.patients(patients[start : start + EMBED_BATCH])
-                out.append(self.model.embed_patients(*batch).numpy())
+def tower_arrays(model: PhenotypeEncoder) -> tuple[np.ndarray, np.ndarray, list[Layer]]:
+    """The term tables and the patient tower's linear layers as float32 arrays (the
+    tower is Linear, GELU, Dropout, Linear, GELU, Linear: GELU after every linear layer
+    but the last, dropout inactive at prediction)."""
+    tower = list(model.patient_tower)
+    linear = [m for m in tower if isinstance(m, nn.Linear)]
+    activations = [m for m in tower if isinstance(m, nn.GELU)]
+    if len(activations) != len(linear) - 1 or any(a.approximate != "none" for a in activations):
+        raise ValueError("the patient tower is not Linear/exact-GELU layers")
+    with torch.no_grad():
         return (
-            np.concatenate(out) if out else np.zeros((0, self.model.disease_tower[-1].out_features))
+            model.present.weight.detach().numpy().copy(),
+            model.absent.weight.detach().numpy().copy(),
+            [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linear],
         )
 
-    def similarity(self, patient: PatientInput) -> np.ndarray:
-        """Cosine similarity of one patient to every candidate prototype."""
-        return self.prototype_vectors @ self.embed([patient])[0]
 
-    def similarity_batch(self, patients: list[PatientInput]) -> np.ndarray:
-        """``(n_patients, n_candidates)`` cosine similarities, one embedding pass."""
-        return self.embed(patients) @ self.prototype_vectors.T
+def build_index(
+    model: PhenotypeEncoder,
+    featuriser: Featuriser,
+    profiles: Profiles,
+    case_rows: np.ndarray,
+    case_inputs: list[PatientInput],
+) -> EncoderIndex:
+    """The scoring index of a trained encoder: every candidate's profile embedding (the
+    disease tower) and prototype (profile plus its known cases' patient embeddings)."""
+    model = model.eval()
+    present_table, absent_table, layers = tower_arrays(model)
+    weights, nots = featuriser.disease_matrices(profiles)
+    n = weights.shape[0]
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, n, EMBED_BATCH):
+            rows = np.arange(start, min(n, start + EMBED_BATCH))
+            chunks.append(model.embed_diseases(_row_bag(weights, rows), _row_bag(nots, rows)))
+        profile = torch.cat(chunks) if chunks else torch.zeros(0, 1)
+    index = EncoderIndex(
+        featuriser,
+        present_table=present_table,
+        absent_table=absent_table,
+        layers=layers,
+        profile_vectors=profile.numpy(),
+        prototype_vectors=profile.numpy(),
+    )
+    with torch.no_grad():
+        sums = torch.zeros_like(profile)
+        if len(case_inputs):
+            cases = torch.from_numpy(index.embed(case_inputs))
+            sums.index_add_(0, torch.from_numpy(np.asarray(case_rows, np.int64)), cases)
+        has_profile = torch.from_numpy(np.diff(weights.indptr) > 0)
+        index.prototype_vectors = model.prototypes(profile, has_profile, sums).numpy()
+    return index

@@ -39,7 +39,8 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from disease_pipeline.rare.cases import Case, group_by_disease
-from disease_pipeline.rare.encoder import PatientInput, PhenotypeEncoder
+from disease_pipeline.rare.encoder import PhenotypeEncoder
+from disease_pipeline.rare.encoder_index import PatientInput
 from disease_pipeline.rare.fit import Knowledge, RareModelParams, fit_rare_model, pretrain_encoder
 from disease_pipeline.rare.model import RareDiseaseModel, patient_input
 from disease_pipeline.rare.validation_stats import bootstrap_metrics, per_disease

@@ -32,7 +32,8 @@ from disease_pipeline.knowledge.annotations import load_supplemented_annotations
 from disease_pipeline.knowledge.catalogue import load_common_diseases
 from disease_pipeline.knowledge.hpo import Ontology, load_ontology
 from disease_pipeline.rare.cases import Case, group_by_disease
-from disease_pipeline.rare.encoder import EncoderParams, Featuriser, PhenotypeEncoder
+from disease_pipeline.rare.encoder import EncoderParams, PhenotypeEncoder
+from disease_pipeline.rare.encoder_index import Featuriser
 from disease_pipeline.rare.equivalence import MATCHES, equivalence_groups
 from disease_pipeline.rare.explanation import (
     Explainer,

@@ -29,11 +29,11 @@ from tqdm.auto import tqdm
 
 from disease_pipeline.rare.encoder import (
     EncoderParams,
-    Featuriser,
-    PatientInput,
     PhenotypeEncoder,
     _row_bag,
+    patient_tensors,
 )
+from disease_pipeline.rare.encoder_index import Featuriser, PatientInput
 from disease_pipeline.rare.profiles import Profiles
 from disease_pipeline.rare.synth import CaseSampler
 
@@ -152,10 +152,10 @@ def _loss(
     profile = model.embed_diseases(_row_bag(weights, episode.rows), _row_bag(nots, episode.rows))
     sums = torch.zeros_like(profile)
     if episode.supports:
-        support = model.embed_patients(*featuriser.patients(episode.supports))
+        support = model.embed_patients(*patient_tensors(featuriser, episode.supports))
         sums = sums.index_add(0, torch.from_numpy(episode.support_slots), support)
     prototypes = model.prototypes(profile, torch.from_numpy(has_profile[episode.rows]), sums)
-    queries = model.embed_patients(*featuriser.patients(episode.queries))
+    queries = model.embed_patients(*patient_tensors(featuriser, episode.queries))
     logits = torch.exp(model.log_scale) * queries @ prototypes.T
     return torch.nn.functional.cross_entropy(logits, torch.from_numpy(episode.targets))
 

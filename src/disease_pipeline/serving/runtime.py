@@ -7,12 +7,16 @@ import gc
 
 
 def limit_threads(threads: int) -> None:
-    """Cap the thread pools of torch, OpenMP and BLAS in this process (``serving.threads``)."""
-    import torch
+    """Cap the thread pools of OpenMP and BLAS in this process (``serving.threads``), and
+    PyTorch's when something imported it (the predictor itself does not)."""
+    import sys
+
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-    torch.set_num_threads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 #: collection thresholds while serving: a batch of 1,000 patients allocates about half
