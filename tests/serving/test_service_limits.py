@@ -80,6 +80,36 @@ def test_a_patient_gets_the_same_answer_alone_and_inside_a_concurrent_burst(
     assert total_calls > merged_calls, "no model call answered more than one /predict"
 
 
+def _batch_calls(service) -> tuple[float, float]:
+    """(model calls, patients) of /predict_batch so far, from the batch-size histogram."""
+    samples = metric_samples(httpx.get(f"{service.url}/metrics", timeout=30).text)
+    labels = {"endpoint": "/predict_batch"}
+    return tuple(
+        sum(v for (n, lab), v in samples.items() if n == name and dict(lab) == labels)
+        for name in ("disease_model_batch_size_count", "disease_model_batch_size_sum")
+    )
+
+
+def test_a_large_batch_is_predicted_in_bounded_model_calls(service, clinician):
+    """A batch above ``model_call_size`` (250) patients is predicted, audited and logged
+    in several model calls (its memory is one call's), answering each patient as alone."""
+    size = yaml.safe_load(BASE_CONFIG.read_text())["serving"]["model_call_size"]
+    patients = [patient(age=1 + i % 90, sex="female" if i % 2 else "male") for i in range(size + 7)]
+    calls_before, patients_before = _batch_calls(service)
+    response = clinician.post("/predict_batch", json={"patients": patients, "top_k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["count"], body["predicted"]) == (size + 7, size + 7)
+    calls_after, patients_after = _batch_calls(service)
+    assert (calls_after - calls_before, patients_after - patients_before) == (2, size + 7)
+    last = body["predictions"][-1]
+    alone = clinician.post("/predict", json={"patient": patients[-1], "top_k": 3}).json()
+    assert [d["code"] for d in last["differential"]] == [d["code"] for d in alone["differential"]]
+    assert [d["probability"] for d in last["differential"]] == pytest.approx(
+        [d["probability"] for d in alone["differential"]], rel=0, abs=1e-12
+    )
+
+
 def test_random_paths_do_not_grow_the_metrics(service):
     with client(service, None) as anonymous:
         anonymous.get("/no/such/path/warm-up")

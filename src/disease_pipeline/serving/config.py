@@ -83,6 +83,9 @@ class ServingConfig:
     #: how long an idle dispatch may wait for more (0: never)
     batch_max_size: int = 64
     batch_max_wait_ms: float = 0.0
+    #: most patients per model call of /predict_batch: a large batch is predicted, audited
+    #: and logged in calls of this size, so its memory is bounded by one call's
+    model_call_size: int = 250
     #: limits: request body bytes (413), requests in flight per service (429), and each
     #: token's budget (a bucket of ``rate_burst`` refilled at ``rate_per_second``; 429)
     max_body_bytes: int = 16_000_000
@@ -174,7 +177,13 @@ class ServingConfig:
 def _optional_settings(raw: dict[str, Any], source: Path | None, positive) -> dict[str, Any]:
     """The batching, limit, token, audit-key and TLS settings present in ``raw``."""
     settings: dict[str, Any] = {}
-    for key in ("batch_max_size", "max_body_bytes", "max_concurrency", "rate_burst"):
+    for key in (
+        "batch_max_size",
+        "model_call_size",
+        "max_body_bytes",
+        "max_concurrency",
+        "rate_burst",
+    ):
         if key in raw:
             settings[key] = positive(key)
     for key in ("batch_max_wait_ms", "rate_per_second", "token_days"):

@@ -313,24 +313,30 @@ class DiseaseService:
         started = time.perf_counter()
         principal = _principal(ctx.request)
         entries: list[dict | None] = [None] * len(patients)
-        jobs, positions = [], []
-        for index, raw in enumerate(patients):
-            where = f"patients[{index}]"
+        # validated, predicted, audited and logged model_call_size patients at a time;
+        # each parsed patient is dropped from the request once validated, so a large
+        # batch holds one call's records beside its answers, not every record at once
+        size = CONFIG.model_call_size
+        for start in range(0, len(patients), size):
+            jobs, positions = [], []
+            for index in range(start, min(start + size, len(patients))):
+                raw, patients[index] = patients[index], None
+                where = f"patients[{index}]"
+                try:
+                    record = PatientRecord.model_validate(raw)
+                except ValidationError as error:
+                    entries[index] = schema_error_entry(error, where, index)
+                    continue
+                jobs.append(PatientJob(record, top_k, principal, "/predict_batch", where))
+                positions.append(index)
             try:
-                record = PatientRecord.model_validate(raw)
-            except ValidationError as error:
-                entries[index] = schema_error_entry(error, where, index)
-                continue
-            jobs.append(PatientJob(record, top_k, principal, "/predict_batch", where))
-            positions.append(index)
-        try:
-            results = self.patients.run(jobs) if jobs else []
-        except AuditWriteError as error:
-            return self._unaudited(error, ctx)
-        for index, result in zip(positions, results, strict=True):
-            entries[index] = (
-                input_error_entry(result, index) if isinstance(result, InputError) else result
-            )
+                results = self.patients.run(jobs) if jobs else []
+            except AuditWriteError as error:
+                return self._unaudited(error, ctx)
+            for index, result in zip(positions, results, strict=True):
+                entries[index] = (
+                    input_error_entry(result, index) if isinstance(result, InputError) else result
+                )
         refused = [e for e in entries if "error" in e]
         if len(refused) == len(entries):
             detail = [d for e in refused for d in e["detail"]]
