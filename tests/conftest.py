@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import subprocess
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -59,6 +60,22 @@ def load_catalog(env: str = "test"):
     bootstrap_project(PROJECT_ROOT)
     with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
         return session.load_context().catalog
+
+
+def run_python(
+    script: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``script`` run by a fresh interpreter of this environment in the project root
+    (output captured, the exit code left to the caller)."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

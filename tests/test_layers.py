@@ -9,11 +9,9 @@ import hidden from the static analysis (a string, ``importlib``) fails here too.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import run_python
 
 RUNTIME_LAYERS = (
     "core",
@@ -52,13 +50,6 @@ def test_every_runtime_module_imports_without_kedro_or_the_pipelines():
         print(count)
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_python(script)
     assert done.returncode == 0, done.stderr[-3000:]
     assert int(done.stdout.split()[-1]) > 50  # every module was walked

@@ -9,10 +9,8 @@ reads the variable once, when it loads.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import run_python
 
 SCRIPT = (
     "import os, sys; import disease_pipeline; import xgboost; "
@@ -22,15 +20,8 @@ SCRIPT = (
 
 
 def _run(env: dict[str, str]) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    done = run_python(SCRIPT, env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.split()
 
 

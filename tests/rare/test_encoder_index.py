@@ -4,8 +4,6 @@ and a fitted rare model that scores without importing PyTorch."""
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -19,7 +17,7 @@ from disease_pipeline.rare.encoder import (
 )
 from disease_pipeline.rare.encoder_index import EncoderIndex, Featuriser, PatientInput
 from disease_pipeline.rare.model import patient_input
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import run_python
 
 
 def _patients(base, cases) -> list[PatientInput]:
@@ -83,12 +81,6 @@ def test_a_fitted_rare_model_scores_without_pytorch(fitted, tmp_path):
         print("ok")
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
+    done = run_python(script)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "ok"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +73,7 @@ def test_the_service_runs_without_the_left_out_packages(trained_store):
         """
     )
     env = {**os.environ, "BENTOML_HOME": str(trained_store), "BENTOML_DO_NOT_TRACK": "true"}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = run_python(script, env)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
