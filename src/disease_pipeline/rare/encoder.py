@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from disease_pipeline.rare.encoder_index import (
+    EMBED_BATCH,
     SEXES,
     EncoderIndex,
     Featuriser,
@@ -31,8 +32,6 @@ from disease_pipeline.rare.encoder_index import (
 )
 from disease_pipeline.rare.encoder_index import Bag as ArrayBag
 from disease_pipeline.rare.profiles import Profiles
-
-EMBED_BATCH = 2048
 
 
 @dataclass(frozen=True)
