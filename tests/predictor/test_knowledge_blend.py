@@ -136,3 +136,74 @@ def test_without_knowledge_columns_the_model_is_unchanged():
     )
     assert np.array_equal(blend.combine(X, proba), proba)
     assert blend.classes == CLASSES
+
+
+def test_protected_classes_never_fall_below_their_knowledge_posterior():
+    """A must-not-miss disease keeps at least its knowledge posterior on every pattern,
+    however confidently the learned model rules it out; the rest keep their order."""
+    X, proba, y = _data(400, 6)
+    kwargs = dict(
+        grid=[0.0, 0.5, 1.0], min_rows=30, min_knowledge_share={}, default_weights=DEFAULTS
+    )
+    # the model is sure it is never C
+    proba = proba.copy()
+    proba[:, 2] = 1e-9
+    proba /= proba.sum(axis=1, keepdims=True)
+    plain = fit_knowledge_blend(X, proba, y, CLASSES, **kwargs)
+    safe = fit_knowledge_blend(
+        X,
+        proba,
+        y,
+        CLASSES,
+        protected=["C", "Z"],
+        protected_patterns=["symptoms_only", "labs"],
+        **kwargs,
+    )
+    assert safe.protected == ["C"]  # classes of the blend only
+    assert safe.weights == plain.weights
+    before, after = plain.combine(X, proba), safe.combine(X, proba)
+    knowledge = softmax(X[[knowledge_column(c) for c in CLASSES]].to_numpy(), axis=1)
+    assert np.allclose(after.sum(axis=1), 1.0)
+    assert (after[:, 2] >= knowledge[:, 2] - 1e-12).all()
+    raised = knowledge[:, 2] > before[:, 2] + 0.05
+    assert raised.sum() > 20 and (after[raised, 2] > before[raised, 2] + 0.02).all()
+    # A and B keep their relative order
+    assert np.array_equal(after[:, 0] > after[:, 1], before[:, 0] > before[:, 1])
+    # only on the protected patterns
+    labs_only = fit_knowledge_blend(
+        X, proba, y, CLASSES, protected=["C"], protected_patterns=["labs"], **kwargs
+    ).combine(X, proba)
+    on_labs = X["measured_labs"].to_numpy() > 0.5
+    assert np.allclose(labs_only[~on_labs], before[~on_labs])
+    assert np.allclose(labs_only[on_labs], after[on_labs])
+    # a blend pickled before protection existed combines as before
+    del safe.__dict__["protected"]
+    assert np.allclose(safe.combine(X, proba), before)
+
+
+def test_the_edge_runtime_blends_and_protects_as_the_predictor():
+    """``edge.models.blend`` on the exported config is ``KnowledgeBlend.combine``."""
+    from disease_pipeline.edge.models import blend as edge_blend
+    from disease_pipeline.edge_export.models import blend_config
+
+    X, proba, y = _data(300, 8)
+    X["knowledge_D"] = X["knowledge_A"] - 1.0
+    proba = proba.copy()
+    proba[:, 2] = 1e-9
+    proba /= proba.sum(axis=1, keepdims=True)
+    fitted = fit_knowledge_blend(
+        X,
+        proba,
+        y,
+        CLASSES,
+        extra=["D"],
+        grid=[0.0, 0.5, 1.0],
+        min_rows=30,
+        min_knowledge_share={},
+        default_weights=DEFAULTS,
+        protected=["C", "D"],
+        protected_patterns=["symptoms_only"],
+    )
+    names = list(X.columns)
+    edge = edge_blend(blend_config(fitted), names, X.to_numpy(float), proba)
+    np.testing.assert_allclose(edge, fitted.combine(X, proba), rtol=1e-9, atol=1e-12)

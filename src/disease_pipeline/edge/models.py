@@ -19,7 +19,12 @@ import numpy as np
 from disease_pipeline.edge.numeric import expit, log_softmax, logit, logsumexp, softmax
 from disease_pipeline.edge.package import PackageError
 from disease_pipeline.edge.trees import TreeEnsemble, load_ensemble, predict_proba
-from disease_pipeline.predictor.probabilities import EPS, normalise, ordinal_probabilities
+from disease_pipeline.predictor.probabilities import (
+    EPS,
+    normalise,
+    ordinal_probabilities,
+    protect,
+)
 
 #: how the boosters are evaluated: ``exact`` walks ``trees.npz`` in numpy (XGBoost's
 #: margins and probabilities bit for bit, the default); ``onnx`` runs the package's
@@ -196,4 +201,9 @@ def blend(
         chosen = patterns == pattern
         if chosen.any():
             out[chosen] = np.exp(log_softmax(alpha * K[chosen] + beta * log_p[chosen], axis=1))
+    # must-not-miss diseases: never below the knowledge posterior on the sparse patterns
+    protected = [classes.index(c) for c in config.get("protected", []) if c in classes]
+    rows = np.isin(patterns, config.get("protected_patterns", []))
+    if protected and rows.any():
+        out[rows] = protect(out[rows], np.exp(K[rows]), protected)
     return out

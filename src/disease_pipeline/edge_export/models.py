@@ -145,4 +145,6 @@ def blend_config(blend: Any) -> dict[str, Any] | None:
         "model_classes": list(blend.model_classes),
         "extra": list(blend.extra),
         "weights": {k: [float(a), float(b)] for k, (a, b) in blend.weights.items()},
+        "protected": list(getattr(blend, "protected", [])),
+        "protected_patterns": list(getattr(blend, "protected_patterns", [])),
     }

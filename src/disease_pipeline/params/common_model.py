@@ -55,6 +55,28 @@ class QueryRows(ParamsModel):
     common_ratio: float
 
 
+class Perturbation(ParamsModel):
+    """One perturbed copy of the catalogue and how its patients are sampled
+    (knowledge/knowledge_shift.py)."""
+
+    replace_share: Share = 0.2
+    frequency_jitter: float = 0.75
+    age_shift: float = 0.0
+    extra_terms_mean: float = 1.0
+    absent_mean: float = 1.0
+    max_present: PositiveInt = 12
+    extra_by_usage: bool = False
+
+
+class CommonQueryRows(ParamsModel):
+    """Query-style rows of the common model (symptom-only patients of perturbed catalogues)."""
+
+    enabled: bool
+    seed: Seed
+    per_disease: PositiveInt
+    perturbations: list[Perturbation]
+
+
 class Gate(ParamsModel):
     """The gate model P(rare)."""
 
@@ -99,5 +121,6 @@ class CommonModelParams(ParamsModel):
     xgboost: XGBoostParams
     tuning: Tuning
     baseline: Baseline
+    query_rows: CommonQueryRows
     gate: Gate
     knowledge: Knowledge

@@ -11,6 +11,14 @@ split) over a grid: among the pairs whose top-3 accuracy is within a tolerance o
 best, the one of lowest log loss; for sparse patterns a floor on α / (α + β) keeps the
 knowledge in charge, so the answer is never driven by a model that only learned the
 simulator. Patterns with too few rows keep their default weights.
+
+Time-critical diseases (the catalogue's ``must_not_miss``) are ``protected`` on the sparse
+patterns (``protected_patterns``): their blended probability never falls below their
+knowledge posterior (the other classes then share what is left). The learned model may
+raise sepsis or a pulmonary embolism, never talk the differential out of one that the
+findings keep plausible: trained on the simulator, it has learned, for instance, that
+septic patients almost always come with vital signs, and would otherwise push sepsis out
+of the top 10 of a symptoms-only query.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from disease_pipeline.predictor.feature_knowledge import (
     knowledge_column,
     modality_pattern,
 )
+from disease_pipeline.predictor.probabilities import protect
 
 #: log-probability floor of the learned model (its calibrated output can be exactly 0)
 LOG_FLOOR = np.log(1e-6)
@@ -42,6 +51,10 @@ class KnowledgeBlend:
     weights: dict[str, tuple[float, float]]
     extra: list[str] = field(default_factory=list)
     report: dict = field(default_factory=dict)
+    #: classes never ranked below their knowledge posterior (must-not-miss diseases)
+    protected: list[str] = field(default_factory=list)
+    #: modality patterns on which ``protected`` applies
+    protected_patterns: list[str] = field(default_factory=list)
 
     @property
     def classes(self) -> list[str]:
@@ -89,7 +102,16 @@ class KnowledgeBlend:
             rows = patterns == pattern
             if rows.any():
                 out[rows] = np.exp(log_softmax(alpha * K[rows] + beta * log_p[rows], axis=1))
+        positions = self.protected_positions()
+        rows = np.isin(patterns, getattr(self, "protected_patterns", []))
+        if positions and rows.any():
+            out[rows] = protect(out[rows], np.exp(K[rows]), positions)
         return out
+
+    def protected_positions(self) -> list[int]:
+        """Columns of the protected classes (blends pickled before protection: none)."""
+        position = {c: j for j, c in enumerate(self.classes)}
+        return [position[c] for c in getattr(self, "protected", []) if c in position]
 
 
 def _nll(K: np.ndarray, log_p: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
@@ -116,6 +138,8 @@ def fit_knowledge_blend(
     top3_tolerance: float = 0.005,
     scales: tuple[float, ...] = (1.0,),
     default_weights: dict[str, tuple[float, float]],
+    protected: list[str] = (),
+    protected_patterns: list[str] = (),
 ) -> KnowledgeBlend:
     """Choose ``(α, β)`` per modality pattern by log loss on ``(X, proba, y)``.
 
@@ -130,6 +154,8 @@ def fit_knowledge_blend(
             this of the best (the ranking first), by log loss (then calibration).
         scales: factors tried on the chosen (α, β) together, by log loss (a temperature:
             it changes neither the ranking nor the knowledge share).
+        protected: classes never ranked below their knowledge posterior on rows of the
+            ``protected_patterns`` (applied by ``combine``, not part of the weights' choice).
     """
     unknown = sorted(set(default_weights) - set(PATTERNS.values()))
     if unknown:
@@ -139,6 +165,8 @@ def fit_knowledge_blend(
         {p: tuple(w) for p, w in default_weights.items()},
         [c for c in extra if c not in set(classes)],
     )
+    blend.protected = [c for c in protected if c in set(blend.classes)]
+    blend.protected_patterns = [p for p in protected_patterns if p in set(PATTERNS.values())]
     K = blend.knowledge(X)
     if K is None:
         blend.report = {"skipped": "no knowledge columns in the features"}

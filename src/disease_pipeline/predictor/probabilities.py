@@ -15,6 +15,8 @@ from disease_pipeline.core.levels import SEVERITY_LEVELS
 
 #: probability floor before renormalising
 EPS = 1e-6
+#: relative margin a floor must exceed a probability by to raise it (``protect``)
+PROTECT_RTOL = 1e-9
 #: catalogue urgency tier of a disease that makes the severity "critical" (else "high")
 CRITICAL_TIER = 5
 
@@ -63,3 +65,30 @@ def respect_critical(
         probabilities["moderate"] += excess
     severity["probabilities"] = probabilities
     severity["level"] = max(SEVERITY_LEVELS[1:], key=lambda level: probabilities[level])
+
+
+def protect(proba: np.ndarray, floor: np.ndarray, positions: list[int]) -> np.ndarray:
+    """``proba`` (rows summing to 1) with the columns ``positions`` raised to at least
+    ``floor`` (same shape as ``proba``; the knowledge posterior of the knowledge blend's
+    must-not-miss diseases); the other columns give up the added mass in proportion to
+    their probabilities (all of it, down to 0, when they hold less). Rows are then
+    renormalised (only a row whose raised columns alone exceed 1 changes). The added mass
+    is taken from the small probabilities themselves, never as ``1 − (sum near 1)``,
+    whose rounding residue would swamp them."""
+    if not positions:
+        return proba
+    out = proba.copy()
+    before = proba[:, positions]
+    # raised only beyond rounding (equal posteriors must not move the other classes)
+    raised = np.where(
+        floor[:, positions] > before * (1.0 + PROTECT_RTOL), floor[:, positions], before
+    )
+    added = (raised - before).sum(axis=1)
+    out[:, positions] = raised
+    kept = np.ones(proba.shape[1], dtype=bool)
+    kept[positions] = False
+    rest = proba[:, kept].sum(axis=1)
+    left = np.maximum(rest - added, 0.0)
+    scale = np.divide(left, rest, out=np.zeros_like(rest), where=rest > 0)
+    out[:, kept] *= scale[:, None]
+    return out / out.sum(axis=1, keepdims=True)

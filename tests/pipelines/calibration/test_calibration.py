@@ -28,6 +28,7 @@ from tests.pipelines.common_model.synthetic import (
     make_matrix,
     param_entries,
     run_in_memory,
+    without_query_rows,
 )
 
 CLASSES = ["A", "B", "C", "D"]
@@ -136,7 +137,7 @@ def calibration_outputs(params) -> dict:
         common_pipeline() + severity_pipeline(),
         {"model_input_train": train, "feat_builder": None}
         | {"feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS)}
-        | param_entries("common_model", load_parameters("common_model"))
+        | param_entries("common_model", without_query_rows(load_parameters("common_model")))
         | param_entries("severity_model", load_parameters("severity_model")),
     )
     data = {

@@ -118,9 +118,17 @@ def run_in_memory(pipeline, data: dict) -> dict:
     return {name: catalog.load(name) for name in pipeline.datasets() if name not in data}
 
 
+def without_query_rows(params: dict) -> dict:
+    """``common_model`` parameters without the query-style rows: they are built by a
+    FeatureBuilder, and a synthetic matrix's columns are not a builder's."""
+    return {**params, "query_rows": {**params["query_rows"], "enabled": False}}
+
+
 def run_training(pipeline, name: str, params: dict, train: pd.DataFrame) -> dict:
     """Run a model pipeline on ``train`` (``model_input_train``) with the ``name`` parameter
     block as Kedro passes it; returns every output (see :func:`run_in_memory`)."""
+    if name == "common_model":
+        params = without_query_rows(params)
     inputs = {"model_input_train": train} | param_entries(name, params)
     if name == "common_model":  # no registry case: the gate gets no query-style rows
         inputs |= {"feat_registry_cases": pd.DataFrame(columns=REGISTRY_COLUMNS)}

@@ -12,6 +12,7 @@ from sklearn.metrics import log_loss
 from disease_pipeline.pipelines.common_model import create_pipeline
 from disease_pipeline.pipelines.common_model.nodes import (
     compare_imbalance_strategies,
+    fit_common_model,
     fit_gate_model,
     split_common_rows,
 )
@@ -161,3 +162,26 @@ def test_gate_without_rare_cases_falls_back_to_a_prior(params):
     p_rare = gate.predict_proba(frame)[:, 1]
     assert np.allclose(p_rare, p_rare[0]) and 0 < p_rare[0] < 0.01
     assert report["train_counts"][1] == 0
+
+
+def test_query_rows_join_the_common_fit(params):
+    """Rows of ``build_common_query_rows`` are fitted beside the training rows: a pattern
+    only they carry (here a large ``noise`` value for I10) is learned."""
+    train = make_matrix(600, seed=4)
+    imbalance = {"chosen": "class_weights"}
+    tuning = {"params": {**params["xgboost"], "n_estimators": 20}}
+    query = make_matrix(400, seed=5)
+    query = query[query["label_category"] == "COMMON"]
+    query = query.assign(noise=np.where(query["label_disease"] == "I10", 6.0, 0.0))
+    plain = fit_common_model(train, imbalance, tuning, params)
+    taught = fit_common_model(train, imbalance, tuning, params, query)
+    assert list(taught.classes_) == list(plain.classes_) == sorted(COMMON)
+    probe = make_matrix(300, seed=6)
+    probe = probe[probe["label_category"] == "COMMON"].assign(noise=6.0)
+    i10 = list(taught.classes_).index("I10")
+    before = plain.predict_proba(probe)[:, i10].mean()
+    after = taught.predict_proba(probe)[:, i10].mean()
+    assert after > before + 0.1
+    # without query rows (None or empty) the fit is the plain one
+    empty = fit_common_model(train, imbalance, tuning, params, query.iloc[:0])
+    np.testing.assert_allclose(empty.predict_proba(probe), plain.predict_proba(probe))

@@ -79,8 +79,13 @@ def world():
 
 
 @pytest.fixture(scope="module")
-def outputs(world):
-    return run_in_memory(create_pipeline(), inputs(train_predictor(world[0][1]), world))
+def champion(world):
+    return train_predictor(world[0][1])
+
+
+@pytest.fixture(scope="module")
+def outputs(world, champion):
+    return run_in_memory(create_pipeline(), inputs(champion, world))
 
 
 def test_scored_test_split_has_one_row_per_encounter_with_probabilities(outputs, world):
@@ -181,6 +186,22 @@ def test_evaluation_report_gives_intervals_and_baselines(outputs):
     table = outputs["reporting_modality_metrics"]
     assert table["pattern"].tolist() == ["symptoms_only", "with_vitals", "with_labs", "all"]
     assert (table["modality.n"] > 0).all()
+    # the champion's learned model alone, per pattern and against the champion
+    assert "learned model alone" in page and "learned model top-3" in page
+    assert table["modality.learned.top3"].notna().all()
+    assert "compare.learned.top3_diff" in metrics
+
+
+def test_the_learned_baseline_is_the_champions_calibrated_model(outputs, champion, world):
+    _, test = world[2]
+    frame = outputs["model_output_baseline_predictions"]
+    classes = [str(c) for c in champion.common_model.classes_]
+    X = test.set_index(test["encounter_id"].astype(str)).loc[frame["encounter_id"]]
+    expected = champion.common_model.predict_proba(X)
+    calibrator = champion.calibrators.get("common")  # this world's champion may have none
+    expected = expected if calibrator is None else calibrator.transform(expected)
+    got = frame[[f"learned__{c}" for c in classes]].to_numpy(float)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
 def test_the_knowledge_baseline_is_compared_on_every_pattern(world):

@@ -4,11 +4,12 @@ experiments (``scripts/active_learning_simulation.py``).
 :class:`Trainer` runs the nodes ``kedro run --pipeline=train`` runs between the features
 and the predictor: the common model's selection once (``split_common_rows``,
 ``compare_imbalance_strategies``, ``tune_common_model``, with the configured
-parameters), then for every labelled set ``fit_common_model``, ``fit_gate_model`` (with
-the registry's query rows), ``calibrate_model`` for both and ``fit_blend`` on a fixed
-calibration set, and ``assemble_predictor``. Left out: the rare model (the differential
-keeps the unspecified rare slot) and the severity model (a constant) — an experiment on
-diagnoses needs neither. :func:`answers` and :func:`hits` score a predictor the way the
+parameters), then for every labelled set ``fit_common_model`` (with the catalogue's
+query-style rows of its diseases), ``fit_gate_model`` (with the registry's query rows),
+``calibrate_model`` for both and ``fit_blend`` on a fixed calibration set, and
+``assemble_predictor``. Left out: the rare model (the differential keeps the unspecified
+rare slot) and the severity model (a constant) — an experiment on diagnoses needs
+neither. :func:`answers` and :func:`hits` score a predictor the way the
 service answers (no explanation).
 """
 
@@ -32,7 +33,10 @@ from disease_pipeline.pipelines.common_model.nodes import (
     split_common_rows,
     tune_common_model,
 )
-from disease_pipeline.pipelines.common_model.query_rows import build_gate_query_rows
+from disease_pipeline.pipelines.common_model.query_rows import (
+    build_common_query_rows,
+    build_gate_query_rows,
+)
 from disease_pipeline.predictor.bundle import DiseasePredictor
 from disease_pipeline.predictor.calibrators import Calibrator
 from disease_pipeline.predictor.classifiers import ConstantClassifier
@@ -75,7 +79,8 @@ class Trainer:
         if self.selection is None:
             raise RuntimeError("Trainer.select must run before Trainer.train")
         common_params, calibration = self.params["common_model"], self.params["calibration"]
-        common = fit_common_model(labelled, *self.selection, common_params)
+        query_rows = build_common_query_rows(labelled, self.builder, common_params)
+        common = fit_common_model(labelled, *self.selection, common_params, query_rows)
         gate, _ = fit_gate_model(labelled, common_params, self.query_rows)
         calibrators = {"severity": Calibrator()}
         for name, model in (("common", common), ("gate", gate)):

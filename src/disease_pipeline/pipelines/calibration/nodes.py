@@ -27,6 +27,7 @@ from disease_pipeline.predictor.calibrators import (
 )
 from disease_pipeline.predictor.explanations import feature_labels
 from disease_pipeline.predictor.knowledge_blend import KnowledgeBlend, fit_knowledge_blend
+from disease_pipeline.predictor.red_flags import critical_diseases
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,9 @@ def fit_blend(
 
     Args:
         params: ``calibration.knowledge_blend``: ``grid``, ``min_rows``,
-            ``min_knowledge_share`` and ``default_weights`` per modality pattern.
+            ``min_knowledge_share`` and ``default_weights`` per modality pattern;
+            ``protect_must_not_miss``: the modality patterns on which the catalogue's
+            must-not-miss diseases never fall below their knowledge posterior.
     """
     classes = [str(c) for c in common_model.classes_]
     y = encode(model_input_calibration["label_disease"], classes)
@@ -121,6 +124,8 @@ def fit_blend(
         scales=tuple(float(t) for t in params.get("scales", [1.0])),
         min_knowledge_share={k: float(v) for k, v in params["min_knowledge_share"].items()},
         default_weights={k: tuple(map(float, v)) for k, v in params["default_weights"].items()},
+        protected=sorted(critical_diseases(scorer)) if scorer is not None else [],
+        protected_patterns=list(params.get("protect_must_not_miss", [])),
     )
     logger.info("knowledge blend weights: %s", blend.weights)
     return blend, blend.report

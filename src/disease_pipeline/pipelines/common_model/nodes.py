@@ -151,11 +151,20 @@ def fit_common_model(
     imbalance: dict[str, Any],
     tuning: dict[str, Any],
     params: dict[str, Any],
+    query_rows: pd.DataFrame | None = None,
 ) -> TreeClassifier:
     """Refit the chosen strategy and parameters on every COMMON training row, for the
-    number of rounds early stopping picked on validation."""
+    number of rounds early stopping picked on validation. ``query_rows``
+    (``query_rows.build_common_query_rows``: symptom-only patients of perturbed copies
+    of the catalogue) are added to the fitted rows."""
     common = model_input_train[model_input_train["label_category"] == "COMMON"]
     features = feature_columns(common)
+    if query_rows is not None and len(query_rows):
+        extra = query_rows.reindex(columns=[*features, "label_disease", "label_category"])
+        logger.info("common_model: %d query-style rows added to the fit", len(extra))
+        common = pd.concat(
+            [common[[*features, "label_disease", "label_category"]], extra], ignore_index=True
+        )
     classes = sorted(str(c) for c in common["label_disease"].unique())
     y = encode(common["label_disease"], classes)
     arrays = training_arrays(

@@ -13,7 +13,10 @@ from disease_pipeline.pipelines.common_model.nodes import (
     split_common_rows,
     tune_common_model,
 )
-from disease_pipeline.pipelines.common_model.query_rows import build_gate_query_rows
+from disease_pipeline.pipelines.common_model.query_rows import (
+    build_common_query_rows,
+    build_gate_query_rows,
+)
 
 PARAMS = "params:common_model"
 
@@ -52,8 +55,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="evaluate_common_baseline",
             ),
             Node(
+                build_common_query_rows,
+                ["model_input_train", "feat_builder", PARAMS],
+                "model_input_common_query_rows",
+                name="build_common_query_rows",
+            ),
+            Node(
                 fit_common_model,
-                ["model_input_train", "model_common_imbalance", "model_common_tuning", PARAMS],
+                [
+                    "model_input_train",
+                    "model_common_imbalance",
+                    "model_common_tuning",
+                    PARAMS,
+                    "model_input_common_query_rows",
+                ],
                 "model_common",
                 name="fit_common_model",
             ),

@@ -1,5 +1,6 @@
-"""Query-style rows for the P(rare) gate: what a clinician sends when only phenotypes,
-age and sex are known.
+"""Query-style rows: what a clinician sends when only phenotypes, age and sex are known.
+
+For the P(rare) gate (:func:`build_gate_query_rows`):
 
 Simulated encounters carry onsets, severities, vitals and labs; real requests often carry
 none of them. Trained on simulated encounters alone, the gate reads "many findings with
@@ -11,6 +12,14 @@ phenotypes decide:
   a stable hash of the disease id); the other diseases stay unseen for evaluation;
 * COMMON: symptom-only patients sampled from a perturbed copy of the catalogue
   (jittered frequencies, ontology-neighbour terms, extra findings).
+
+For the common-disease model (:func:`build_common_query_rows`): symptom-only patients of
+the catalogue's diseases drawn from several perturbed copies of it (each perturbation a
+different picture of how another source could record the same disease). Trained on the
+simulator's records alone, the learned model reads every patient through the simulator's
+habits (its background findings, its population frequencies, its case mix) and collapses
+on patients recorded elsewhere; these rows teach it what the catalogue knows, under
+knowledge shift, so that its answer can be trusted beside the knowledge scorer's.
 """
 
 from __future__ import annotations
@@ -75,3 +84,41 @@ def build_gate_query_rows(
         [_rows(feature_builder, rare, "RARE"), _rows(feature_builder, common, "COMMON")],
         ignore_index=True,
     )
+
+
+def build_common_query_rows(
+    model_input_train: pd.DataFrame, feature_builder: Any, params: dict[str, Any]
+) -> pd.DataFrame:
+    """Feature rows (the builder's columns + ``label_disease``, ``label_category`` COMMON)
+    of symptom-only patients sampled from perturbed copies of the catalogue, per
+    ``params['query_rows']``: ``per_disease`` patients of every catalogue disease that has
+    COMMON training rows, for each entry of ``perturbations`` (``perturbed_catalogue``
+    and ``sample_symptom_patients`` options; seeds from ``seed``). Empty when disabled."""
+    options = params.get("query_rows", {})
+    if not options.get("enabled", False):
+        return pd.DataFrame()
+    trained = set(
+        model_input_train.loc[model_input_train["label_category"] == "COMMON", "label_disease"]
+    )
+    catalogue = load_common_diseases()
+    catalogue = catalogue[catalogue["icd10"].isin(trained)].reset_index(drop=True)
+    if catalogue.empty:
+        return pd.DataFrame()
+    seed, per_disease = int(options["seed"]), int(options["per_disease"])
+    shift_keys = {"frequency_jitter", "replace_share", "age_shift"}
+    frames = []
+    for i, perturbation in enumerate(options["perturbations"]):
+        shift = {k: v for k, v in perturbation.items() if k in shift_keys}
+        sample = {k: v for k, v in perturbation.items() if k not in shift_keys}
+        copy = perturbed_catalogue(catalogue, seed=seed + 2 * i, **shift)
+        sampled = sample_symptom_patients(copy, per_disease, seed=seed + 2 * i + 1, **sample)
+        records = [
+            _record(f"query-common-{i}-{j}", list(r.present), list(r.absent), r.age, r.sex)
+            for j, r in enumerate(sampled.itertuples())
+        ]
+        frames.append(
+            _rows(feature_builder, records, "COMMON").assign(
+                label_disease=sampled["label"].to_numpy()
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

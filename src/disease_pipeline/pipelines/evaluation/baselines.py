@@ -10,6 +10,8 @@
   ``params:common_model.knowledge``), scored from the warehouse tables. Without that
   class in the code base the baseline is absent and its gate criteria report "not
   available".
+- ``learned``: the champion's own learned common-disease model alone (calibrated, before
+  the knowledge blend), to show what each half of the stacked differential contributes.
 
 The table written (``model_output_baseline_predictions``) has ``encounter_id`` and one
 probability column ``<baseline>__<code>`` per common disease the baseline ranks.
@@ -113,9 +115,12 @@ def score_baselines(
     logistic: FittedBaseline,
     knowledge: dict[str, Any],
     params: dict[str, Any],
+    *,
+    predictor: Any = None,
 ) -> pd.DataFrame:
     """Each baseline's probabilities for the test encounters (see the module docstring);
-    ``knowledge`` is :func:`build_knowledge_baseline`'s output."""
+    ``knowledge`` is :func:`build_knowledge_baseline`'s output, ``predictor`` the champion
+    whose learned model alone is the ``learned`` baseline (absent without it)."""
     ids = model_input_test["encounter_id"].astype(str).tolist()
     X = model_input_test.set_index(model_input_test["encounter_id"].astype(str))
     columns = {"encounter_id": ids}
@@ -130,6 +135,12 @@ def score_baselines(
         ]
         proba = np.vstack(parts) if parts else np.zeros((0, len(scorer.classes)))
         columns |= {f"knowledge__{c}": proba[:, j] for j, c in enumerate(scorer.classes)}
+    model = getattr(predictor, "common_model", None)
+    if model is not None:
+        proba = model.predict_proba(X)
+        calibrator = getattr(predictor, "calibrators", {}).get("common")
+        proba = proba if calibrator is None else calibrator.transform(proba)
+        columns |= {f"learned__{c}": proba[:, j] for j, c in enumerate(model.classes_)}
     return pd.DataFrame(columns)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .figures import MODALITY_PATTERNS
 
-BASELINES = ("logistic", "knowledge")
+BASELINES = ("logistic", "knowledge", "learned")
 
 #: (title, champion key, baseline figure suffix or None)
 HEADLINE = (
@@ -62,8 +62,9 @@ def _baseline_key(name: str, suffix: str) -> str:
 
 def _headline(metrics: dict[str, float]) -> list[str]:
     lines = [
-        "| figure | champion [95 % CI] | logistic baseline | knowledge baseline |",
-        "|---|---|---|---|",
+        "| figure | champion [95 % CI] | logistic baseline | knowledge baseline "
+        "| learned model alone |",
+        "|---|---|---|---|---|",
     ]
     for title, key, suffix in HEADLINE:
         cells = [
@@ -90,12 +91,14 @@ def _modality(table: pd.DataFrame, top_k: list[int]) -> list[str]:
     figures = [f"top{k}" for k in top_k] + ["auroc_macro", "ece"]
     header = ["pattern", "n", *figures]
     header += [f"knowledge top-{k}" for k in (1, 3)]
+    header += [f"learned model top-{k}" for k in (1, 3)]
     header += [f"champion − knowledge top-{k}" for k in (1, 3)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
         cells = [str(row["pattern"]), fmt(row.get("modality.n")).removesuffix(".000")]
         cells += [with_interval(row, f"modality.{f}") for f in figures]
         cells += [with_interval(row, f"modality.knowledge.top{k}") for k in (1, 3)]
+        cells += [with_interval(row, f"modality.learned.top{k}") for k in (1, 3)]
         cells += [with_interval(row, f"compare.knowledge.top{k}_diff") for k in (1, 3)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -138,8 +141,9 @@ def write_evaluation_report(
             f"({params['intervals']['n_boot']} resamples of the test encounters, seed "
             f"{params['seed']}). The test split is scored through `predict_tables` on its "
             "warehouse tables, the path the service runs. Baselines: the logistic "
-            "regression of the common_model pipeline refitted on the training split, and "
-            "the catalogue's knowledge scorer alone (n/a when the code base has none).",
+            "regression of the common_model pipeline refitted on the training split, "
+            "the catalogue's knowledge scorer alone (n/a when the code base has none), and "
+            "the champion's learned model alone (calibrated, before the knowledge blend).",
             "",
             *_headline(reporting_metrics),
             "",

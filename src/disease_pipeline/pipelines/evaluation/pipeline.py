@@ -58,13 +58,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             score_baselines,
-            [
-                "model_input_test",
-                "prm_evaluation_tables",
-                "model_logistic_baseline",
-                "model_knowledge_baseline",
-                PARAMS,
-            ],
+            {
+                "model_input_test": "model_input_test",
+                "prm_evaluation_tables": "prm_evaluation_tables",
+                "logistic": "model_logistic_baseline",
+                "knowledge": "model_knowledge_baseline",
+                "params": PARAMS,
+                "predictor": "model_predictor",
+            },
             "model_output_baseline_predictions",
             name="score_baselines",
         ),
