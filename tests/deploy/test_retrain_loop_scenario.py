@@ -4,12 +4,14 @@ assay simulated, served by a real ``bentoml serve``, 5 % of the answered encount
 confirmed through ``/feedback`` (admin, two concordant clinicians, one clinician alone),
 monitored, checked, frozen and retrained through ``kedro run`` — in both directions:
 
-- worse: the retrain is misconfigured twice — it learns from the first quarter of the
-  patients (``features.split.fractions``, as a truncated export would leave it) and its
+- worse: the retrain is misconfigured three times — it learns from the first quarter of
+  the patients (``features.split.fractions``, as a truncated export would leave it), its
   knowledge scorer ignores the reported findings (``common_model.knowledge.evidence_weight``
-  0): the challenger still passes the test environment's lenient acceptance gate and is
-  registered, but it is inferior on the frozen evaluation set and kept out, tagged with
-  the reason; ``@champion`` stays;
+  0) and its common model goes without the catalogue's query-style rows
+  (``common_model.query_rows.enabled``; with them the catalogue alone teaches it enough
+  to beat the champion): the challenger still passes the test environment's lenient
+  acceptance gate and is registered, but it is inferior on the frozen evaluation set and
+  kept out, tagged with the reason; ``@champion`` stays;
 - better: that weak model is then made champion by hand (``disease-pipeline promote``),
   and the next retrain, with the full training data and the same feedback, beats it on
   the frozen set and is promoted: ``@champion`` moves, the weak model becomes
@@ -33,10 +35,11 @@ from tests.serving.conftest import BENTOML_HOME
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 #: the first quarter of the patients for training (the frozen test period stays out of
-#: training and calibration), and a knowledge scorer blind to the findings
+#: training and calibration), a knowledge scorer blind to the findings and no query rows
 DEGRADED = (
     "features.split.fractions.train=0.25,features.split.fractions.calibration=0.15,"
-    "features.split.fractions.test=0.6,common_model.knowledge.evidence_weight=0.0"
+    "features.split.fractions.test=0.6,common_model.knowledge.evidence_weight=0.0,"
+    "common_model.query_rows.enabled=false"
 )
 PATIENTS = 600
 

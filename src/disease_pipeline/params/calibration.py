@@ -52,7 +52,7 @@ class KnowledgeBlend(ParamsModel):
     scales: list[float]
     min_knowledge_share: ModalityShares
     default_weights: ModalityWeights
-    protect_must_not_miss: list[Literal["symptoms_only", "vitals", "labs", "all"]] = []
+    protect_must_not_miss: list[Literal["symptoms_only", "vitals", "labs", "all"]]
 
 
 class MustNotMiss(ParamsModel):

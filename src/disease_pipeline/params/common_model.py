@@ -57,15 +57,15 @@ class QueryRows(ParamsModel):
 
 class Perturbation(ParamsModel):
     """One perturbed copy of the catalogue and how its patients are sampled
-    (knowledge/knowledge_shift.py)."""
+    (knowledge/knowledge_shift.py; an absent key keeps that function's default)."""
 
-    replace_share: Share = 0.2
-    frequency_jitter: float = 0.75
-    age_shift: float = 0.0
-    extra_terms_mean: float = 1.0
-    absent_mean: float = 1.0
-    max_present: PositiveInt = 12
-    extra_by_usage: bool = False
+    replace_share: Share | None = None
+    frequency_jitter: float | None = None
+    age_shift: float | None = None
+    extra_terms_mean: float | None = None
+    absent_mean: float | None = None
+    max_present: PositiveInt | None = None
+    extra_by_usage: bool | None = None
 
 
 class CommonQueryRows(ParamsModel):

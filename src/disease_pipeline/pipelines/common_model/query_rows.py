@@ -108,8 +108,9 @@ def build_common_query_rows(
     shift_keys = {"frequency_jitter", "replace_share", "age_shift"}
     frames = []
     for i, perturbation in enumerate(options["perturbations"]):
-        shift = {k: v for k, v in perturbation.items() if k in shift_keys}
-        sample = {k: v for k, v in perturbation.items() if k not in shift_keys}
+        given = {k: v for k, v in perturbation.items() if v is not None}
+        shift = {k: v for k, v in given.items() if k in shift_keys}
+        sample = {k: v for k, v in given.items() if k not in shift_keys}
         copy = perturbed_catalogue(catalogue, seed=seed + 2 * i, **shift)
         sampled = sample_symptom_patients(copy, per_disease, seed=seed + 2 * i + 1, **sample)
         records = [
