@@ -61,6 +61,8 @@ class Trainer:
             registry_cases, feature_builder, params["common_model"]
         )
         self.selection: tuple[dict[str, Any], dict[str, Any]] | None = None
+        #: the common model's query rows per set of trained diseases (built once each)
+        self.common_query_rows: dict[frozenset[str], pd.DataFrame] = {}
 
     def select(self, labelled: pd.DataFrame) -> dict[str, Any]:
         """The common model's selection (imbalance strategy, Optuna) on ``labelled``;
@@ -79,7 +81,12 @@ class Trainer:
         if self.selection is None:
             raise RuntimeError("Trainer.select must run before Trainer.train")
         common_params, calibration = self.params["common_model"], self.params["calibration"]
-        query_rows = build_common_query_rows(labelled, self.builder, common_params)
+        trained = frozenset(labelled.loc[labelled["label_category"] == "COMMON", "label_disease"])
+        if trained not in self.common_query_rows:
+            self.common_query_rows[trained] = build_common_query_rows(
+                labelled, self.builder, common_params
+            )
+        query_rows = self.common_query_rows[trained]
         common = fit_common_model(labelled, *self.selection, common_params, query_rows)
         gate, _ = fit_gate_model(labelled, common_params, self.query_rows)
         calibrators = {"severity": Calibrator()}
