@@ -53,6 +53,8 @@ class QueryRows(ParamsModel):
     enabled: bool
     registry_share: Share
     common_ratio: float
+    match_missing: bool
+    match_excluded: bool
 
 
 class Perturbation(ParamsModel):

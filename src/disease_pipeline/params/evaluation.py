@@ -54,6 +54,18 @@ class RegistryCheck(ParamsModel):
     max_cases: PositiveInt | None
 
 
+class RecordingCheck(ParamsModel):
+    """Catalogue-sampled common patients sent as sampled, without their age and with
+    ``negatives`` more findings recorded absent."""
+
+    enabled: bool
+    n_per_disease: PositiveInt
+    seed: int
+    threshold: Share
+    top_k: PositiveInt
+    negatives: PositiveInt
+
+
 class Subgroups(ParamsModel):
     """Subgroups by age band and sex."""
 
@@ -143,6 +155,7 @@ class EvaluationParams(ParamsModel):
     baselines: Baselines
     registry_protocol: RegistryProtocol
     registry_check: RegistryCheck
+    recording_check: RecordingCheck
     top_k: list[PositiveInt]
     ece_bins: PositiveInt
     target_sensitivity: Share

@@ -56,28 +56,43 @@ def registry_gate_check(
     """P(rare) of the gate and the served top-``top_k`` hit rate on registry ``cases``.
 
     Cases without a present term are skipped (a request needs a symptom). Returns
-    ``{cases, share_p_rare_at_least, threshold, p_rare_quantiles, differential_top_k,
-    top_k}`` where ``differential_top_k`` is the share of cases whose true disease is
+    ``{cases, share_p_rare_at_least, threshold, by_age, p_rare_quantiles,
+    differential_top_k, top_k}`` (``by_age``: the share for cases with and without a
+    recorded age) where ``differential_top_k`` is the share of cases whose true disease is
     among the first ``top_k`` entries of the served differential.
     """
     usable = [c for c in cases if c.present]
     p_rare: list[float] = []
     hits: list[bool] = []
+    aged: list[bool] = []
     for start in range(0, len(usable), GATE_BLOCK):
         block = usable[start : start + GATE_BLOCK]
-        tables = records_to_tables([case_record(c) for c in block])
-        outputs = predictor.predict_tables(tables, top_k=top_k, explain=False)
-        for case, output in zip(block, outputs, strict=True):
+        records = [case_record(c) for c in block]
+        outputs = predictor.predict_tables(records_to_tables(records), top_k=top_k, explain=False)
+        for case, record, output in zip(block, records, outputs, strict=True):
             p_rare.append(float(output["p_rare"]))
             codes = [str(d.get("code")) for d in output["differential"][:top_k]]
             hits.append(case.disease_id in codes)
+            aged.append(record.age is not None)
     values = np.asarray(p_rare, dtype=float)
     if not len(values):
         return {"cases": 0, "skipped": "no registry case with a present HPO term"}
+    known = np.asarray(aged, dtype=bool)
     return {
         "cases": len(values),
         "threshold": threshold,
         "share_p_rare_at_least": round(float(np.mean(values >= threshold)), 4),
+        # published cases often record no age; a gate that reads a missing age as "rare"
+        # shows up as a gap between these two
+        "by_age": {
+            group: {
+                "cases": int(mask.sum()),
+                "share_p_rare_at_least": (
+                    round(float(np.mean(values[mask] >= threshold)), 4) if mask.any() else None
+                ),
+            }
+            for group, mask in (("recorded", known), ("unknown", ~known))
+        },
         "p_rare_quantiles": {
             f"q{int(q * 100):02d}": round(float(np.quantile(values, q)), 4)
             for q in (0.05, 0.25, 0.5, 0.75)

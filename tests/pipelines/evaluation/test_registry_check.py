@@ -65,6 +65,12 @@ def test_served_top_k_is_reported_beside_the_rare_model_alone():
     # alone: a, b, d ranked -> 3/4; the gap names what the gate costs real patients
     assert metrics["registry_served.rare_model_alone_top10"] == pytest.approx(0.75)
     assert metrics["registry_served.served_minus_rare_model_top10"] == pytest.approx(-0.5)
+    # a (4 years) and c (30) have an age, b and d none; the stand-in gate says rare for a
+    # and c only, so the split shows the gap a gate reading the age would leave
+    assert metrics["registry_served.cases_age_recorded"] == 2
+    assert metrics["registry_served.cases_age_unknown"] == 2
+    assert metrics["registry_served.share_p_rare_at_least_threshold_age_recorded"] == 1.0
+    assert metrics["registry_served.share_p_rare_at_least_threshold_age_unknown"] == 0.0
 
 
 def test_unknown_age_and_sex_stay_unknown_and_the_sample_is_bounded():

@@ -59,6 +59,25 @@ def test_registry_cases_go_through_the_served_path_beside_the_rare_model(catalog
     assert metrics["registry_served.served_minus_rare_model_top10"] == pytest.approx(
         served - alone, abs=1e-3
     )
+    recorded, unknown = (
+        metrics["registry_served.cases_age_recorded"],
+        metrics["registry_served.cases_age_unknown"],
+    )
+    assert recorded + unknown == metrics["registry_served.cases"]
+
+
+def test_common_patients_are_sent_in_each_recording_style(catalog):
+    """The recording-style check runs on the real predictor, is gated and is reported."""
+    metrics = catalog.load("reporting_metrics")
+    params = catalog.load("params:evaluation")["recording_check"]
+    assert metrics["recording.patients"] >= params["n_per_disease"] * 20
+    for arm in ("as_sampled", "without_age", "with_negatives"):
+        assert 0.0 <= metrics[f"recording.{arm}.share_p_rare_at_least_threshold"] <= 1.0
+        assert 0.0 < metrics[f"recording.{arm}.top{params['top_k']}"] <= 1.0
+    verdict = catalog.load("reporting_gate_verdict")
+    criteria = {c["criterion"] for c in verdict["criteria"]}
+    assert {"recording_without_age_p_rare", "recording_negatives_p_rare"} <= criteria
+    assert "## Recording style" in catalog.load("reporting_evaluation_markdown")
 
 
 def test_evaluation_scores_what_the_service_answers(catalog):

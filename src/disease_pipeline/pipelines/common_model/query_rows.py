@@ -13,6 +13,17 @@ phenotypes decide:
 * COMMON: symptom-only patients sampled from a perturbed copy of the catalogue
   (jittered frequencies, ontology-neighbour terms, extra findings).
 
+Published cases often record no age (28 % of the shared registry) or no sex; sampled
+patients always have both. Left so, the gate learns that a missing age means a rare
+disease: every registry case without age got P(rare) >= 0.5, and so did 5.5 % of
+common patients sent without age. With ``match_missing`` the COMMON rows lose their age
+and sex at the rates the RARE rows lack them (:func:`matched_missingness`), so a missing
+input says nothing about the class. Published cases also list many excluded findings
+(median 7, 10 % list 32 or more), sampled patients about one: the gate learned that a
+long list of negatives means rare (26 % of common patients with eight recorded negatives
+got P(rare) >= 0.5). With ``match_excluded`` the COMMON rows exclude as many findings
+(:func:`matched_excluded`).
+
 For the common-disease model (:func:`build_common_query_rows`): symptom-only patients of
 the catalogue's diseases drawn from several perturbed copies of it (each perturbation a
 different picture of how another source could record the same disease). Trained on the
@@ -26,6 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases
@@ -49,6 +61,52 @@ def _record(
     )
 
 
+def matched_missingness(
+    records: list[PatientRecord], like: list[PatientRecord], seed: int
+) -> list[PatientRecord]:
+    """``records`` with their age removed (``None``) and their sex made ``unknown`` at the
+    rates ``like`` lacks them, each independently (seeded draws)."""
+    if not like:
+        return records
+    no_age = float(np.mean([r.age is None for r in like]))
+    no_sex = float(np.mean([r.sex == "unknown" for r in like]))
+    rng = np.random.default_rng(seed)
+    drop_age = rng.random(len(records)) < no_age
+    drop_sex = rng.random(len(records)) < no_sex
+    return [
+        r.model_copy(
+            update={
+                "age": None if gone_age else r.age,
+                "sex": "unknown" if gone_sex else r.sex,
+            }
+        )
+        for r, gone_age, gone_sex in zip(records, drop_age, drop_sex, strict=True)
+    ]
+
+
+def matched_excluded(
+    records: list[PatientRecord], like: list[PatientRecord], pool: list[str], seed: int
+) -> list[PatientRecord]:
+    """``records`` with findings of ``pool`` they do not show added as excluded, so that
+    their numbers of excluded findings follow those of ``like`` (each record's number
+    drawn from ``like``'s; a record already excluding as many keeps its own)."""
+    if not like or not pool:
+        return records
+    counts = np.array([sum(not s.present for s in r.symptoms) for r in like])
+    rng = np.random.default_rng(seed)
+    out = []
+    for record, target in zip(records, rng.choice(counts, size=len(records)), strict=True):
+        listed = {s.code for s in record.symptoms}
+        free = [t for t in pool if t not in listed]
+        missing = min(int(target) - sum(not s.present for s in record.symptoms), len(free))
+        if missing <= 0:
+            out.append(record)
+            continue
+        added = [Symptom(code=str(t), present=False) for t in rng.choice(free, missing, False)]
+        out.append(record.model_copy(update={"symptoms": [*record.symptoms, *added]}))
+    return out
+
+
 def _rows(feature_builder: Any, records: list[PatientRecord], category: str) -> pd.DataFrame:
     if not records:
         return pd.DataFrame()
@@ -61,7 +119,10 @@ def build_gate_query_rows(
 ) -> pd.DataFrame:
     """Feature rows (the builder's columns + ``label_category``) of registry cases in the
     gate's share (RARE) and catalogue-sampled symptom-only patients (COMMON), per
-    ``params['gate']['query_rows']``; empty when disabled or without registry cases."""
+    ``params['gate']['query_rows']``; empty when disabled or without registry cases. With
+    ``match_missing`` the COMMON rows lack age and sex as often as the RARE rows do; with
+    ``match_excluded`` they record as many excluded findings (catalogue findings they do
+    not show)."""
     options = params["gate"].get("query_rows", {})
     if not options.get("enabled", False) or not len(registry_cases):
         return pd.DataFrame()
@@ -80,6 +141,11 @@ def build_gate_query_rows(
         _record(f"query-common-{i}", list(r.present), list(r.absent), r.age, r.sex)
         for i, r in enumerate(sampled.itertuples())
     ]
+    if options.get("match_missing", False):
+        common = matched_missingness(common, rare, seed)
+    if options.get("match_excluded", False):
+        pool = sorted({str(t["hpo"]) for terms in catalogue["symptoms"] for t in terms or []})
+        common = matched_excluded(common, rare, pool, seed + 1)
     return pd.concat(
         [_rows(feature_builder, rare, "RARE"), _rows(feature_builder, common, "COMMON")],
         ignore_index=True,

@@ -123,6 +123,33 @@ def _registry(metrics: dict[str, float], config: dict[str, Any]) -> list[str]:
     ]
 
 
+def _recording(metrics: dict[str, float]) -> list[str]:
+    """Gate P(rare) and the served top-k by recording style: registry cases with and
+    without a recorded age, and catalogue common patients as sampled, without their age
+    and with more findings recorded absent."""
+    share = "share_p_rare_at_least_threshold"
+    top = next((k for k in metrics if k.startswith("recording.as_sampled.top")), None)
+    k = top.rsplit(".top", 1)[1] if top else "k"
+    rows = [
+        ("registry cases (rare), age recorded", f"registry_served.{share}_age_recorded", ""),
+        ("registry cases (rare), age unknown", f"registry_served.{share}_age_unknown", ""),
+        *(
+            (label, f"recording.{arm}.{share}", f"recording.{arm}.top{k}")
+            for label, arm in (
+                ("common patients, as sampled", "as_sampled"),
+                ("the same, age withheld", "without_age"),
+                ("the same, more findings recorded absent", "with_negatives"),
+            )
+        ),
+    ]
+    if not any(key in metrics for _, key, _ in rows):
+        return ["Not available: neither check ran."]
+    lines = [f"| patients | P(rare) ≥ threshold | served top-{k} |", "|---|---|---|"]
+    for label, key, hit in rows:
+        lines.append(f"| {label} | {fmt(metrics.get(key))} | {fmt(metrics.get(hit))} |")
+    return lines
+
+
 def write_evaluation_report(
     reporting_metrics: dict[str, float],
     reporting_modality_metrics: pd.DataFrame,
@@ -158,6 +185,15 @@ def write_evaluation_report(
             "## Unseen diseases: registry phenopackets (rare_model validation)",
             "",
             *_registry(reporting_metrics, params["registry_protocol"]),
+            "",
+            "## Recording style: a missing age, recorded negatives",
+            "",
+            "Published rare cases often record no age and list many excluded findings; a "
+            "gate that learned those habits instead of the phenotype shows up as a gap "
+            "between the rows of a group (`evaluation/registry_check.py`, "
+            "`evaluation/recording_check.py`).",
+            "",
+            *_recording(reporting_metrics),
             "",
             f"## Acceptance gate: {status}",
             "",

@@ -11,6 +11,7 @@ from .evaluation_report import write_evaluation_report
 from .figures import evaluate_with_intervals
 from .gate import apply_acceptance_gate, verdict_markdown
 from .nodes import evaluate_predictions, evaluate_subgroups, evaluate_temporal
+from .recording_check import check_recording_styles
 from .registry_check import check_registry_cases
 from .report import collect_metrics, plot_evaluation, write_model_card
 from .scoring import score_calibration_split, score_test_split
@@ -145,6 +146,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="check_registry_cases",
         ),
         Node(
+            check_recording_styles,
+            ["model_predictor", PARAMS],
+            "reporting_metrics_recording",
+            name="check_recording_styles",
+        ),
+        Node(
             plot_evaluation,
             ["model_output_test_predictions", PARAMS],
             [
@@ -167,6 +174,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "reporting_metrics_explain",
                 "reporting_metrics_serving",
                 "reporting_metrics_registry_served",
+                "reporting_metrics_recording",
             ],
             ["reporting_metrics", "reporting_mlflow_metrics"],
             name="collect_metrics",

@@ -66,8 +66,9 @@ def check_registry_cases(
     gate_query_rows: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """``registry_served.*`` metrics: share of registry cases with P(rare) at or above the
-    threshold, P(rare) quartiles, the served differential's top-k hit rate, the rare
-    model's alone and their difference (served minus alone). Cases of the diseases whose
+    threshold (all, and for cases with and without a recorded age), P(rare) quartiles, the
+    served differential's top-k hit rate, the rare model's alone and their difference
+    (served minus alone). Cases of the diseases whose
     registry cases trained the gate (``gate_query_rows``: params:common_model.gate.query_rows)
     are left out, so the gate is judged on diseases it has not seen."""
     options = params.get("registry_check", {})
@@ -90,6 +91,12 @@ def check_registry_cases(
         **{f"registry_served.p_rare_{q}": v for q, v in served["p_rare_quantiles"].items()},
         f"registry_served.top{top_k}": served["differential_top_k"],
     }
+    for group, part in served["by_age"].items():
+        metrics[f"registry_served.cases_age_{group}"] = float(part["cases"])
+        if part["share_p_rare_at_least"] is not None:
+            metrics[f"registry_served.share_p_rare_at_least_threshold_age_{group}"] = part[
+                "share_p_rare_at_least"
+            ]
     rare_model = getattr(predictor, "rare_model", None)
     if rare_model is not None and hasattr(rare_model, "rank_patient"):
         alone = rare_model_top_k(rare_model, cases, top_k)
