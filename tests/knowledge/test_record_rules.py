@@ -211,6 +211,46 @@ def test_a_newer_hpo_id_is_ignored_by_the_record_modes_and_quarantined_by_ingest
     assert isinstance(caught.value, Reject) and caught.value.reason == "unknown_code"
 
 
+#: a phenotype term of the newer HPO release (2025-11-24) that the pinned one lacks, and
+#: its nearest ancestor there (knowledge/data/hpo_newer_terms.tsv)
+NEWER, NEWER_PARENT = "HP:0025836", "HP:0031393"
+
+
+def test_a_present_finding_with_a_newer_term_is_read_as_its_nearest_ancestor(rules):
+    counted: list[str] = []
+    counting = RecordRules(rules.ontology, on_unknown_term=counted.append)
+    absent = {"code": NEWER, "present": False}
+    checked = counting.collect(record(symptoms=[{"code": NEWER}, absent, FEVER]), "patient")
+    codes = [(s.code, s.present) for s in checked.record.symptoms]
+    assert codes == [(NEWER_PARENT, True), ("HP:0001945", True)]
+    # the absent one is dropped: a specific finding's absence says nothing of its parent
+    assert checked.ignored == [("patient.symptoms[1].code", NEWER)]
+    read, ignored = checked.notes[0], checked.notes[1]
+    assert "patient.symptoms[0]" in read and "nearest ancestor" in read and NEWER_PARENT in read
+    assert "Increased CD8+ T cell proportion" in read
+    assert "patient.symptoms[1]" in ignored and "not generalised" in ignored
+    assert counted == [NEWER, NEWER]  # both are terms the release lacks
+    fields = FieldRules.from_ontology(rules.ontology)
+    assert fields.finding("f", NEWER, present=True) == NEWER_PARENT
+    assert fields.finding("f", " hp:0025836 ", present=True) == NEWER_PARENT
+    with pytest.raises(NewerTerm):
+        fields.finding("f", NEWER, present=False)
+    with pytest.raises(NewerTerm):
+        fields.finding("f", "HP:9999998", present=True)
+
+
+def test_the_newer_terms_are_phenotypes_unknown_here_with_a_live_ancestor(rules):
+    onto = rules.ontology
+    assert onto.newer_version == "2025-11-24"
+    assert len(onto.newer) > 300
+    for term, (name, ancestor) in onto.newer.items():
+        assert onto.resolve(term) is None, term
+        assert onto.is_phenotype(ancestor), (term, ancestor)
+        assert name
+    assert onto.newer_ancestor(NEWER) == NEWER_PARENT
+    assert onto.newer_ancestor("HP:0001945") is None  # a live term is not "newer"
+
+
 def test_field_rules_are_the_vocabularys(fhir_vocab):
     """Ingestion's Vocabulary is the rule set's FieldRules: same canonical values, same
     problems (vital-vs-lab is the record's: ingestion files a LOINC code by its kind)."""

@@ -30,6 +30,15 @@ def test_unknown_and_non_phenotype_ids_are_reported(base):
     assert cleaned.not_phenotype == [AUTOSOMAL_DOMINANT]
 
 
+def test_a_present_term_of_the_newer_release_is_read_as_its_ancestor(base):
+    # HP:0025836 (HPO 2025-11-24) -> HP:0031393 (knowledge/data/hpo_newer_terms.tsv)
+    cleaned = clean_terms(base.ontology, base.space, ["HP:0025836", SEIZURE], ["HP:0025836"])
+    assert cleaned.present == ["HP:0031393", SEIZURE]
+    assert cleaned.mapped == {"HP:0025836": "HP:0031393"}
+    # an absent one is dropped and reported: its absence says nothing of the parent
+    assert cleaned.excluded == [] and cleaned.unknown == ["HP:0025836"]
+
+
 def test_excluded_term_contradicting_a_present_one_is_dropped(base):
     # "no seizures" contradicts "focal seizure" (a seizure); duplicates collapse
     cleaned = clean_terms(

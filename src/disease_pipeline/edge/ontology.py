@@ -25,6 +25,16 @@ class Hpo:
         self.snomed = dict(
             zip(arrays["snomed_codes"].tolist(), arrays["snomed_hpo"].tolist(), strict=True)
         )
+        # a newer release's phenotype terms → their nearest ancestor here (absent from
+        # packages exported before they existed)
+        empty = np.zeros(0, dtype=str)
+        self.newer = dict(
+            zip(
+                arrays.get("hpo_newer_from", empty).tolist(),
+                arrays.get("hpo_newer_to", empty).tolist(),
+                strict=True,
+            )
+        )
 
     def resolve(self, hpo_id: str) -> str | None:
         """The live id of ``hpo_id`` (itself, or its replacement), or None."""

@@ -3,7 +3,8 @@ does (``records.PatientRecord`` then ``knowledge.record_rules`` in ``first`` mod
 SNOMED CT → HPO, obsolete HPO ids replaced, units converted to the canonical unit and
 checked against the plausible range, ICD-10 spelled canonically. A problem raises
 :class:`EdgeInputError` naming the field (``patient.labs[1].unit: …``); a well-formed
-HPO id newer than the package's release is ignored and noted.
+HPO id newer than the package's release is, in a present finding, read as its nearest
+ancestor when the newer release's table has it (as the service), else ignored; noted.
 """
 
 from __future__ import annotations
@@ -127,6 +128,12 @@ class RecordRules:
         elif system == "HPO":
             text = code.strip().upper()
             hpo = self.hpo.resolve(text)
+            if hpo is None and present and text in self.hpo.newer:
+                hpo = self.hpo.newer[text]
+                notes.append(
+                    f"{where}: {code.strip()} is not in the HPO release: read as its nearest "
+                    f"ancestor {hpo}"
+                )
             if hpo is None:
                 if self.hpo_id.match(text):
                     notes.append(f"{where}: {code.strip()} is not in the HPO release: ignored")

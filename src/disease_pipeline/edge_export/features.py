@@ -23,13 +23,15 @@ from disease_pipeline.records import EARLIEST_ENCOUNTER, SITE_PATTERN
 
 def ontology_arrays(onto: Ontology) -> dict[str, np.ndarray]:
     """Every live HPO id (sorted), its is_a closure (itself included) as CSR index
-    arrays, the phenotype flag, obsolete/alternative → live ids and SNOMED CT → HPO."""
+    arrays, the phenotype flag, obsolete/alternative → live ids, SNOMED CT → HPO and the
+    newer release's phenotype terms → their nearest ancestor here."""
     ids = sorted(onto.names)
     index = {t: i for i, t in enumerate(ids)}
     closures = [np.array(sorted(index[a] for a in onto.ancestors(t)), np.int32) for t in ids]
     indptr = np.concatenate([[0], np.cumsum([len(c) for c in closures])]).astype(np.int64)
     replaced = sorted(onto.replaced_by.items())
     snomed = sorted(onto.snomed_to_hpo.items())
+    newer = sorted((t, ancestor) for t, (_, ancestor) in onto.newer.items())
     return {
         "hpo_ids": np.asarray(ids),
         "hpo_anc_indptr": indptr,
@@ -39,6 +41,8 @@ def ontology_arrays(onto: Ontology) -> dict[str, np.ndarray]:
         "hpo_replaced_to": np.asarray([v for _, v in replaced]),
         "snomed_codes": np.asarray([k for k, _ in snomed]),
         "snomed_hpo": np.asarray([v for _, v in snomed]),
+        "hpo_newer_from": np.asarray([k for k, _ in newer], dtype=str),
+        "hpo_newer_to": np.asarray([v for _, v in newer], dtype=str),
     }
 
 

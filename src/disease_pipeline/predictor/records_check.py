@@ -6,8 +6,10 @@ in its ``first`` mode: SNOMED CT symptoms (with or without a ``SNOMEDCT:`` prefi
 mapped to HPO, obsolete HPO ids to their replacements, vital and lab values checked
 against their list (a vital is not a lab), converted to the canonical unit of their
 LOINC code and checked against the plausible range (NaN and infinities refused),
-comorbidities spelled as canonical ICD-10. A well-formed HPO id newer than the model's
-HPO release is ignored (logged), not refused. Any other problem raises a ``ValueError``
+comorbidities spelled as canonical ICD-10. A present finding recorded with a phenotype
+term of the newer HPO release the project ships a table of is read as its nearest
+ancestor in the model's release; any other well-formed HPO id the release lacks is
+ignored (logged), not refused. Any other problem raises a ``ValueError``
 naming the field, e.g. ``records[0].labs[1].unit: …`` (a
 :class:`~disease_pipeline.knowledge.record_rules.FieldProblem`, whose ``problem`` has the
 field, value and reason).

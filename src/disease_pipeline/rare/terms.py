@@ -96,19 +96,24 @@ def clean_terms(
     present: list[str],
     excluded: list[str] | None = None,
 ) -> CleanedTerms:
-    """Resolve obsolete/alternative ids, map SNOMED CT ids, drop and report the rest.
+    """Resolve obsolete/alternative ids, map SNOMED CT ids, read a present term of a newer
+    HPO release as its nearest ancestor here (``Ontology.newer_ancestor``; an excluded one
+    is dropped: a specific finding's absence says nothing of its parent), drop and report
+    the rest.
 
     An excluded term that is also present, or an ancestor of a present term, is a
     contradiction: it is dropped from the excluded list and reported.
     """
     result = CleanedTerms(present=[], excluded=[])
 
-    def _resolve(raw: str) -> str | None:
+    def _resolve(raw: str, present: bool = True) -> str | None:
         code = str(raw).strip()
         if code.isdigit():
             mapped = ontology.snomed_to_hpo.get(code)
         else:
             mapped = ontology.resolve(code.upper())
+            if mapped is None and present:
+                mapped = ontology.newer_ancestor(code.upper())
         if mapped is None:
             result.unknown.append(code)
             return None
@@ -127,7 +132,7 @@ def clean_terms(
     for term in result.present:
         implied.update(space.ancestor_lists[space.index[term]].tolist())
     for raw in excluded or []:
-        term = _resolve(raw)
+        term = _resolve(raw, present=False)
         if term is None or term in result.excluded:
             continue
         if space.index[term] in implied:

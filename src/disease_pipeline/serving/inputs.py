@@ -12,8 +12,9 @@ in its ``collect`` mode: every problem of a record is reported at once, as
 :class:`FieldError`s (field path, message, value, reason) of one :class:`InputError`.
 
 Two gaps of real phenotype lists are tolerated, with a note: a well-formed HPO id that
-the model's HPO release does not know (a newer term) is ignored and counted
-(``on_unknown_term``, the service's ``/metrics``), and an unknown age (``null``) is
+the model's HPO release does not know (a newer term) is counted (``on_unknown_term``, the
+service's ``/metrics``) and, in a present finding, read as its nearest ancestor in the
+release when the newer release's table has it, else ignored; and an unknown age (``null``) is
 predicted without age.
 """
 

@@ -47,7 +47,8 @@ class ServiceMetrics:
     shadow_delay: Any = None
 
     def unknown_term(self, code: str) -> None:
-        """Count one input HPO id the model's HPO release lacks (ignored, not refused)."""
+        """Count one input HPO id the model's HPO release lacks (read as its nearest
+        ancestor or ignored, never refused)."""
         if self.unknown_terms is not None:
             self.unknown_terms.inc()
 

@@ -84,6 +84,27 @@ def test_bad_and_repeated_files_are_quarantined_or_counted(tmp_path, vocab, para
     assert symptom["onset_days"] == iso_age_days("P6Y")
 
 
+def test_a_present_newer_hpo_term_is_stored_as_its_ancestor(tmp_path, vocab, params):
+    """HP:0025836 (HPO 2025-11-24, newer than the pinned release) is read as its nearest
+    ancestor HP:0031393 when present, with the recorded term kept as original_code; an
+    excluded one is quarantined (its absence says nothing of the parent)."""
+    packet = json.loads(next(SAMPLE_PHENOPACKETS.rglob("*.json")).read_text())
+    packet["phenotypicFeatures"] = [
+        {"type": {"id": "HP:0001250"}},
+        {"type": {"id": "HP:0025836"}},
+        {"type": {"id": "HP:0025836"}, "excluded": True},
+    ]
+    (tmp_path / "one.json").write_text(json.dumps(packet))
+    parsed = parse_phenopacket_folder(_partitions(tmp_path), vocab, params)
+    symptoms = parsed.tables["symptoms"]
+    stored = list(
+        zip(symptoms["hpo_id"], symptoms["original_code"], symptoms["present"], strict=True)
+    )
+    assert stored == [("HP:0001250", "HP:0001250", True), ("HP:0031393", "HP:0025836", True)]
+    reasons = set(zip(parsed.quarantine["field"], parsed.quarantine["reason"], strict=True))
+    assert reasons == {("phenotypicFeatures[2].type.id", "unknown_code")}
+
+
 def test_no_folder_means_an_empty_source(vocab, params):
     parsed = parse_phenopacket_folder(None, vocab, params)
     assert parsed.read == 0 and parsed.ledger.empty and not parsed.tables

@@ -114,7 +114,10 @@ def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
     )
     for i, feature in enumerate(packet.get("phenotypicFeatures") or []):
         code = ((feature or {}).get("type") or {}).get("id")
-        hpo = attempt(out, vocab.hpo, f"phenotypicFeatures[{i}].type.id", code)
+        present = not bool(feature.get("excluded", False))
+        # a present finding with a newer HPO release's term is read as its nearest
+        # ancestor in ours (original_code keeps the recorded term)
+        hpo = attempt(out, vocab.finding, f"phenotypicFeatures[{i}].type.id", code, present)
         if hpo is None:
             continue
         onset_age = _age(feature.get("onset"))
@@ -126,7 +129,7 @@ def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
             {
                 "encounter_id": packet_id,
                 "hpo_id": hpo,
-                "present": not bool(feature.get("excluded", False)),
+                "present": present,
                 "severity": None,
                 "onset_days": onset,
                 "source": SOURCE,
