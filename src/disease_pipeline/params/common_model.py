@@ -55,6 +55,7 @@ class QueryRows(ParamsModel):
     common_ratio: float
     match_missing: bool
     match_excluded: bool
+    perturbed_like_common: bool
 
 
 class Perturbation(ParamsModel):

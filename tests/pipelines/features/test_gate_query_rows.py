@@ -132,6 +132,30 @@ def test_matched_excluded_adds_absent_findings_from_the_pool_only():
     assert matched_excluded([record], [], pool, seed=2) == [record]
 
 
+def test_common_rows_can_come_from_each_of_the_common_models_perturbations(builder):
+    registry = pd.concat([_registry()] * 10, ignore_index=True)
+    registry["label_disease"] = [f"OMIM:{630000 + i}" for i in range(len(registry))]
+    registry["encounter_id"] = [f"case-{i}" for i in range(len(registry))]
+    params = _params() | {"query_rows": _common_params()["query_rows"]}
+    single = build_gate_query_rows(registry, builder, params)
+    params["gate"]["query_rows"]["perturbed_like_common"] = True
+    mixed = build_gate_query_rows(registry, builder, params)
+    n_common = (mixed["label_category"] == "COMMON").sum()
+    # at least as many COMMON rows, split over the two perturbations (a multiple of 2)
+    assert n_common >= (single["label_category"] == "COMMON").sum()
+    assert n_common % 2 == 0
+    # the second perturbation keeps at most 4 annotated findings: fewer per patient
+    present = "symptoms_present_sum"
+    common = mixed.loc[mixed["label_category"] == "COMMON", present]
+    assert common.mean() < single.loc[single["label_category"] == "COMMON", present].mean()
+    pd.testing.assert_frame_equal(mixed, build_gate_query_rows(registry, builder, params))
+    # the RARE rows are the same either way
+    rare = mixed[mixed["label_category"] == "RARE"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        rare, single[single["label_category"] == "RARE"].reset_index(drop=True)
+    )
+
+
 def test_the_share_is_stable_and_monotone():
     small = {d for d in DISEASES if in_gate_share(d, 0.2)}
     large = {d for d in DISEASES if in_gate_share(d, 0.8)}

@@ -11,7 +11,10 @@ phenotypes decide:
 * RARE: registry phenopackets of the diseases in the gate's share (``in_gate_share``,
   a stable hash of the disease id); the other diseases stay unseen for evaluation;
 * COMMON: symptom-only patients sampled from a perturbed copy of the catalogue
-  (jittered frequencies, ontology-neighbour terms, extra findings).
+  (jittered frequencies, ontology-neighbour terms, extra findings); with
+  ``perturbed_like_common``, from each of the common model's perturbed copies instead
+  (below), so the gate sees the same pictures of the common diseases as the common model
+  and does not read a common disease recorded with unusual terms as rare.
 
 Published cases often record no age (28 % of the shared registry) or no sex; sampled
 patients always have both. Left so, the gate learns that a missing age means a rare
@@ -107,6 +110,26 @@ def matched_excluded(
     return out
 
 
+#: ``perturbed_catalogue`` options of a perturbation entry (the rest are sampling options)
+SHIFT_KEYS = frozenset({"frequency_jitter", "replace_share", "age_shift"})
+
+
+def sample_perturbed(
+    catalogue: pd.DataFrame, perturbations: list[dict[str, Any]], per_disease: int, seed: int
+) -> list[pd.DataFrame]:
+    """Per entry of ``perturbations``: ``per_disease`` symptom-only patients of every
+    disease of a perturbed copy of ``catalogue`` (``perturbed_catalogue`` and
+    ``sample_symptom_patients`` options; an absent or null key keeps their default)."""
+    frames = []
+    for i, perturbation in enumerate(perturbations):
+        given = {k: v for k, v in perturbation.items() if v is not None}
+        shift = {k: v for k, v in given.items() if k in SHIFT_KEYS}
+        sample = {k: v for k, v in given.items() if k not in SHIFT_KEYS}
+        copy = perturbed_catalogue(catalogue, seed=seed + 2 * i, **shift)
+        frames.append(sample_symptom_patients(copy, per_disease, seed=seed + 2 * i + 1, **sample))
+    return frames
+
+
 def _rows(feature_builder: Any, records: list[PatientRecord], category: str) -> pd.DataFrame:
     if not records:
         return pd.DataFrame()
@@ -134,9 +157,18 @@ def build_gate_query_rows(
         for r in chosen.itertuples()
         if len(r.present_terms)
     ]
-    catalogue = perturbed_catalogue(load_common_diseases(), seed=seed)
+    catalogue = load_common_diseases()
     per_disease = max(1, int(round(len(rare) * float(options["common_ratio"]) / len(catalogue))))
-    sampled = sample_symptom_patients(catalogue, per_disease, seed=seed)
+    perturbations = params.get("query_rows", {}).get("perturbations") or []
+    if options.get("perturbed_like_common", False) and perturbations:
+        each = -(-per_disease // len(perturbations))  # ceil: at least per_disease in all
+        sampled = pd.concat(
+            sample_perturbed(catalogue, perturbations, each, seed), ignore_index=True
+        )
+    else:
+        sampled = sample_symptom_patients(
+            perturbed_catalogue(catalogue, seed=seed), per_disease, seed=seed
+        )
     common = [
         _record(f"query-common-{i}", list(r.present), list(r.absent), r.age, r.sex)
         for i, r in enumerate(sampled.itertuples())
@@ -171,14 +203,10 @@ def build_common_query_rows(
     if catalogue.empty:
         return pd.DataFrame()
     seed, per_disease = int(options["seed"]), int(options["per_disease"])
-    shift_keys = {"frequency_jitter", "replace_share", "age_shift"}
     frames = []
-    for i, perturbation in enumerate(options["perturbations"]):
-        given = {k: v for k, v in perturbation.items() if v is not None}
-        shift = {k: v for k, v in given.items() if k in shift_keys}
-        sample = {k: v for k, v in given.items() if k not in shift_keys}
-        copy = perturbed_catalogue(catalogue, seed=seed + 2 * i, **shift)
-        sampled = sample_symptom_patients(copy, per_disease, seed=seed + 2 * i + 1, **sample)
+    for i, sampled in enumerate(
+        sample_perturbed(catalogue, options["perturbations"], per_disease, seed)
+    ):
         records = [
             _record(f"query-common-{i}-{j}", list(r.present), list(r.absent), r.age, r.sex)
             for j, r in enumerate(sampled.itertuples())
