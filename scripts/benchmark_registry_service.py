@@ -6,7 +6,8 @@ its age at the last encounter when the case gives one (``null`` otherwise) and i
 The records go to ``POST /predict_batch`` of a real ``bentoml serve`` (loopback, a
 throw-away configuration and token), in batches. Counted: batches refused whole,
 patients refused (with their field errors), answers whose ``input_notes`` report ids the
-model's HPO release does not know or an unknown age; and, on the answered patients, the
+model's HPO release does not know (and those that read a newer release's term as its
+nearest ancestor) or an unknown age; and, on the answered patients, the
 share with P(rare) >= 0.5 and how often the case's disease is first / in the top 10 of
 the differential (equivalent ids of a grouped candidate count). The trained model has
 seen these cases (the registry trains the rare model and half of it the gate), so the
@@ -100,6 +101,7 @@ def tally(cases, answers: list[dict | None]) -> dict[str, Any]:
         answered += 1
         notes = " ".join(answer.get("input_notes") or [])
         counts["answers_noting_unknown_terms"] += "HPO release" in notes
+        counts["answers_reading_newer_terms_as_ancestors"] += "nearest ancestor" in notes
         counts["answers_noting_unknown_age"] += "age: unknown" in notes
         gated += float(answer.get("p_rare") or 0.0) >= 0.5
         listed = []
