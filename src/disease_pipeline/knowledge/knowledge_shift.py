@@ -41,6 +41,11 @@ def ontology_neighbours(term: str) -> list[str]:
     return [t for t in keep if PHENOTYPIC_ABNORMALITY not in onto.parents.get(t, ())]
 
 
+def catalogue_findings(catalogue: pd.DataFrame) -> list[str]:
+    """Every HPO id any disease of ``catalogue`` lists (sorted)."""
+    return sorted({str(s["hpo"]) for symptoms in catalogue["symptoms"] for s in symptoms or []})
+
+
 def perturbed_catalogue(
     catalogue: pd.DataFrame,
     *,
@@ -110,7 +115,7 @@ def sample_symptom_patients(
     Poisson ``absent_mean`` findings the patient does not have are reported absent.
     """
     rng = np.random.default_rng(seed)
-    pool = sorted({str(s["hpo"]) for symptoms in catalogue["symptoms"] for s in symptoms or []})
+    pool = catalogue_findings(catalogue)
     usage = {t: 0 for t in pool}
     for symptoms in catalogue["symptoms"]:
         for t in {str(s["hpo"]) for s in symptoms or []}:

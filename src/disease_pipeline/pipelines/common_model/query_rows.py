@@ -44,7 +44,11 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases
-from disease_pipeline.knowledge.knowledge_shift import perturbed_catalogue, sample_symptom_patients
+from disease_pipeline.knowledge.knowledge_shift import (
+    catalogue_findings,
+    perturbed_catalogue,
+    sample_symptom_patients,
+)
 from disease_pipeline.rare.gate_check import in_gate_share
 from disease_pipeline.records import PatientRecord, Symptom, records_to_tables
 
@@ -143,7 +147,9 @@ def build_gate_query_rows(
     """Feature rows (the builder's columns + ``label_category``) of registry cases in the
     gate's share (RARE) and catalogue-sampled symptom-only patients (COMMON), per
     ``params['gate']['query_rows']``; empty when disabled or without registry cases. With
-    ``match_missing`` the COMMON rows lack age and sex as often as the RARE rows do; with
+    ``perturbed_like_common`` the COMMON patients come from each of the common model's
+    perturbed catalogues (``params['query_rows']['perturbations']``); with
+    ``match_missing`` they lack age and sex as often as the RARE rows do; with
     ``match_excluded`` they record as many excluded findings (catalogue findings they do
     not show)."""
     options = params["gate"].get("query_rows", {})
@@ -176,8 +182,7 @@ def build_gate_query_rows(
     if options.get("match_missing", False):
         common = matched_missingness(common, rare, seed)
     if options.get("match_excluded", False):
-        pool = sorted({str(t["hpo"]) for terms in catalogue["symptoms"] for t in terms or []})
-        common = matched_excluded(common, rare, pool, seed + 1)
+        common = matched_excluded(common, rare, catalogue_findings(catalogue), seed + 1)
     return pd.concat(
         [_rows(feature_builder, rare, "RARE"), _rows(feature_builder, common, "COMMON")],
         ignore_index=True,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases
-from disease_pipeline.knowledge.knowledge_shift import sample_symptom_patients
+from disease_pipeline.knowledge.knowledge_shift import catalogue_findings, sample_symptom_patients
 from disease_pipeline.rare.gate_check import GATE_BLOCK, TablePredictor
 from disease_pipeline.records import PatientRecord, Symptom, records_to_tables
 
@@ -102,7 +102,7 @@ def check_recording_styles(predictor: TablePredictor, params: dict[str, Any]) ->
     catalogue = load_common_diseases()
     seed = int(options["seed"])
     patients = sample_symptom_patients(catalogue, int(options["n_per_disease"]), seed=seed)
-    pool = sorted({str(t["hpo"]) for terms in catalogue["symptoms"] for t in terms or []})
+    pool = catalogue_findings(catalogue)
     return recording_metrics(
         predictor,
         patients,
