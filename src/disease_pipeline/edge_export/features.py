@@ -31,7 +31,7 @@ def ontology_arrays(onto: Ontology) -> dict[str, np.ndarray]:
     indptr = np.concatenate([[0], np.cumsum([len(c) for c in closures])]).astype(np.int64)
     replaced = sorted(onto.replaced_by.items())
     snomed = sorted(onto.snomed_to_hpo.items())
-    newer = sorted((t, ancestor) for t, (_, ancestor) in onto.newer.items())
+    newer = sorted(onto.newer_ancestors().items())
     return {
         "hpo_ids": np.asarray(ids),
         "hpo_anc_indptr": indptr,

@@ -96,7 +96,7 @@ class Vocabulary(FieldRules):
             hpo_replaced=dict(onto.replaced_by),
             snomed_to_hpo=dict(onto.snomed_to_hpo),
             labs=dict(lab_infos()),
-            hpo_newer={t: ancestor for t, (_, ancestor) in onto.newer.items()},
+            hpo_newer=onto.newer_ancestors(),
             common=common,
             rare_names=rare_names,
             severity_codes={str(k): str(v) for k, v in params["severity_codes"].items()},

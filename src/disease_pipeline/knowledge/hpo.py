@@ -59,6 +59,10 @@ class Ontology:
         found = getattr(self, "newer", {}).get(hpo_id)
         return None if found is None else found[1]
 
+    def newer_ancestors(self) -> dict[str, str]:
+        """Every phenotype term of the newer release → its nearest ancestor here."""
+        return {t: ancestor for t, (_, ancestor) in getattr(self, "newer", {}).items()}
+
     def ancestors(self, hpo_id: str) -> frozenset[str]:
         """The term and every ancestor (is_a closure)."""
         return _ancestors(self, hpo_id)

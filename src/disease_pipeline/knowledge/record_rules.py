@@ -239,8 +239,9 @@ class FieldRules:
     @classmethod
     def from_ontology(cls, onto: Ontology | None = None) -> FieldRules:
         onto = onto or load_ontology()
-        newer = {t: ancestor for t, (_, ancestor) in onto.newer.items()}
-        return cls(onto.names, onto.replaced_by, onto.snomed_to_hpo, lab_infos(), newer)
+        return cls(
+            onto.names, onto.replaced_by, onto.snomed_to_hpo, lab_infos(), onto.newer_ancestors()
+        )
 
     # ---- symptoms -------------------------------------------------------------------
     def hpo(self, field: str, code: Any) -> str:

@@ -46,6 +46,21 @@ def case_record(case: Case) -> PatientRecord:
     )
 
 
+def served_answers(
+    predictor: TablePredictor, records: list[PatientRecord], top_k: int
+) -> tuple[np.ndarray, list[list[str]]]:
+    """P(rare) and the first ``top_k`` codes of the served differential of each record
+    (sent :data:`GATE_BLOCK` at a time)."""
+    p_rare: list[float] = []
+    codes: list[list[str]] = []
+    for start in range(0, len(records), GATE_BLOCK):
+        tables = records_to_tables(records[start : start + GATE_BLOCK])
+        for output in predictor.predict_tables(tables, top_k=top_k, explain=False):
+            p_rare.append(float(output["p_rare"]))
+            codes.append([str(d.get("code")) for d in output["differential"][:top_k]])
+    return np.asarray(p_rare, dtype=float), codes
+
+
 def registry_gate_check(
     predictor: TablePredictor,
     cases: list[Case],
@@ -62,22 +77,12 @@ def registry_gate_check(
     among the first ``top_k`` entries of the served differential.
     """
     usable = [c for c in cases if c.present]
-    p_rare: list[float] = []
-    hits: list[bool] = []
-    aged: list[bool] = []
-    for start in range(0, len(usable), GATE_BLOCK):
-        block = usable[start : start + GATE_BLOCK]
-        records = [case_record(c) for c in block]
-        outputs = predictor.predict_tables(records_to_tables(records), top_k=top_k, explain=False)
-        for case, record, output in zip(block, records, outputs, strict=True):
-            p_rare.append(float(output["p_rare"]))
-            codes = [str(d.get("code")) for d in output["differential"][:top_k]]
-            hits.append(case.disease_id in codes)
-            aged.append(record.age is not None)
-    values = np.asarray(p_rare, dtype=float)
+    records = [case_record(c) for c in usable]
+    values, codes = served_answers(predictor, records, top_k)
     if not len(values):
         return {"cases": 0, "skipped": "no registry case with a present HPO term"}
-    known = np.asarray(aged, dtype=bool)
+    hits = [case.disease_id in listed for case, listed in zip(usable, codes, strict=True)]
+    known = np.array([record.age is not None for record in records], dtype=bool)
     return {
         "cases": len(values),
         "threshold": threshold,

@@ -21,8 +21,8 @@ import pandas as pd
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases
 from disease_pipeline.knowledge.knowledge_shift import catalogue_findings, sample_symptom_patients
-from disease_pipeline.rare.gate_check import GATE_BLOCK, TablePredictor
-from disease_pipeline.records import PatientRecord, Symptom, records_to_tables
+from disease_pipeline.rare.gate_check import TablePredictor, served_answers
+from disease_pipeline.records import PatientRecord, Symptom
 
 ARMS = ("as_sampled", "without_age", "with_negatives")
 
@@ -52,20 +52,6 @@ def patient_records(
             )
         )
     return records
-
-
-def served_answers(
-    predictor: TablePredictor, records: list[PatientRecord], top_k: int
-) -> tuple[np.ndarray, list[list[str]]]:
-    """P(rare) and the first ``top_k`` codes of the served differential of each record."""
-    p_rare: list[float] = []
-    codes: list[list[str]] = []
-    for start in range(0, len(records), GATE_BLOCK):
-        tables = records_to_tables(records[start : start + GATE_BLOCK])
-        for output in predictor.predict_tables(tables, top_k=top_k, explain=False):
-            p_rare.append(float(output["p_rare"]))
-            codes.append([str(d.get("code")) for d in output["differential"][:top_k]])
-    return np.asarray(p_rare, dtype=float), codes
 
 
 def recording_metrics(
