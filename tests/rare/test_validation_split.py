@@ -59,3 +59,43 @@ def test_a_single_case_disease_is_an_unseen_one_and_one_case_is_the_least_holdou
 def test_the_holdout_share_is_a_checked_parameter():
     with pytest.raises(ValueError, match="few_shot_holdout"):
         RareModelParams.from_dict({"few_shot_holdout": 1.5})
+
+
+def test_only_cases_of_the_validation_sources_are_validation_cases(params):
+    registry = _cases({f"OMIM:{i}": 4 for i in range(20)})
+    simulated = [
+        Case(case_id=f"sim-{d}-{i}", disease_id=d, present=["HP:0001250"], source="simulated")
+        for d in ["OMIM:0", "OMIM:1", *(f"ORPHA:{j}" for j in range(10))]
+        for i in range(3)
+    ]
+    chosen = replace(params, validation_share=0.5, validation_sources=("registry",))
+    support, first, second = split_support_validation(
+        registry + simulated, chosen, np.random.default_rng(0)
+    )
+    held = first + second
+    assert held and {c.source for c in held} == {"registry"}
+    # a disease held out whole keeps no simulated case as support: it stays unseen
+    whole = {c.disease_id for c in held} - {c.disease_id for c in support if c.source == "registry"}
+    assert whole and not whole & {c.disease_id for c in support}
+    # simulated-only diseases stay support, and nothing is lost
+    assert {f"ORPHA:{j}" for j in range(10)} <= {c.disease_id for c in support}
+    assert len(support) + len(held) == len(registry) + len(simulated)
+
+
+def test_cross_fitting_parts_validate_on_disjoint_diseases(params):
+    cases = _cases({f"OMIM:{i}": 4 for i in range(60)})
+    three = replace(params, validation_share=0.3, validation_splits=3)
+    seen: set[str] = set()
+    for part in range(3):
+        support, first, second = split_support_validation(
+            cases, three, np.random.default_rng(0), part
+        )
+        diseases = {c.disease_id for c in first + second}
+        assert len(diseases) == 18 and not diseases & seen
+        assert len(support) + len(first) + len(second) == len(cases)
+        seen |= diseases
+
+
+def test_the_parts_must_fit_in_the_diseases():
+    with pytest.raises(ValueError, match="validation_splits"):
+        RareModelParams.from_dict({"validation_share": 0.4, "validation_splits": 3})

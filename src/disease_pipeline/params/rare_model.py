@@ -107,6 +107,8 @@ class RareModelParams(ParamsModel):
     unseen_share: Share
     few_shot_holdout: Share
     max_validation_cases: NonNegativeInt
+    validation_sources: list[Literal["registry", "simulated"]]
+    validation_splits: PositiveInt
     serving_top_k: PositiveInt
     equivalence: Literal["name", "none"]
     cases: Cases

@@ -102,6 +102,15 @@ class RareModelParams:
     unseen_share: float = 0.5
     few_shot_holdout: float = 0.5
     max_validation_cases: int = 1500
+    #: sources of the cases that may be validation cases (the hybrid's weights and
+    #: temperature are fitted on them); cases of other sources are support only, and
+    #: are left out when their disease is held out whole. Empty: every source.
+    validation_sources: tuple[str, ...] = ()
+    #: cross-fitting: the hybrid's weights and temperature are fitted on this many
+    #: disjoint validation parts pooled (each part scored against its own support
+    #: cases and its own fine-tuned encoder), so one draw of the split does not decide
+    #: them; validation_splits × validation_share must not exceed 1
+    validation_splits: int = 1
     serving_top_k: int = 20
     #: equivalent candidates ranked in one place: "name" (same normalised name, see
     #: :mod:`disease_pipeline.rare.equivalence`) or "none"
@@ -121,10 +130,17 @@ class RareModelParams:
         unknown = set(params) - scalars
         if unknown:
             raise ValueError(f"parameters rare_model: unknown keys {sorted(unknown)}")
+        if "validation_sources" in params:
+            params["validation_sources"] = tuple(params["validation_sources"] or ())
         out = cls(**sections, **params)
         for name in ("validation_share", "unseen_share", "few_shot_holdout"):
             if not 0 <= getattr(out, name) <= 1:
                 raise ValueError(f"parameter rare_model.{name} must be in [0, 1]")
+        if out.validation_splits < 1 or out.validation_splits * out.validation_share > 1:
+            raise ValueError(
+                "parameter rare_model.validation_splits must be >= 1 and, times"
+                " validation_share, at most 1"
+            )
         if out.equivalence not in MATCHES:
             raise ValueError(f"parameter rare_model.equivalence must be one of {MATCHES}")
         return out
@@ -155,20 +171,30 @@ def load_knowledge() -> Knowledge:
 
 
 def split_support_validation(
-    cases: list[Case], params: RareModelParams, rng: np.random.Generator
+    cases: list[Case], params: RareModelParams, rng: np.random.Generator, part: int = 0
 ) -> tuple[list[Case], list[Case], list[Case]]:
-    """Support cases, and two validation halves (weights, temperature) — see module doc."""
-    groups = group_by_disease(cases)
+    """Support cases, and two validation halves (weights, temperature) — see module doc.
+
+    The diseases are shuffled by ``rng`` and part ``part`` validates on the
+    ``part``-th block of ``validation_share`` of them: parts drawn with identically
+    seeded generators are disjoint (cross-fitting, ``validation_splits``). Only cases of ``params.validation_sources`` (every source when empty) are validation
+    cases; a disease held out whole loses its cases of other sources too (it must stay
+    unseen), and a disease without a case of those sources stays support."""
+    sources = set(params.validation_sources)
+    eligible = [c for c in cases if not sources or c.source in sources]
+    others = group_by_disease(c for c in cases if sources and c.source not in sources)
+    groups = group_by_disease(eligible)
     diseases = sorted(groups)
     rng.shuffle(diseases)
     n_validation = round(params.validation_share * len(diseases))
-    support: list[Case] = []
+    chosen = range(part * n_validation, (part + 1) * n_validation)
+    support: list[Case] = [c for d in sorted(set(others) - set(groups)) for c in others[d]]
     validation: list[list[Case]] = []
     budget = params.max_validation_cases
     for i, disease in enumerate(diseases):
         group = groups[disease]
-        if i >= n_validation or budget <= 0:
-            support += group
+        if i not in chosen or budget <= 0:
+            support += group + others.get(disease, [])
         elif rng.random() < params.unseen_share or len(group) == 1:
             taken = group[:budget]
             validation.append(taken)
@@ -180,6 +206,7 @@ def split_support_validation(
             picks = set(rng.choice(len(group), size=n, replace=False).tolist())
             validation.append([c for j, c in enumerate(group) if j in picks])
             support += [c for j, c in enumerate(group) if j not in picks]
+            support += others.get(disease, [])
             budget -= n
     halves: tuple[list[Case], list[Case]] = ([], [])
     for i, group in enumerate(validation):
@@ -258,6 +285,18 @@ def pretrain_encoder(
     return train_encoder(data, featuriser, replace(params.encoder, finetune_steps=0))
 
 
+@dataclass
+class _Part:
+    """One cross-fitting part: its support, encoder and scored validation cases."""
+
+    support: list[Case]
+    encoder: PhenotypeEncoder
+    history: dict[str, Any]
+    components: Components
+    groups: list[np.ndarray]
+    held: list[Case]
+
+
 def fit_rare_model(
     base: Knowledge,
     cases: list[Case],
@@ -271,14 +310,10 @@ def fit_rare_model(
     Returns the model and a report (sizes, encoder history, weights, temperature, times).
     """
     started = time.monotonic()
-    rng = np.random.default_rng(params.seed)
     space = base.space
     candidates, knowledge, featuriser = _knowledge(base, cases, params)
-    support, fit_cases, calibration_cases = split_support_validation(cases, params, rng)
-    data = _encoder_data(knowledge, space, candidates, [*support, *common_cases], params)
-    encoder, history = train_encoder(data, featuriser, params.encoder, warm_start)
 
-    def _components(known: list[Case]) -> Components:
+    def _components(known: list[Case], encoder: PhenotypeEncoder) -> Components:
         return Components(
             space,
             candidates,
@@ -289,12 +324,27 @@ def fit_rare_model(
             encoder=(encoder, featuriser),
         )
 
-    validating = _components(support)
-    reachable = knowledge.has_profile.copy()
-    reachable[validating.case_profiles.n_cases > 0] = True
-    groups = validation_groups(
-        validating, space, candidates, fit_cases, reachable=reachable, params=params
-    )
+    parts = []
+    for part in range(params.validation_splits):
+        rng = np.random.default_rng(params.seed)  # the same shuffle: disjoint parts
+        support, fit_cases, calibration_cases = split_support_validation(
+            cases, params, rng, part
+        )
+        data = _encoder_data(knowledge, space, candidates, [*support, *common_cases], params)
+        encoder, history = train_encoder(data, featuriser, params.encoder, warm_start)
+        validating = _components(support, encoder)
+        reachable = knowledge.has_profile.copy()
+        reachable[validating.case_profiles.n_cases > 0] = True
+        groups = validation_groups(
+            validating, space, candidates, fit_cases, reachable=reachable, params=params
+        )
+        held = [c for c in calibration_cases if reachable[candidates.index[c.disease_id]]]
+        parts.append(_Part(support, encoder, history, validating, groups, held))
+        logger.info(
+            "rare_model: validation part %d of %d: %d support cases, %d + %d validation",
+            part + 1, params.validation_splits, len(support), len(groups), len(held),
+        )  # fmt: skip
+    groups = [g for part in parts for g in part.groups]
     fixed = case_columns_fixed(groups, params.hybrid.min_case_patients)
     if fixed.any():
         groups = [without_case_candidates(g) for g in groups]
@@ -303,15 +353,19 @@ def fit_rare_model(
     else:
         logger.warning("rare_model: no validation case to fit the hybrid; prior weights used")
         weights = PRIOR_WEIGHTS.copy()
-    held = [c for c in calibration_cases if reachable[candidates.index[c.disease_id]]]
     logits, truths = [], []
-    for start in range(0, len(held), VALIDATION_BLOCK):
-        block = held[start : start + VALIDATION_BLOCK]
-        z = validating.logits_batch([patient_input(space, c) for c in block], weights)
-        logits += list(z.astype(np.float32))
-        truths += [candidates.index[c.disease_id] for c in block]
+    for part in parts:
+        for start in range(0, len(part.held), VALIDATION_BLOCK):
+            block = part.held[start : start + VALIDATION_BLOCK]
+            z = part.components.logits_batch([patient_input(space, c) for c in block], weights)
+            logits += list(z.astype(np.float32))
+            truths += [candidates.index[c.disease_id] for c in block]
     temperature = fit_temperature(logits, truths)
-    final = _components(cases)
+    # the final model knows every case; its encoder is the first part's (it never saw
+    # that part's validation cases, like the encoders the weights were fitted with)
+    support, encoder, history = parts[0].support, parts[0].encoder, parts[0].history
+    del parts
+    final = _components(cases, encoder)
     catalogue = base.catalogue if params.include_common else None
     explainer = Explainer(
         annotated_frequencies(base.annotations, catalogue, candidates, space),
@@ -333,6 +387,8 @@ def fit_rare_model(
         "cases": len(cases),
         "diseases_with_cases": len(group_by_disease(cases)),
         "support_cases": len(support),
+        "validation_splits": params.validation_splits,
+        "validation_sources": list(params.validation_sources),
         "validation_cases": {
             "weights": len(groups),
             "weights_with_known_cases": case_patients(groups),
