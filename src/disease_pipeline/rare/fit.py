@@ -4,17 +4,21 @@
 2. Known cases are split into *support* cases and *validation* cases. Validation takes
    some diseases whole (no case of them left as support: the unseen-disease situation)
    and a share of the cases of others, the rest staying as support (the few-shot
-   situation: a new patient of a disease with published cases).
+   situation: a new patient of a disease with published cases). Only cases of
+   ``validation_sources`` (published registry cases) are validation cases. With
+   ``validation_splits`` K > 1 the split is cross-fitted: K disjoint blocks of diseases
+   each validate once, against the support the others leave.
 3. The encoder is pre-trained on common diseases and fine-tuned episodically on rare
-   ones, with support cases as queries and prototypes.
-4. On validation cases (scored against support cases only), the combination weights
-   are fitted on one half and the temperature on the other. With too few validation
-   cases of diseases that keep support cases (e.g. one known case per disease), the
-   case features keep their prior weight and the weights are fitted without the wrong
-   candidates that have known cases (:data:`disease_pipeline.rare.hybrid.CASE_FEATURES`).
-5. The final model uses every known case as support; with ``equivalence: name``,
-   candidates that are one disease in several databases (same normalised name) are
-   grouped to rank in one place.
+   ones, with support cases as queries and prototypes (once per part).
+4. On validation cases (each scored against its own part's support cases and encoder,
+   all parts pooled), the combination weights are fitted on one half and the
+   temperature on the other. With too few validation cases of diseases that keep
+   support cases (e.g. one known case per disease), the case features keep their prior
+   weight and the weights are fitted without the wrong candidates that have known
+   cases (:data:`disease_pipeline.rare.hybrid.CASE_FEATURES`).
+5. The final model uses every known case as support and the first part's encoder;
+   with ``equivalence: name``, candidates that are one disease in several databases
+   (same normalised name) are grouped to rank in one place.
 """
 
 from __future__ import annotations
@@ -177,9 +181,10 @@ def split_support_validation(
 
     The diseases are shuffled by ``rng`` and part ``part`` validates on the
     ``part``-th block of ``validation_share`` of them: parts drawn with identically
-    seeded generators are disjoint (cross-fitting, ``validation_splits``). Only cases of ``params.validation_sources`` (every source when empty) are validation
-    cases; a disease held out whole loses its cases of other sources too (it must stay
-    unseen), and a disease without a case of those sources stays support."""
+    seeded generators are disjoint (cross-fitting, ``validation_splits``). Only cases
+    of ``params.validation_sources`` (every source when empty) are validation cases; a
+    disease held out whole loses its cases of other sources too (it must stay unseen),
+    and a disease without a case of those sources stays support."""
     sources = set(params.validation_sources)
     eligible = [c for c in cases if not sources or c.source in sources]
     others = group_by_disease(c for c in cases if sources and c.source not in sources)
@@ -327,9 +332,7 @@ def fit_rare_model(
     parts = []
     for part in range(params.validation_splits):
         rng = np.random.default_rng(params.seed)  # the same shuffle: disjoint parts
-        support, fit_cases, calibration_cases = split_support_validation(
-            cases, params, rng, part
-        )
+        support, fit_cases, calibration_cases = split_support_validation(cases, params, rng, part)
         data = _encoder_data(knowledge, space, candidates, [*support, *common_cases], params)
         encoder, history = train_encoder(data, featuriser, params.encoder, warm_start)
         validating = _components(support, encoder)
