@@ -5,7 +5,7 @@
    some diseases whole (no case of them left as support: the unseen-disease situation)
    and a share of the cases of others, the rest staying as support (the few-shot
    situation: a new patient of a disease with published cases). Only cases of
-   ``validation_sources`` (published registry cases) are validation cases. With
+   ``validation_sources`` (every source when empty) are validation cases. With
    ``validation_splits`` K > 1 the split is cross-fitted: K disjoint blocks of diseases
    each validate once, against the support the others leave.
 3. The encoder is pre-trained on common diseases and fine-tuned episodically on rare
