@@ -4,13 +4,20 @@
 Rust-backed library, on PyPI) embeds a newer release (1.5.1: 2025-11-24). OMIM and
 Orphanet diseases described since the pinned release have no annotation in it, so the
 rare-disease model could rank them only from known cases (on the shared registry,
-140 diseases and 979 of 4,964 cases). This script writes the newer release's
-phenotypic-abnormality annotations of exactly those diseases — the diseases the pinned
-release already annotates are left as they are — to
+140 diseases and 979 of 4,964 cases), and diseases it does annotate have gained terms
+since (on the shared registry, 157 of its 349 annotated diseases, 2.2 terms each on
+average). This script writes the newer release's phenotypic-abnormality annotations
+that the pinned release lacks: every term of the diseases it does not annotate, and
+the added terms of those it does (a term the pinned release annotates to the disease,
+present or NOT, is left as it is) — to
 ``src/disease_pipeline/knowledge/data/phenotype_supplement.hpoa`` in the
 ``phenotype.hpoa`` layout (aspect P, no frequency: ``hpo3`` exposes none, so the model
-reads them as "frequency unknown"; no NOT annotations). A term the pinned ontology does
-not know is replaced by its nearest ancestors that it does know.
+reads them as "frequency unknown"; no NOT annotations: ``hpo3`` lists a disease's NOT
+terms among its terms without marking them, so a term the pinned release annotates NOT
+stays NOT, while a NOT annotation made since, or one of a disease the pinned release
+lacks, is read as present — all 1,978 NOT terms of the pinned release's OMIM diseases
+are among ``hpo3``'s terms of the disease, 1.4 % of its annotations). A term the
+pinned ontology does not know is replaced by its nearest ancestors that it does know.
 
 It also writes ``src/disease_pipeline/knowledge/data/hpo_newer_terms.tsv``: every
 phenotype term of the newer release that the pinned one does not know, with its nearest
@@ -67,20 +74,19 @@ def known_terms(term, ours: Ontology, newer) -> list[str]:
     return found
 
 
-def supplement_rows(newer, ours: Ontology, annotated: set[str]) -> list[tuple[str, ...]]:
-    """``phenotype.hpoa`` rows of the diseases of ``newer`` missing from ``annotated``."""
+def supplement_rows(newer, ours: Ontology, annotated: dict[str, set[str]]) -> list[tuple[str, ...]]:
+    """``phenotype.hpoa`` rows of the terms ``newer`` annotates to a disease and
+    ``annotated`` (disease → its terms in the pinned release) does not."""
     rows: list[tuple[str, ...]] = []
     diseases = [("OMIM", d) for d in newer.Ontology.omim_diseases]
     diseases += [("ORPHA", d) for d in newer.Ontology.orpha_diseases]
     for database, disease in sorted(diseases, key=lambda x: (x[0], x[1].id)):
         disease_id = f"{database}:{disease.id}"
-        if disease_id in annotated:
-            continue
         terms: set[str] = set()
         for term_id in disease.hpo:
             term = newer.Ontology.get_hpo_object(int(term_id))
             terms.update(t for t in known_terms(term, ours, newer) if ours.is_phenotype(t))
-        for hpo_id in sorted(terms):
+        for hpo_id in sorted(terms - annotated.get(disease_id, set())):
             rows.append(
                 (disease_id, disease.name, "", hpo_id, disease_id, "IEA", "", "", "", "", "P", "")
             )
@@ -107,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--newer-terms", type=Path, default=NEWER_TERMS)
     args = parser.parse_args(argv)
     ours = load_ontology()
-    annotated = set(load_annotations()["disease_id"])
+    pinned = load_annotations()
+    annotated = pinned.groupby("disease_id")["hpo_id"].agg(set).to_dict()
     sys.path.insert(0, str(args.hpo3))
     for name in [m for m in sys.modules if m == "pyhpo" or m.startswith("pyhpo.")]:
         del sys.modules[name]  # our pinned pyhpo, if a loader imported it
@@ -115,18 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     newer.Ontology()
     version = newer.Ontology.version()
     rows = supplement_rows(newer, ours, annotated)
-    diseases = len({r[0] for r in rows})
+    diseases = len({r[0] for r in rows} - set(annotated))
+    extended = len({r[0] for r in rows} & set(annotated))
     header = [
         f"#description: annotations of the {diseases} diseases HPO {ours.version} "
-        f"(pyhpo) does not annotate, from HPO {version} (hpo3 "
-        f"{getattr(newer, '__version__', '?')}); built by scripts/build_hpo_supplement.py",
+        f"(pyhpo) does not annotate and the terms {extended} diseases it annotates have "
+        f"gained, from HPO {version} (hpo3 {getattr(newer, '__version__', '?')}); built "
+        "by scripts/build_hpo_supplement.py",
         f"#hpo-version: {version}",
         "#frequency: none (hpo3 exposes none); terms mapped to the nearest ancestors "
         f"HPO {ours.version} knows",
         "\t".join(COLUMNS),
     ]
     args.out.write_text("\n".join(header + ["\t".join(r) for r in rows]) + "\n", encoding="utf-8")
-    print(f"{args.out}: {diseases} diseases, {len(rows)} annotations (HPO {version})")
+    print(
+        f"{args.out}: {diseases} new diseases, {extended} extended, {len(rows)} annotations"
+        f" (HPO {version})"
+    )
     terms = newer_term_rows(newer, ours)
     header = [
         f"#description: phenotype terms of HPO {version} (hpo3 "

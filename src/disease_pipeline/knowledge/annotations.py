@@ -4,10 +4,11 @@ Every OMIM, ORPHANET and DECIPHER disease is kept with each phenotype term's
 annotated frequency turned into a probability, and NOT (excluded) annotations
 flagged. Obsolete HPO ids are mapped to their replacements.
 
-:func:`load_supplemented_annotations` adds the diseases the pinned release does not
-annotate, from a newer HPO release (``data/phenotype_supplement.hpoa``, written by
-``scripts/build_hpo_supplement.py``): the rare-disease model's knowledge. The simulator
-and the other readers keep the pinned release alone.
+:func:`load_supplemented_annotations` adds what a newer HPO release annotates and the
+pinned one does not — the diseases it lacks and the terms the others have gained
+(``data/phenotype_supplement.hpoa``, written by ``scripts/build_hpo_supplement.py``):
+the rare-disease model's knowledge. The simulator and the other readers keep the
+pinned release alone.
 """
 
 from __future__ import annotations
@@ -117,14 +118,22 @@ def load_annotations() -> pd.DataFrame:
 
 @cache
 def load_supplemented_annotations() -> pd.DataFrame:
-    """:func:`load_annotations` plus the supplement's diseases that the pinned release
-    does not annotate (a disease it annotates keeps its pinned annotations), parsed once
-    per process. Callers must not mutate the returned frame."""
+    """:func:`load_annotations` plus the supplement's annotations of (disease, term)
+    pairs the pinned release does not annotate (present or NOT): the diseases it lacks
+    and the terms those it has have gained, without frequency. Parsed once per process;
+    callers must not mutate the returned frame."""
     pinned = load_annotations()
     extra = parse_hpoa(SUPPLEMENT, load_ontology())
-    extra = extra[~extra["disease_id"].isin(set(pinned["disease_id"]))]
+    pairs = pd.MultiIndex.from_frame(pinned[["disease_id", "hpo_id"]])
+    extra = extra[~pd.MultiIndex.from_frame(extra[["disease_id", "hpo_id"]]).isin(pairs)]
     table = pd.concat([pinned, extra], ignore_index=True)
-    table.attrs = {**pinned.attrs, "supplement_diseases": int(extra["disease_id"].nunique())}
+    new = ~extra["disease_id"].isin(set(pinned["disease_id"]))
+    table.attrs = {
+        **pinned.attrs,
+        "supplement_diseases": int(extra.loc[new, "disease_id"].nunique()),
+        "supplement_extended_diseases": int(extra.loc[~new, "disease_id"].nunique()),
+        "supplement_added_terms": int((~new).sum()),
+    }
     return table
 
 
