@@ -3,9 +3,14 @@ case features that let the weights tell known diseases from unseen ones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from disease_pipeline.rare.cases import PUBLISHED
+from disease_pipeline.rare.components import Components
+from disease_pipeline.rare.fit import _knowledge
 from disease_pipeline.rare.hybrid import FEATURES
 from disease_pipeline.rare.model import patient_input
 
@@ -41,3 +46,35 @@ def test_case_features_mark_the_diseases_with_known_cases(fitted, cases):
     not_omim = (table["category"] == "RARE") & (table["database"] != "OMIM")
     assert np.array_equal(x[:, column["not_omim"]] > 0, not_omim.to_numpy())
     assert set(report["weights"]) == set(FEATURES)
+
+
+def test_published_case_features_cover_only_the_diseases_with_published_cases(
+    base, cases, test_params
+):
+    """Published (registry) and simulated known cases get columns of their own: the
+    ``*_published`` ones repeat the case evidence on diseases with a published case and
+    are zero on those known from simulated encounters alone."""
+    simulated = {c.disease_id for c in cases[::2]} - {c.disease_id for c in cases[1::2]}
+    assert simulated  # some diseases are known from simulated cases only
+    mixed = [replace(c, source="simulated") if c.disease_id in simulated else c for c in cases]
+    candidates, knowledge, _ = _knowledge(base, mixed, test_params)
+    components = Components(
+        base.space, candidates, knowledge, mixed,
+        lr_params=test_params.knowledge,
+        pseudocount=test_params.annotation_pseudocount,
+        encoder=None,
+    )  # fmt: skip
+    x = components.features(patient_input(base.space, cases[0]))
+    column = {name: j for j, name in enumerate(FEATURES)}
+    published = {candidates.index[c.disease_id] for c in mixed if c.source == PUBLISHED}
+    assert set(np.flatnonzero(x[:, column["published_cases"]]).tolist()) == published
+    assert set(np.flatnonzero(x[:, column["has_cases"]]).tolist()) > published
+    rows = sorted(published)
+    for case_column, published_column in (
+        ("resnik_cases", "resnik_published"),
+        ("encoder_if_cases", "encoder_if_published"),
+    ):
+        published_values = x[:, column[published_column]]
+        assert np.array_equal(published_values[rows], x[rows, column[case_column]])
+        assert not np.delete(published_values, rows).any()
+    assert x[[candidates.index[d] for d in simulated], column["resnik_cases"]].any()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -107,3 +108,20 @@ def test_fits_give_the_same_ranks_in_worker_processes(base, cases, test_params):
         assert one.report["weights"] == pytest.approx(other.report["weights"], abs=1e-6)
         for method in evaluation.METHODS:
             assert one.ranks[method] == other.ranks[method], method
+
+
+def test_other_cases_join_every_fit_except_for_the_diseases_it_tests(cases, test_params):
+    """The validation's fits train on the simulated rare cases as the trained model does,
+    but an unseen disease stays unseen and a few-shot one keeps its k support cases."""
+    others = [replace(c, case_id=f"sim-{c.case_id}", source="simulated") for c in cases]
+    fits = [
+        *evaluation.unseen_fits(cases, 2, test_params.seed),
+        evaluation.few_shot_fit(cases, 1, test_params.seed),
+    ]
+    for fit in fits:
+        joined = evaluation.with_other_cases(fit, others)
+        tested = {c.disease_id for c in fit.tests}
+        added = joined.train[len(fit.train) :]
+        assert joined.train[: len(fit.train)] == fit.train and joined.tests == fit.tests
+        assert added == [c for c in others if c.disease_id not in tested]
+        assert added and not {c.disease_id for c in added} & tested

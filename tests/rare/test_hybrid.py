@@ -9,6 +9,7 @@ from disease_pipeline.rare.hybrid import (
     CASE_FEATURES,
     FEATURES,
     PRIOR_WEIGHTS,
+    PUBLISHED_CASE_FEATURES,
     case_columns_fixed,
     case_patients,
     fit_temperature,
@@ -92,9 +93,12 @@ def test_case_weights_stay_at_the_prior_without_validation_patients_of_known_dis
     free, _ = fit_weights(unseen_only, prior_strength=20.0)
     assert free[FEATURES.index("has_cases")] < 0  # the failure the pinning prevents
     fixed = case_columns_fixed(unseen_only, min_patients=20)
-    assert [FEATURES[j] for j in np.flatnonzero(fixed)] == list(CASE_FEATURES)
+    assert [FEATURES[j] for j in np.flatnonzero(fixed)] == [
+        *CASE_FEATURES,
+        *PUBLISHED_CASE_FEATURES,
+    ]
     pinned, _ = fit_weights(unseen_only, prior_strength=20.0, fixed=fixed)
-    for name in CASE_FEATURES:
+    for name in CASE_FEATURES + PUBLISHED_CASE_FEATURES:
         j = FEATURES.index(name)
         assert pinned[j] == pytest.approx(PRIOR_WEIGHTS[j])
     assert pinned[FEATURES.index("knowledge_present")] > 0
@@ -107,6 +111,23 @@ def test_case_weights_are_fitted_with_validation_patients_of_known_diseases():
     fixed = case_columns_fixed(groups, min_patients=20)
     assert not fixed.any()
     weights, _ = fit_weights(groups, prior_strength=20.0, fixed=fixed)
+    assert weights[FEATURES.index("resnik_cases")] > 0
+
+
+def test_published_case_weights_stay_at_the_prior_without_published_validation_patients():
+    """Validation patients whose diseases have simulated known cases only fit the case
+    features, not the published ones, which no validation patient's truth carries."""
+    rng = np.random.default_rng(5)
+    groups = _case_groups(rng, 150, False) + _case_groups(rng, 150, True)
+    published = FEATURES.index("published_cases")
+    for g in groups:
+        g[:, [FEATURES.index(n) for n in PUBLISHED_CASE_FEATURES]] = 0.0
+        g[1:4, published] = 1.0  # wrong candidates with published cases
+    assert case_patients(groups, "published_cases") == 0
+    fixed = case_columns_fixed(groups, min_patients=20)
+    assert [FEATURES[j] for j in np.flatnonzero(fixed)] == list(PUBLISHED_CASE_FEATURES)
+    weights, _ = fit_weights(groups, prior_strength=20.0, fixed=fixed)
+    assert weights[published] == pytest.approx(0.0)
     assert weights[FEATURES.index("resnik_cases")] > 0
 
 

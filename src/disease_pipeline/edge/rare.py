@@ -70,6 +70,7 @@ class RareRanker:
         )
         self.n_direct = len(a["resnik_direct_terms"])
         self.has_cases, self.not_omim = a["has_cases"], a["not_omim"]
+        self.has_published = a["has_published"]
         self.weights = a["weights"]
         self.columns, self.ids, self.names = a["rare_columns"], a["rare_ids"], a["rare_names"]
         self.primary = a.get("equivalence_primary")
@@ -215,10 +216,14 @@ class RareRanker:
         yield "has_cases", self.has_cases
         yield "encoder_if_cases", similarity * self.has_cases
         yield "not_omim", self.not_omim
-        yield "resnik_cases", self._resnik(self.cases, self.cases_ic, x.present)[0]
+        resnik_cases = self._resnik(self.cases, self.cases_ic, x.present)[0]
+        yield "resnik_cases", resnik_cases
         yield "disease_side", self._disease_side(x.present)
         yield "exact_share", self._exact_share(x.present)
         yield "considered_share", self._considered_share(x.excluded)
+        yield "published_cases", self.has_published
+        yield "encoder_if_published", similarity * self.has_published
+        yield "resnik_published", resnik_cases * self.has_published
 
     def logits(self, x: RareInput) -> np.ndarray:
         """Hybrid logits of every candidate, accumulated in feature order."""

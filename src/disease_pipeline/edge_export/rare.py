@@ -111,6 +111,7 @@ def rare_arrays(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict
         **_csc("cases", cases.indptr, cases.indices),
         "cases_ic": cases.ic,
         "has_cases": components.has_cases,
+        "has_published": components.has_published,
         "not_omim": components.not_omim,
         "weights": np.asarray(model.weights, np.float64),
         "rare_columns": lookup.columns,

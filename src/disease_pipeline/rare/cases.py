@@ -19,6 +19,10 @@ from disease_pipeline.core.ages import top_code_age
 from disease_pipeline.knowledge.hpo import Ontology
 from disease_pipeline.rare.terms import TermSpace, clean_terms
 
+#: ``Case.source`` of published case reports (registry phenopackets), as opposed to
+#: ``simulated`` encounters
+PUBLISHED = "registry"
+
 
 @dataclass
 class Case:
@@ -31,7 +35,7 @@ class Case:
     age: float | None = None
     sex: str = "unknown"
     disease_name: str = ""
-    source: str = "registry"
+    source: str = PUBLISHED
 
 
 def registry_frame(

@@ -24,6 +24,9 @@ exactly, not only through a more specific term) breaks them further.
 ``considered_share``: the IC share of the patient's excluded terms inside the
 candidate's annotated spectrum (pertinent negatives are recorded for the diseases a
 clinician considers, so they point at them as well as against them).
+``published_cases``, ``encoder_if_published`` and ``resnik_published``: ``has_cases``,
+``encoder_if_cases`` and ``resnik_cases`` again on candidates with published (registry)
+cases only, so that published and simulated known cases get weights of their own.
 ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
 entries (the learned weight keeps one disease from taking two places).
 """
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from disease_pipeline.rare.cases import Case
+from disease_pipeline.rare.cases import PUBLISHED, Case
 from disease_pipeline.rare.encoder_index import EncoderIndex, Featuriser, PatientInput
 from disease_pipeline.rare.hybrid import FEATURES
 from disease_pipeline.rare.profiles import Candidates, Profiles, case_profiles, merge_profiles
@@ -99,6 +102,10 @@ class Components:
         self.resnik = OneSidedResnik(knowledge, ic, space)
         self.case_resnik = OneSidedResnik(self.case_profiles, ic, space)
         self.has_cases = (self.case_profiles.n_cases > 0).astype(np.float64)
+        self.has_published = np.zeros(len(self.has_cases))
+        self.has_published[
+            [candidates.index[c.disease_id] for c in known if c.source == PUBLISHED]
+        ] = 1.0
         self.annotated_terms = np.diff(sp.csr_matrix(knowledge.direct).indptr)
         table = candidates.table
         self.not_omim = ((table["category"] == "RARE") & (table["database"] != "OMIM")).to_numpy(
@@ -143,10 +150,14 @@ class Components:
         yield "has_cases", np.broadcast_to(self.has_cases, n)
         yield "encoder_if_cases", similarity * self.has_cases
         yield "not_omim", np.broadcast_to(self.not_omim, n)
-        yield "resnik_cases", self.case_resnik.score_batch(present)[0]
+        resnik_cases = self.case_resnik.score_batch(present)[0]
+        yield "resnik_cases", resnik_cases
         yield "disease_side", self.resnik.disease_side(present)
         yield "exact_share", self.resnik.exact_share(present)
         yield "considered_share", self.resnik.considered_share(excluded)
+        yield "published_cases", np.broadcast_to(self.has_published, n)
+        yield "encoder_if_published", similarity * self.has_published
+        yield "resnik_published", resnik_cases * self.has_published
 
     def features(self, patient: PatientInput) -> np.ndarray:
         """Candidate × :data:`FEATURES` matrix of one patient."""

@@ -343,6 +343,13 @@ def few_shot_fit(cases: list[Case], k: int, seed: int) -> Fit:
     return Fit(_usable(train), tests)
 
 
+def with_other_cases(fit: Fit, others: list[Case]) -> Fit:
+    """``fit`` with ``others`` on its training side, except those of a disease it tests
+    (an unseen disease stays unseen, a few-shot one keeps its k support cases)."""
+    tested = {c.disease_id for c in fit.tests}
+    return Fit(fit.train + [c for c in others if c.disease_id not in tested], fit.tests)
+
+
 def few_shot_result(k: int, fit: Fit, result: FitResult, train_cases: int) -> dict[str, Any]:
     """The ``few_shot_k`` protocol's report from its fit's result."""
     report = result.report
@@ -390,27 +397,33 @@ def run_validation(
     warm_start: PhenotypeEncoder | None = None,
     pretraining: dict[str, Any] | None = None,
     workers: int = 1,
+    other_cases: list[Case] | None = None,
 ) -> dict[str, Any]:
     """Both protocols and the dataset facts, as one JSON-ready dict.
 
     The encoder stages that use no rare case warm-start every fit: ``warm_start`` (with
     its ``pretraining`` history) when given — the encoder the trained model starts
-    from — else they are run here once. The fits of both protocols (``n_folds`` + one
-    per k of ``shots``) run in ``workers`` processes.
+    from — else they are run here once. ``other_cases`` (the simulated rare encounters
+    the trained model also learns from) join every fit's training side, except those
+    of the diseases the fit tests, and are never ranked, so each fit repeats the
+    trained model's procedure. The fits of both protocols (``n_folds`` + one per k of
+    ``shots``) run in ``workers`` processes.
     """
     started = time.monotonic()
     if warm_start is None:
         warm_start, pretraining = pretrain_encoder(base, common_cases, params)
     annotated = set(base.annotations["disease_id"])
     missing = [c for c in cases if c.disease_id not in annotated]
-    unseen = unseen_fits(cases, n_folds, params.seed)
-    few_shot = [few_shot_fit(cases, k, params.seed) for k in shots]
+    extra = _usable(other_cases or [])
+    unseen = [with_other_cases(f, extra) for f in unseen_fits(cases, n_folds, params.seed)]
+    few_shot = [with_other_cases(few_shot_fit(cases, k, params.seed), extra) for k in shots]
     results = run_fits(
         base, [*unseen, *few_shot], common_cases, params, warm_start=warm_start, workers=workers
     )
     result: dict[str, Any] = {
         "cases": len(cases),
         "diseases": len(group_by_disease(cases)),
+        "other_training_cases": len(extra),
         "cases_without_usable_terms": sum(1 for c in cases if not c.present),
         "cases_truth_not_annotated": len(missing),
         "diseases_not_annotated": len({c.disease_id for c in missing}),

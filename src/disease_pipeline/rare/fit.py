@@ -349,7 +349,7 @@ def fit_rare_model(
         )  # fmt: skip
     groups = [g for part in parts for g in part.groups]
     fixed = case_columns_fixed(groups, params.hybrid.min_case_patients)
-    if fixed.any():
+    if fixed[FEATURES.index("has_cases")]:
         groups = [without_case_candidates(g) for g in groups]
     if groups:
         weights, _ = fit_weights(groups, params.hybrid.prior_strength, fixed=fixed)

@@ -33,6 +33,9 @@ FEATURES = (
     "disease_side",
     "exact_share",
     "considered_share",
+    "published_cases",
+    "encoder_if_published",
+    "resnik_published",
 )
 #: Case features: zero on every candidate without known cases. Only validation patients
 #: whose own disease has support cases tell how a known case should count; without
@@ -40,8 +43,15 @@ FEATURES = (
 #: out whole have no case by construction) and learns that a disease with known cases
 #: is never the answer, so their weights stay at the prior (:func:`case_columns_fixed`).
 CASE_FEATURES = ("has_cases", "encoder_if_cases", "resnik_cases")
+#: The case features again on candidates with published (registry) cases only, fitted
+#: only with validation patients whose disease has published cases. A published
+#: patient resembles the published patients of its disease differently from how a
+#: simulated encounter resembles the simulator's others, and one shared weight had to
+#: split the difference (a fit on published validation patients alone gave published
+#: few-shot patients +0.11 top-1 and sank the simulated ones).
+PUBLISHED_CASE_FEATURES = ("published_cases", "encoder_if_published", "resnik_published")
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
-PRIOR_WEIGHTS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+PRIOR_WEIGHTS = np.array([1.0, 1.0, *[0.0] * (len(FEATURES) - 2)])
 #: Columns whose strongest candidates enter a patient's shortlist (scores that rank
 #: patients' candidates, not per-candidate constants).
 SHORTLIST_FEATURES = (
@@ -72,17 +82,27 @@ class HybridParams:
             )
 
 
-def case_patients(groups: list[np.ndarray]) -> int:
-    """Shortlists (truth first) whose true disease has known cases."""
-    column = FEATURES.index("has_cases")
+def case_patients(groups: list[np.ndarray], indicator: str = "has_cases") -> int:
+    """Shortlists (truth first) whose true disease has known cases (published ones with
+    ``indicator="published_cases"``)."""
+    column = FEATURES.index(indicator)
     return sum(int(g[0, column] > 0) for g in groups)
 
 
 def case_columns_fixed(groups: list[np.ndarray], min_patients: int) -> np.ndarray:
-    """Columns :func:`fit_weights` keeps at the prior: :data:`CASE_FEATURES` when fewer
-    than ``min_patients`` validation patients' diseases have known cases (see there)."""
+    """Columns :func:`fit_weights` keeps at the prior: :data:`CASE_FEATURES` (and the
+    published ones) when fewer than ``min_patients`` validation patients' diseases have
+    known cases (see there); :data:`PUBLISHED_CASE_FEATURES` when fewer than that have
+    published cases."""
     few = case_patients(groups) < min_patients
-    return np.array([few and name in CASE_FEATURES for name in FEATURES])
+    few_published = case_patients(groups, "published_cases") < min_patients
+    return np.array(
+        [
+            (few and name in CASE_FEATURES + PUBLISHED_CASE_FEATURES)
+            or (few_published and name in PUBLISHED_CASE_FEATURES)
+            for name in FEATURES
+        ]
+    )
 
 
 def shortlist(

@@ -119,7 +119,9 @@ def validation_markdown(result: dict[str, Any]) -> str:
         f"{result['cases']} registry cases (GA4GH phenopackets) of {result['diseases']} "
         "diseases; the true disease is ranked among ALL candidates (every HPO-annotated "
         "disease plus the common catalogue). Intervals: 95 % bootstrap over diseases "
-        "(cases of one disease resampled together).",
+        "(cases of one disease resampled together). Every fit also trains on the "
+        f"{result.get('other_training_cases', 0)} simulated rare encounters the trained "
+        "model learns from (other diseases; never ranked here), as the trained model does.",
         "",
         "- cases whose true disease has no HPO annotation: "
         f"**{result['cases_truth_not_annotated']}** ({result['diseases_not_annotated']} "

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from disease_pipeline.rare.cases import Case, cases_from_frame
+from disease_pipeline.rare.cases import PUBLISHED, Case, cases_from_frame
 from disease_pipeline.rare.encoder import PhenotypeEncoder
 from disease_pipeline.rare.evaluation import run_validation
 from disease_pipeline.rare.fit import (
@@ -84,7 +84,7 @@ def assemble_rare_cases(
         registry = registry_cases.rename(
             columns={"encounter_id": "case_id", "label_disease": "disease_id"}
         )
-        frames.append(registry.assign(category="RARE", source="registry"))
+        frames.append(registry.assign(category="RARE", source=PUBLISHED))
     labels = train[["encounter_id", "label_disease", "label_category"]]
     rare = (
         labels[labels["label_category"] == "RARE"]
@@ -196,9 +196,10 @@ def validate_rare_model(
     pretraining: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[dict[str, Any], str, dict[str, dict[str, float]]]:
-    """Real-case validation (registry cases only) under both protocols, against the
+    """Real-case validation (registry cases ranked) under both protocols, against the
     one-sided and symmetric Resnik baselines, with bootstrap intervals and a
-    per-disease breakdown (:mod:`disease_pipeline.rare.evaluation`).
+    per-disease breakdown (:mod:`disease_pipeline.rare.evaluation`). The simulated rare
+    cases join every fit's training side, as they join the trained model's.
 
     Every fit starts from the pre-trained ``encoder`` the model was trained from;
     ``validation.workers`` processes run the fits. ``validation.max_cases`` (null:
@@ -212,7 +213,7 @@ def validate_rare_model(
         return result, "# Rare-disease model validation\n\nSkipped.\n", {}
     base = load_knowledge()
     config = RareModelParams.from_dict(params)
-    registry = cases[cases["source"] == "registry"]
+    registry = cases[cases["source"] == PUBLISHED]
     if registry.empty:
         result = {"skipped": "no registry case (phenopacket) to validate on"}
         return result, "# Rare-disease model validation\n\nNo registry case.\n", {}
@@ -221,6 +222,9 @@ def validate_rare_model(
         registry = _subsample_diseases(registry, int(limit), int(params.get("seed", 0)))
     parsed, _ = _cases(registry, base, keep_empty=True)
     common, _ = _cases(cases[cases["category"] == "COMMON"], base)
+    simulated, _ = _cases(
+        cases[(cases["source"] != PUBLISHED) & (cases["category"] == "RARE")], base
+    )
     result = run_validation(
         base,
         parsed,
@@ -231,6 +235,7 @@ def validate_rare_model(
         warm_start=encoder,
         pretraining=pretraining,
         workers=int(options.get("workers", 1)),
+        other_cases=simulated,
     )
     metrics = {
         f"rare_model.{protocol}.{method}.{name}": {"value": float(value), "step": 0}
