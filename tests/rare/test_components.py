@@ -32,15 +32,17 @@ def test_case_features_mark_the_diseases_with_known_cases(fitted, cases):
     x = components.features(patient_input(model.space, cases[0]))
     column = {name: j for j, name in enumerate(FEATURES)}
     known = {model.candidates.index[c.disease_id] for c in cases}
-    has_cases = np.flatnonzero(x[:, column["has_cases"]])
-    assert set(has_cases.tolist()) == known
+    has_cases = np.flatnonzero(x[:, column["published_cases"]])
+    assert set(has_cases.tolist()) == known  # every case of the fixture is published
+    for name in ("unpublished_cases", "encoder_if_unpublished", "resnik_unpublished"):
+        assert not x[:, column[name]].any()
     # case-only features are zero for every candidate without a known case
     others = np.setdiff1d(np.arange(len(model.candidates)), has_cases)
-    assert not x[others, column["encoder_if_cases"]].any()
-    assert not x[others, column["resnik_cases"]].any()
+    assert not x[others, column["encoder_if_published"]].any()
+    assert not x[others, column["resnik_published"]].any()
     truth = model.candidates.index[cases[0].disease_id]
-    assert x[truth, column["resnik_cases"]] == pytest.approx(
-        x[:, column["resnik_cases"]].max()
+    assert x[truth, column["resnik_published"]] == pytest.approx(
+        x[:, column["resnik_published"]].max()
     )  # its own case matches every term exactly
     table = model.candidates.table
     not_omim = (table["category"] == "RARE") & (table["database"] != "OMIM")
@@ -48,12 +50,13 @@ def test_case_features_mark_the_diseases_with_known_cases(fitted, cases):
     assert set(report["weights"]) == set(FEATURES)
 
 
-def test_published_case_features_cover_only_the_diseases_with_published_cases(
+def test_published_and_unpublished_known_cases_have_disjoint_case_features(
     base, cases, test_params
 ):
-    """Published (registry) and simulated known cases get columns of their own: the
-    ``*_published`` ones repeat the case evidence on diseases with a published case and
-    are zero on those known from simulated encounters alone."""
+    """Candidates known from published (registry) cases have the ``*_published`` case
+    features, those known from simulated encounters alone the ``*_unpublished`` ones:
+    each family is zero outside its candidates, so each weight speaks for one kind of
+    known case."""
     simulated = {c.disease_id for c in cases[::2]} - {c.disease_id for c in cases[1::2]}
     assert simulated  # some diseases are known from simulated cases only
     mixed = [replace(c, source="simulated") if c.disease_id in simulated else c for c in cases]
@@ -67,14 +70,10 @@ def test_published_case_features_cover_only_the_diseases_with_published_cases(
     x = components.features(patient_input(base.space, cases[0]))
     column = {name: j for j, name in enumerate(FEATURES)}
     published = {candidates.index[c.disease_id] for c in mixed if c.source == PUBLISHED}
-    assert set(np.flatnonzero(x[:, column["published_cases"]]).tolist()) == published
-    assert set(np.flatnonzero(x[:, column["has_cases"]]).tolist()) > published
-    rows = sorted(published)
-    for case_column, published_column in (
-        ("resnik_cases", "resnik_published"),
-        ("encoder_if_cases", "encoder_if_published"),
-    ):
-        published_values = x[:, column[published_column]]
-        assert np.array_equal(published_values[rows], x[rows, column[case_column]])
-        assert not np.delete(published_values, rows).any()
-    assert x[[candidates.index[d] for d in simulated], column["resnik_cases"]].any()
+    unpublished = {candidates.index[d] for d in simulated}
+    for family, rows in (("published", published), ("unpublished", unpublished)):
+        assert set(np.flatnonzero(x[:, column[f"{family}_cases"]]).tolist()) == rows
+        resnik = x[:, column[f"resnik_{family}"]]
+        assert resnik[sorted(rows)].any()
+        for name in (f"resnik_{family}", f"encoder_if_{family}"):
+            assert not np.delete(x[:, column[name]], sorted(rows)).any()

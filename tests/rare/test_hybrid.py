@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from disease_pipeline.rare.hybrid import (
+    CASE_FAMILIES,
     CASE_FEATURES,
     FEATURES,
     PRIOR_WEIGHTS,
@@ -65,14 +66,19 @@ def test_shortlist_puts_the_truth_first_and_keeps_each_component_top():
     assert rows[0] == 42 and {7, 9} <= set(rows.tolist()) and len(set(rows)) == len(rows)
 
 
-def _case_groups(rng, n_patients: int, truth_has_cases: bool) -> list:
+def _case_groups(
+    rng, n_patients: int, truth_has_cases: bool, family: str = "unpublished_cases"
+) -> list:
     """Shortlists over :data:`FEATURES`: the truth leads on ``knowledge_present``; a
     quarter of the wrong candidates (and the truth when ``truth_has_cases``) have known
-    cases, with a ``resnik_cases`` score."""
-    has, resnik = FEATURES.index("has_cases"), FEATURES.index("resnik_cases")
+    cases of ``family`` (its indicator column), with a Resnik score against them; the
+    other family's columns are 0."""
+    features = CASE_FAMILIES[family]
+    has, resnik = FEATURES.index(features[0]), FEATURES.index(features[2])
     groups = []
     for _ in range(n_patients):
         x = rng.normal(size=(30, len(FEATURES)))
+        x[:, [FEATURES.index(n) for n in CASE_FEATURES + PUBLISHED_CASE_FEATURES]] = 0.0
         x[0, FEATURES.index("knowledge_present")] += 2.0
         cases = rng.random(30) < 0.25
         cases[0] = truth_has_cases
@@ -84,6 +90,10 @@ def _case_groups(rng, n_patients: int, truth_has_cases: bool) -> list:
     return groups
 
 
+def _fixed_names(fixed: np.ndarray) -> list[str]:
+    return [FEATURES[j] for j in np.flatnonzero(fixed)]
+
+
 def test_case_weights_stay_at_the_prior_without_validation_patients_of_known_diseases():
     # one known case per disease: every validation disease is held out whole, so the
     # case features are only ever seen on wrong candidates; fitted freely they turn
@@ -91,12 +101,9 @@ def test_case_weights_stay_at_the_prior_without_validation_patients_of_known_dis
     rng = np.random.default_rng(3)
     unseen_only = _case_groups(rng, 300, truth_has_cases=False)
     free, _ = fit_weights(unseen_only, prior_strength=20.0)
-    assert free[FEATURES.index("has_cases")] < 0  # the failure the pinning prevents
+    assert free[FEATURES.index("unpublished_cases")] < 0  # the failure the pinning prevents
     fixed = case_columns_fixed(unseen_only, min_patients=20)
-    assert [FEATURES[j] for j in np.flatnonzero(fixed)] == [
-        *CASE_FEATURES,
-        *PUBLISHED_CASE_FEATURES,
-    ]
+    assert _fixed_names(fixed) == [*CASE_FEATURES, *PUBLISHED_CASE_FEATURES]
     pinned, _ = fit_weights(unseen_only, prior_strength=20.0, fixed=fixed)
     for name in CASE_FEATURES + PUBLISHED_CASE_FEATURES:
         j = FEATURES.index(name)
@@ -104,35 +111,36 @@ def test_case_weights_stay_at_the_prior_without_validation_patients_of_known_dis
     assert pinned[FEATURES.index("knowledge_present")] > 0
 
 
-def test_case_weights_are_fitted_with_validation_patients_of_known_diseases():
+@pytest.mark.parametrize("family", sorted(CASE_FAMILIES))
+def test_each_case_family_is_fitted_only_with_validation_patients_of_its_diseases(family):
+    """Patients whose diseases are known from one kind of case (published, or simulated
+    only) fit that family's weights; the other family, which no truth carries, keeps
+    its prior weight."""
     rng = np.random.default_rng(4)
-    groups = _case_groups(rng, 150, False) + _case_groups(rng, 150, True)
-    assert case_patients(groups) == 150
+    groups = _case_groups(rng, 150, False, family) + _case_groups(rng, 150, True, family)
+    other = next(f for f in CASE_FAMILIES if f != family)
+    assert case_patients(groups, family) == 150 and case_patients(groups, other) == 0
     fixed = case_columns_fixed(groups, min_patients=20)
-    assert not fixed.any()
+    assert _fixed_names(fixed) == list(CASE_FAMILIES[other])
     weights, _ = fit_weights(groups, prior_strength=20.0, fixed=fixed)
-    assert weights[FEATURES.index("resnik_cases")] > 0
+    assert weights[FEATURES.index(CASE_FAMILIES[family][2])] > 0
+    assert weights[FEATURES.index(other)] == pytest.approx(0.0)
 
 
-def test_published_case_weights_stay_at_the_prior_without_published_validation_patients():
-    """Validation patients whose diseases have simulated known cases only fit the case
-    features, not the published ones, which no validation patient's truth carries."""
+def test_both_case_families_are_fitted_with_patients_of_both():
     rng = np.random.default_rng(5)
-    groups = _case_groups(rng, 150, False) + _case_groups(rng, 150, True)
-    published = FEATURES.index("published_cases")
-    for g in groups:
-        g[:, [FEATURES.index(n) for n in PUBLISHED_CASE_FEATURES]] = 0.0
-        g[1:4, published] = 1.0  # wrong candidates with published cases
-    assert case_patients(groups, "published_cases") == 0
-    fixed = case_columns_fixed(groups, min_patients=20)
-    assert [FEATURES[j] for j in np.flatnonzero(fixed)] == list(PUBLISHED_CASE_FEATURES)
-    weights, _ = fit_weights(groups, prior_strength=20.0, fixed=fixed)
-    assert weights[published] == pytest.approx(0.0)
-    assert weights[FEATURES.index("resnik_cases")] > 0
+    groups = [
+        *_case_groups(rng, 100, True, "unpublished_cases"),
+        *_case_groups(rng, 100, True, "published_cases"),
+        *_case_groups(rng, 100, False),
+    ]
+    assert not case_columns_fixed(groups, min_patients=20).any()
 
 
 def test_without_case_candidates_keeps_the_truth_and_the_candidates_without_cases():
     group = np.zeros((5, len(FEATURES)))
     group[:, 0] = np.arange(5)
-    group[[1, 3], FEATURES.index("has_cases")] = 1.0
-    assert without_case_candidates(group)[:, 0].tolist() == [0.0, 2.0, 4.0]
+    group[[1, 3], FEATURES.index("unpublished_cases")] = 1.0
+    group[[0, 2], FEATURES.index("published_cases")] = 1.0
+    assert without_case_candidates(group, "unpublished_cases")[:, 0].tolist() == [0, 2, 4]
+    assert without_case_candidates(group, "published_cases")[:, 0].tolist() == [0, 1, 3, 4]

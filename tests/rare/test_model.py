@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from disease_pipeline.rare.fit import fit_rare_model
-from disease_pipeline.rare.hybrid import CASE_FEATURES, FEATURES, PRIOR_WEIGHTS
+from disease_pipeline.rare.hybrid import (
+    CASE_FEATURES,
+    FEATURES,
+    PRIOR_WEIGHTS,
+    PUBLISHED_CASE_FEATURES,
+)
 from disease_pipeline.rare.model import NO_TERMS_REASON, patient_input, top_k_stable
 from disease_pipeline.rare.terms import most_specific
 from tests.rare.ranking import assert_batch_is_single, case_tables
@@ -212,5 +217,5 @@ def test_one_known_case_per_disease_keeps_the_case_weights_at_the_prior(base, ca
     _, report = fit_rare_model(base, list(first.values()), [], test_params)
     assert report["validation_cases"]["weights_with_known_cases"] == 0
     assert report["case_weights_fitted"] is False
-    for name in CASE_FEATURES:
+    for name in CASE_FEATURES + PUBLISHED_CASE_FEATURES:
         assert report["weights"][name] == PRIOR_WEIGHTS[FEATURES.index(name)]

@@ -213,11 +213,12 @@ class RareRanker:
         yield "resnik_one_sided", resnik
         yield "matched_share", share
         yield "knowledge_robust", np.maximum(present, floor).sum(axis=0)
-        yield "has_cases", self.has_cases
-        yield "encoder_if_cases", similarity * self.has_cases
+        unpublished = self.has_cases - self.has_published
+        yield "unpublished_cases", unpublished
+        yield "encoder_if_unpublished", similarity * unpublished
         yield "not_omim", self.not_omim
         resnik_cases = self._resnik(self.cases, self.cases_ic, x.present)[0]
-        yield "resnik_cases", resnik_cases
+        yield "resnik_unpublished", resnik_cases * unpublished
         yield "disease_side", self._disease_side(x.present)
         yield "exact_share", self._exact_share(x.present)
         yield "considered_share", self._considered_share(x.excluded)

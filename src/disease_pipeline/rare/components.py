@@ -12,11 +12,14 @@ Knowledge features (they rank diseases with no known case, the *unseen* situatio
   its IC-normalised (Lin-like) share, against the annotations
   (:mod:`disease_pipeline.rare.similarity`).
 
-Case features (few-shot): ``resnik_cases`` (one-sided Resnik against the terms of the
-candidate's known cases, 0 without cases), ``encoder`` (cosine to the prototypes),
-``has_cases`` (the candidate has known cases) and ``encoder_if_cases`` (the encoder on
-those only), so the learned weights can trust the cases where there are some and
-the knowledge features elsewhere. ``disease_side``: the candidate side of the Resnik
+Case features (few-shot), in two disjoint families — candidates with published
+(registry) cases, ``*_published``, and candidates known from unpublished (simulated)
+cases only, ``*_unpublished``: ``resnik_<family>`` (one-sided Resnik against the terms
+of the candidate's known cases, 0 outside the family), ``<family>_cases`` (the
+candidate is in the family) and ``encoder_if_<family>`` (the encoder on those only),
+so the learned weights can trust each kind of case where there are some and the
+knowledge features elsewhere; ``encoder`` is the cosine to the prototypes of every
+candidate. ``disease_side``: the candidate side of the Resnik
 match (how much of the candidate's annotated profile the patient shows), which breaks
 the ties of the one-sided score among candidates explaining every patient term, and
 ``exact_share`` (the IC share of the patient's terms the candidate is annotated with
@@ -24,9 +27,6 @@ exactly, not only through a more specific term) breaks them further.
 ``considered_share``: the IC share of the patient's excluded terms inside the
 candidate's annotated spectrum (pertinent negatives are recorded for the diseases a
 clinician considers, so they point at them as well as against them).
-``published_cases``, ``encoder_if_published`` and ``resnik_published``: ``has_cases``,
-``encoder_if_cases`` and ``resnik_cases`` again on candidates with published (registry)
-cases only, so that published and simulated known cases get weights of their own.
 ``not_omim``: ORPHA/DECIPHER rows, which largely duplicate OMIM
 entries (the learned weight keeps one disease from taking two places).
 """
@@ -147,11 +147,12 @@ class Components:
         yield "matched_share", share
         yield "knowledge_robust", knowledge_robust
         del knowledge_robust
-        yield "has_cases", np.broadcast_to(self.has_cases, n)
-        yield "encoder_if_cases", similarity * self.has_cases
+        unpublished = self.has_cases - self.has_published  # known from unpublished only
+        yield "unpublished_cases", np.broadcast_to(unpublished, n)
+        yield "encoder_if_unpublished", similarity * unpublished
         yield "not_omim", np.broadcast_to(self.not_omim, n)
         resnik_cases = self.case_resnik.score_batch(present)[0]
-        yield "resnik_cases", resnik_cases
+        yield "resnik_unpublished", resnik_cases * unpublished
         yield "disease_side", self.resnik.disease_side(present)
         yield "exact_share", self.resnik.exact_share(present)
         yield "considered_share", self.resnik.considered_share(excluded)

@@ -45,6 +45,7 @@ from disease_pipeline.rare.explanation import (
     annotated_frequencies,
 )
 from disease_pipeline.rare.hybrid import (
+    CASE_FAMILIES,
     FEATURES,
     PRIOR_WEIGHTS,
     SHORTLIST_FEATURES,
@@ -349,8 +350,9 @@ def fit_rare_model(
         )  # fmt: skip
     groups = [g for part in parts for g in part.groups]
     fixed = case_columns_fixed(groups, params.hybrid.min_case_patients)
-    if fixed[FEATURES.index("has_cases")]:
-        groups = [without_case_candidates(g) for g in groups]
+    for indicator in CASE_FAMILIES:
+        if fixed[FEATURES.index(indicator)]:
+            groups = [without_case_candidates(g, indicator) for g in groups]
     if groups:
         weights, _ = fit_weights(groups, params.hybrid.prior_strength, fixed=fixed)
     else:
@@ -394,7 +396,8 @@ def fit_rare_model(
         "validation_sources": list(params.validation_sources),
         "validation_cases": {
             "weights": len(groups),
-            "weights_with_known_cases": case_patients(groups),
+            "weights_with_known_cases": sum(case_patients(groups, i) for i in CASE_FAMILIES),
+            "weights_with_published_cases": case_patients(groups, "published_cases"),
             "temperature": len(truths),
         },
         "case_weights_fitted": not bool(fixed.any()),

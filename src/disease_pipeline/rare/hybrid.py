@@ -26,10 +26,10 @@ FEATURES = (
     "resnik_one_sided",
     "matched_share",
     "knowledge_robust",
-    "has_cases",
-    "encoder_if_cases",
+    "unpublished_cases",
+    "encoder_if_unpublished",
     "not_omim",
-    "resnik_cases",
+    "resnik_unpublished",
     "disease_side",
     "exact_share",
     "considered_share",
@@ -42,13 +42,14 @@ FEATURES = (
 #: them, a fit sees these columns on wrong candidates alone (validation diseases held
 #: out whole have no case by construction) and learns that a disease with known cases
 #: is never the answer, so their weights stay at the prior (:func:`case_columns_fixed`).
-CASE_FEATURES = ("has_cases", "encoder_if_cases", "resnik_cases")
-#: The case features again on candidates with published (registry) cases only, fitted
-#: only with validation patients whose disease has published cases. A published
-#: patient resembles the published patients of its disease differently from how a
-#: simulated encounter resembles the simulator's others, and one shared weight had to
-#: split the difference (a fit on published validation patients alone gave published
-#: few-shot patients +0.11 top-1 and sank the simulated ones).
+#: Two disjoint families: candidates known from published (registry) cases, and those
+#: known from unpublished ones only (the simulated encounters; a hospital's own
+#: confirmed cases). A published patient resembles the published patients of its
+#: disease differently from how a simulated encounter resembles the simulator's others,
+#: and one shared weight had to split the difference (a fit on published validation
+#: patients alone gave published few-shot patients +0.11 top-1 and sank the simulated
+#: ones). Each family is fitted only with validation patients whose disease is in it.
+CASE_FEATURES = ("unpublished_cases", "encoder_if_unpublished", "resnik_unpublished")
 PUBLISHED_CASE_FEATURES = ("published_cases", "encoder_if_published", "resnik_published")
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
 PRIOR_WEIGHTS = np.array([1.0, 1.0, *[0.0] * (len(FEATURES) - 2)])
@@ -59,7 +60,7 @@ SHORTLIST_FEATURES = (
     "encoder",
     "resnik_one_sided",
     "knowledge_robust",
-    "resnik_cases",
+    "resnik_unpublished",
     "disease_side",
     "exact_share",
 )
@@ -82,27 +83,28 @@ class HybridParams:
             )
 
 
-def case_patients(groups: list[np.ndarray], indicator: str = "has_cases") -> int:
-    """Shortlists (truth first) whose true disease has known cases (published ones with
-    ``indicator="published_cases"``)."""
+def case_patients(groups: list[np.ndarray], indicator: str) -> int:
+    """Shortlists (truth first) whose true disease is marked by ``indicator``
+    (``unpublished_cases`` or ``published_cases``)."""
     column = FEATURES.index(indicator)
     return sum(int(g[0, column] > 0) for g in groups)
 
 
+#: each case-feature family and the indicator column of its candidates
+CASE_FAMILIES = {"unpublished_cases": CASE_FEATURES, "published_cases": PUBLISHED_CASE_FEATURES}
+
+
 def case_columns_fixed(groups: list[np.ndarray], min_patients: int) -> np.ndarray:
-    """Columns :func:`fit_weights` keeps at the prior: :data:`CASE_FEATURES` (and the
-    published ones) when fewer than ``min_patients`` validation patients' diseases have
-    known cases (see there); :data:`PUBLISHED_CASE_FEATURES` when fewer than that have
-    published cases."""
-    few = case_patients(groups) < min_patients
-    few_published = case_patients(groups, "published_cases") < min_patients
-    return np.array(
-        [
-            (few and name in CASE_FEATURES + PUBLISHED_CASE_FEATURES)
-            or (few_published and name in PUBLISHED_CASE_FEATURES)
-            for name in FEATURES
-        ]
-    )
+    """Columns :func:`fit_weights` keeps at the prior: each family of
+    :data:`CASE_FAMILIES` whose candidates are the truth of fewer than ``min_patients``
+    validation patients (see :data:`CASE_FEATURES`)."""
+    few = [
+        name
+        for indicator, family in CASE_FAMILIES.items()
+        if case_patients(groups, indicator) < min_patients
+        for name in family
+    ]
+    return np.array([name in few for name in FEATURES])
 
 
 def shortlist(
@@ -120,11 +122,12 @@ def shortlist(
     return merged[np.sort(first)]
 
 
-def without_case_candidates(group: np.ndarray) -> np.ndarray:
-    """A shortlist (truth first) without the wrong candidates that have known cases."""
-    has_cases = group[:, FEATURES.index("has_cases")] > 0
-    has_cases[0] = False
-    return group[~has_cases]
+def without_case_candidates(group: np.ndarray, indicator: str) -> np.ndarray:
+    """A shortlist (truth first) without the wrong candidates marked by ``indicator``
+    (a family's candidates with known cases)."""
+    marked = group[:, FEATURES.index(indicator)] > 0
+    marked[0] = False
+    return group[~marked]
 
 
 def _padded(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
