@@ -61,6 +61,7 @@ SHORTLIST_FEATURES = (
     "resnik_one_sided",
     "knowledge_robust",
     "resnik_unpublished",
+    "resnik_published",
     "disease_side",
     "exact_share",
 )

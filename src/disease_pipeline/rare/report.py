@@ -121,7 +121,7 @@ def validation_markdown(result: dict[str, Any]) -> str:
         "disease plus the common catalogue). Intervals: 95 % bootstrap over diseases "
         "(cases of one disease resampled together). Every fit also trains on the "
         f"{result.get('other_training_cases', 0)} simulated rare encounters the trained "
-        "model learns from (other diseases; never ranked here), as the trained model does.",
+        "model learns from (none of a disease the fit tests; never ranked here).",
         "",
         "- cases whose true disease has no HPO annotation: "
         f"**{result['cases_truth_not_annotated']}** ({result['diseases_not_annotated']} "
