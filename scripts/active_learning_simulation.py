@@ -68,6 +68,7 @@ from disease_pipeline.pipelines.active_learning.retraining import (  # noqa: E40
     answers,
     hits,
 )
+from disease_pipeline.predictor.bundle import RARE_SLOT_CODE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "calibration", "test")
@@ -201,6 +202,32 @@ def run_repetition(
         "random": al.random_order(log["request_id"], top, args.seed + 10_000 + rep),
     }
     by_id = pool.set_index(pool["encounter_id"].astype(str))
+    if "oracle" in args.diagnostic_arms:
+        pool_labels = (
+            pool["label_disease"]
+            .astype(str)
+            .where(pool["label_category"] == "COMMON", RARE_SLOT_CODE)
+        )
+        orders["oracle"] = al.oracle_order(
+            log, pool_labels.to_numpy(), 3, top, args.seed + 20_000 + rep
+        )
+    if "iterative" in args.diagnostic_arms:
+
+        def rescore(chosen: list[str]) -> pd.DataFrame:
+            """The pool's log of a model retrained with ``chosen`` labelled."""
+            labelled = pd.concat([initial, by_id.loc[chosen].reset_index(drop=True)])
+            predictor = trainer.train(labelled)
+            progress.update(1)
+            progress.set_postfix(rep=rep, strategy="iterative", budget=len(chosen))
+            return al.log_rows(
+                answers(predictor, pool, args.top_k),
+                log["request_id"].tolist(),
+                log["logged_at"].tolist(),
+                model_version=f"retrained_{len(chosen)}",
+            )
+
+        step = args.step or int(queue_params["size"])
+        orders["iterative"] = al.iterative_queue_order(log, rescore, queue_params, top, step)
     runs, found = [first["run"]], {("initial", 0): first["hits"]}
     for budget in budgets:
         for strategy, order in orders.items():
@@ -319,6 +346,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--test-share", type=float, default=1 / 3, help="latest period's patients held out")
     add("--budgets", type=ints, default=[0, 50, 100, 200, 400], help="labels added")
     add("--compare-budget", type=int, default=200, help="budget of the queue − random figure")
+    add(
+        "--diagnostic-arms",
+        type=lambda text: [x for x in text.split(",") if x],
+        default=[],
+        help="extra selections beside queue and random, compared with random too: 'oracle' "
+        "(hindsight: pool cases the initial model misses at top-3, drawn at random; an upper "
+        "reference no hospital has) and 'iterative' (the queue, the model retrained and the "
+        "pool rescored after every --step labels)",
+    )
+    add(
+        "--step",
+        type=int,
+        default=None,
+        help="labels between retrainings (iterative arm); none: the queue size",
+    )
     add("--repetitions", type=int, default=5, help="initial sets and random draws")
     add("--top-k", type=int, default=10, help="differential length (serving.top_k)")
     add("--n-boot", type=int, default=2000, help="bootstrap resamples")
@@ -331,6 +373,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.rare_diseases = None
     if args.compare_budget not in args.budgets:
         parser.error("--compare-budget must be one of --budgets")
+    unknown = set(args.diagnostic_arms) - {"oracle", "iterative"}
+    if unknown:
+        parser.error(f"--diagnostic-arms: unknown arm(s) {sorted(unknown)}; use oracle, iterative")
+    if args.step is not None and args.step < 1:
+        parser.error("--step must be at least 1")
     args.out = args.out.resolve()
     args.runs = (args.runs or args.out / "runs").resolve()
     return args
@@ -358,13 +405,17 @@ def main(argv: list[str] | None = None) -> int:
     pool, test = split_later_period(inputs["model_input_test"], args.test_share, args.seed)
     test_common = test[test["label_category"] == "COMMON"].reset_index(drop=True)
     n_budgets = len([b for b in args.budgets if b > 0])
+    arms = 2 + len(args.diagnostic_arms)
+    step = args.step or int(inputs["params"]["active_learning"]["size"])
+    rescorings = -(-max(args.budgets) // step) - 1 if "iterative" in args.diagnostic_arms else 0
+    per_repetition = 1 + arms * n_budgets + max(rescorings, 0)
     print(
-        f"2/3 {args.repetitions} repetitions x {1 + 2 * n_budgets} trainings "
+        f"2/3 {args.repetitions} repetitions x {per_repetition} trainings "
         f"(pool {len(pool)}, test {len(test_common)} common encounters)",
         flush=True,
     )
     results = []
-    total = args.repetitions * (1 + 2 * n_budgets)
+    total = args.repetitions * per_repetition
     with quiet_nodes(not args.verbose), tqdm(total=total, unit="model") as progress:
         for rep in range(args.repetitions):
             results.append(run_repetition(rep, inputs, pool, test_common, args, progress=progress))

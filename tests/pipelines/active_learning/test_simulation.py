@@ -65,6 +65,51 @@ def test_log_rows_hold_what_the_queue_scores():
     assert al.queue_order(log, QUEUE | {"size": 1}, 1) == ["a"]
 
 
+def test_oracle_order_draws_only_the_cases_the_model_missed():
+    # LOG's differentials are [code, X0, X1, ...]; diagnoses: right for even rows, else X9
+    labels = [code if i % 2 == 0 else "X9" for i, code in enumerate(LOG["top1_code"])]
+    labels[1] = "X0"  # second in the differential: a top-3 hit, a top-1 miss
+    at3 = al.oracle_order(LOG, labels, 3, 500, seed=0)
+    at1 = al.oracle_order(LOG, labels, 1, 500, seed=0)
+    ids = LOG["request_id"].tolist()
+    answered = (LOG["status"] == "predicted").tolist()
+    odd = {ids[i] for i in range(len(ids)) if i % 2 and answered[i]}  # refused: never drawn
+    assert set(at3) == odd - {ids[1]} and len(at3) == len(set(at3))
+    assert set(at1) == odd
+    assert al.oracle_order(LOG, labels, 3, 5, seed=0) == at3[:5]  # nested, seeded
+    assert al.oracle_order(LOG, labels, 3, 5, seed=1) != at3[:5]
+
+
+def test_iterative_order_asks_a_retrained_model_for_every_next_queue():
+    calls: list[list[str]] = []
+    reversed_log = LOG.copy()  # what a retrained model answers: the certainties swapped
+    reversed_log["top_probabilities"] = LOG["top_probabilities"].map(
+        lambda text: json.dumps(
+            [0.34, 0.33, 0.33] if json.loads(text) == [0.96, 0.02, 0.02] else [0.96, 0.02, 0.02]
+        )
+    )
+
+    def rescore(chosen: list[str]) -> pd.DataFrame:
+        calls.append(chosen)
+        return reversed_log
+
+    params = QUEUE | {"max_share_per_code": 1.0}
+    order = al.iterative_queue_order(LOG, rescore, params, 12, step=5)
+    assert len(order) == len(set(order)) == 12
+    assert [len(c) for c in calls] == [5, 10]  # retrained after each step, not after the last
+    assert calls[0] == order[:5] and calls[1] == order[:10]
+    first, _ = build_review_queue(LOG, None, params | {"size": 5})
+    assert order[:5] == first["request_id"].tolist()  # the initial model's queue
+    # the next queues are the retrained model's: its unsure cases, the first model's sure ones
+    first_model_sure = {f"r{i}" for i in range(20)}  # J06.9 at 0.96
+    assert not set(order[:5]) & first_model_sure and set(order[5:]) <= first_model_sure
+    assert al.iterative_queue_order(LOG, rescore, params, 12, step=12) == al.queue_order(
+        LOG, params | {"size": 12}, 12
+    )
+    with pytest.raises(ValueError, match="step"):
+        al.iterative_queue_order(LOG, rescore, params, 12, step=0)
+
+
 def resampled(values: np.ndarray, design) -> np.ndarray:
     """The resampled means written out: rows and columns repeated as drawn."""
     rep_w, group_w, group_of = design
@@ -141,3 +186,35 @@ def test_summary_reads_every_figure_from_the_hits():
     rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
     assert rows == ["| labels", "| 0", "| 5"]
     assert f"{top3['mean']:+.4f}" in table
+    assert summary["difference"]["minus_random"] == {
+        "queue": summary["difference"]["queue_minus_random"]
+    }
+
+
+def test_summary_compares_every_diagnostic_arm_with_random():
+    rng = np.random.default_rng(3)
+    groups = [f"p{i}" for i in range(20)]
+    names = [("initial", 0), ("queue", 5), ("random", 5), ("oracle", 5), ("iterative", 5)]
+    arms = {name: {k: rng.integers(0, 2, size=(2, 20)) for k in (1, 3)} for name in names}
+    summary = al.summarise(arms, groups, compare_budget=5, n_boot=100, seed=0)
+    design = al.resample_weights(2, groups, 100, seed=0)
+    versus = summary["difference"]["minus_random"]
+    assert sorted(versus) == ["iterative", "oracle", "queue"]
+    for arm in versus:
+        for k in (1, 3):
+            expected = al.paired_difference(arms[(arm, 5)][k], arms[("random", 5)][k], design)
+            assert versus[arm][f"top{k}"] == expected
+    assert summary["difference"]["queue_minus_random"] == versus["queue"]
+    report = {
+        **summary,
+        "repetitions": 2,
+        "initial_size": 10,
+        "target_met": False,
+        "setting": {"test_common": {"encounters": 20, "patients": 20}, "pool": {"encounters": 9}},
+    }
+    table = al.markdown(report)
+    header = table.splitlines()[0]
+    assert header.count("top-1") == header.count("top-3") == 4
+    assert header.index("queue top-1") < header.index("random top-1") < header.index("iterative")
+    assert "Oracle − random at 5 labels, top3" in table
+    assert f"{versus['oracle']['top3']['mean']:+.4f}" in table

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 BUDGETS = (0, 10, 20)
 REPETITIONS = 2
+ARMS = ("queue", "random", "oracle", "iterative")
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,8 @@ def run(tmp_path_factory):
             "--compare-budget=20",
             f"--repetitions={REPETITIONS}",
             "--n-boot=200",
+            "--diagnostic-arms=oracle,iterative",
+            "--step=10",
         ]
     )
     assert status == 0
@@ -59,13 +62,13 @@ def test_every_budget_and_strategy_was_retrained(run):
     report, _, report_path = run
     keys = sorted((r["repetition"], r["strategy"], r["budget"]) for r in report["runs"])
     expected = [(rep, "initial", 0) for rep in range(REPETITIONS)]
-    expected += [
-        (rep, s, b) for rep in range(REPETITIONS) for s in ("queue", "random") for b in (10, 20)
-    ]
+    expected += [(rep, s, b) for rep in range(REPETITIONS) for s in ARMS for b in (10, 20)]
     assert keys == sorted(expected)
+    selections = json.loads((run[1] / "selections.json").read_text(encoding="utf-8"))
     for r in report["runs"]:
         if r["budget"]:
-            assert r["selected_common"] + r["selected_rare"] == r["budget"]
+            order = selections[str(r["repetition"])][r["strategy"]]
+            assert r["selected_common"] + r["selected_rare"] == min(r["budget"], len(order))
     assert report_path.with_suffix(".md").read_text(encoding="utf-8").startswith("| labels |")
 
 
@@ -80,8 +83,11 @@ def test_selections_come_from_the_pool_and_never_from_the_test_set(run):
     selections = json.loads((runs / "selections.json").read_text(encoding="utf-8"))
     assert len(selections) == REPETITIONS
     for orders in selections.values():
-        for order in orders.values():
-            assert len(order) == len(set(order)) == max(BUDGETS)
+        assert sorted(orders) == sorted(ARMS)
+        for strategy, order in orders.items():
+            assert len(order) == len(set(order))
+            # the oracle draws among the initial model's misses only, which may be fewer
+            assert len(order) == max(BUDGETS) or (strategy == "oracle" and order)
             assert set(order) <= set(pool["encounter_id"])
             assert not set(order) & set(test["encounter_id"])
     assert selections["0"]["random"] != selections["1"]["random"]  # a new draw per repetition
@@ -134,3 +140,27 @@ def test_report_figures_are_recomputed_from_the_per_run_results(run):
     assert top3["mean"] == pytest.approx(expected)
     assert top3["ci_low"] <= top3["mean"] <= top3["ci_high"]
     assert report["target_met"] == (top3["ci_low"] > 0)
+
+
+def test_the_diagnostic_arms_select_as_documented(run):
+    report, runs, _ = run
+    params = report["setting"]["queue"]
+    later = pd.read_parquet(runs / "later.parquet").set_index("encounter_id")
+    selections = json.loads((runs / "selections.json").read_text(encoding="utf-8"))
+    for rep in range(REPETITIONS):
+        log = pd.read_parquet(runs / f"pool_log_{rep}.parquet")
+        orders = selections[str(rep)]
+        # oracle: only encounters whose recorded diagnosis the initial model left out of
+        # its top 3 (a rare encounter's diagnosis is the unspecified rare slot)
+        truth = later.loc[log["request_id"]]
+        labels = truth["label_disease"].where(truth["label_category"] == "COMMON", "RARE")
+        top3 = log["top_codes"].map(lambda text: json.loads(text)[:3])
+        missed = set(log["request_id"][[lab not in c for lab, c in zip(labels, top3, strict=True)]])
+        assert set(orders["oracle"]) <= missed
+        assert len(orders["oracle"]) == min(max(BUDGETS), len(missed))
+        # iterative: the initial model's first queue of --step, then a retrained model's
+        first, _ = build_review_queue(log, None, params | {"size": 10})
+        assert orders["iterative"][:10] == first["request_id"].tolist()
+    versus = report["difference"]["minus_random"]
+    assert sorted(versus) == ["iterative", "oracle", "queue"]
+    assert versus["queue"] == report["difference"]["queue_minus_random"]

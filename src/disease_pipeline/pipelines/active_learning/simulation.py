@@ -10,6 +10,11 @@ does the queue help?"); no Kedro, no I/O.
   ``size`` built by :func:`.nodes.build_review_queue` from one model's log, each leaving
   out what the earlier ones sent for labelling (the queue skips confirmed predictions).
   The first ``b`` cases are what ``b`` labels buy. :func:`random_order` is the control.
+- Two diagnostic selections bound what any selection could buy: :func:`oracle_order`
+  draws at random among the cases the model misses (known only in hindsight, from their
+  recorded diagnoses: no hospital can select so), and :func:`iterative_queue_order` asks
+  for a new queue from a retrained model after every few labels (what a loop that
+  retrains between reviews would do).
 - :func:`resample_weights`, :func:`mean_figure` and :func:`paired_difference` give a mean
   hit rate over repetitions × test encounters and its percentile-bootstrap interval,
   resampling repetitions and test patients (an encounter goes with its patient); a
@@ -18,7 +23,8 @@ does the queue help?"); no Kedro, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +73,50 @@ def random_order(request_ids: Sequence[str], budget: int, seed: int) -> list[str
     ids = np.asarray([str(r) for r in request_ids])
     order = np.random.default_rng(seed).permutation(len(ids))
     return ids[order[: min(budget, len(ids))]].tolist()
+
+
+def oracle_order(
+    log: pd.DataFrame, labels: Sequence[str], k: int, budget: int, seed: int
+) -> list[str]:
+    """Hindsight selection: ``budget`` request ids drawn uniformly (seeded) among the log's
+    answered rows whose ``labels[i]`` (row i's recorded diagnosis) is not among the first
+    ``k`` codes of the logged differential. A reference for what labelling the model's
+    mistakes buys, not a strategy: the labels are not known when cases are chosen."""
+    answered = (log["status"] == "predicted") & log["request_id"].notna()
+    missed = [
+        str(request_id)
+        for request_id, label, codes, ok in zip(
+            log["request_id"], labels, log["top_codes"], answered, strict=True
+        )
+        if ok and str(label) not in json.loads(codes or "[]")[:k]
+    ]
+    return random_order(missed, budget, seed)
+
+
+def iterative_queue_order(
+    log: pd.DataFrame,
+    rescore: Callable[[list[str]], pd.DataFrame],
+    params: dict[str, Any],
+    budget: int,
+    step: int,
+) -> list[str]:
+    """Request ids in the order a loop that retrains between reviews labels them: the
+    review queue's first ``step`` cases of ``log``, then ``rescore(chosen)`` (the pool's
+    log from a model retrained with everything chosen so far) and its queue's next
+    ``step``, until ``budget``. The cases already chosen count as confirmed."""
+    if step < 1:
+        raise ValueError(f"step must be at least 1, got {step}")
+    chosen: list[str] = []
+    current = log
+    while len(chosen) < budget:
+        feedback = pd.DataFrame({"request_id": chosen})
+        queue, _ = build_review_queue(current, feedback, params | {"size": step})
+        if queue.empty:
+            break
+        chosen += [str(r) for r in queue["request_id"]][: budget - len(chosen)]
+        if len(chosen) < budget:
+            current = rescore(list(chosen))
+    return chosen
 
 
 def resample_weights(
@@ -145,15 +195,20 @@ def summarise(
         for k, values in sorted(by_k.items()):
             row[f"top{k}"] = mean_figure(values, design, level)
         curve.append(row)
-    queue, random = hits.get(("queue", compare_budget)), hits.get(("random", compare_budget))
-    difference = None
-    if queue is not None and random is not None:
-        difference = {
-            f"top{k}": paired_difference(queue[k], random[k], design, level) for k in sorted(queue)
-        }
+    random = hits.get(("random", compare_budget))
+    versus_random: dict[str, dict[str, dict[str, float]]] = {}
+    for (strategy, budget), arm in sorted(hits.items()):
+        if budget == compare_budget and strategy != "random" and random is not None:
+            versus_random[strategy] = {
+                f"top{k}": paired_difference(arm[k], random[k], design, level) for k in sorted(arm)
+            }
     return {
         "curve": curve,
-        "difference": {"budget": compare_budget, "queue_minus_random": difference},
+        "difference": {
+            "budget": compare_budget,
+            "queue_minus_random": versus_random.get("queue"),
+            "minus_random": versus_random,
+        },
         "bootstrap": {
             "n_boot": n_boot,
             "seed": seed,
@@ -170,28 +225,27 @@ def markdown(report: dict[str, Any]) -> str:
     def cell(figure: dict[str, float]) -> str:
         return f"{figure['mean']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
 
-    rows = {}
+    arms = ["queue", "random"]
+    arms += sorted({p["strategy"] for p in report["curve"]} - {"initial", *arms})
+    rows: dict[int, dict[str, Any]] = {}
     for point in report["curve"]:
-        for strategy in (
-            ("queue", "random") if point["strategy"] == "initial" else (point["strategy"],)
-        ):
+        for strategy in arms if point["strategy"] == "initial" else (point["strategy"],):
             rows.setdefault(point["budget"], {})[strategy] = point
-    lines = [
-        "| labels | queue top-1 | random top-1 | queue top-3 | random top-3 |",
-        "|---:|---|---|---|---|",
-    ]
+    header = [f"{s} top-{k}" for k in (1, 3) for s in arms]
+    lines = ["| labels | " + " | ".join(header) + " |", "|---:|" + "---|" * len(header)]
     for budget, by in sorted(rows.items()):
-        cells = [
-            cell(by[s][f"top{k}"]) if s in by else "—" for k in (1, 3) for s in ("queue", "random")
-        ]
+        cells = [cell(by[s][f"top{k}"]) if s in by else "—" for k in (1, 3) for s in arms]
         lines.append(f"| {budget} | " + " | ".join(cells) + " |")
     difference = report["difference"]
     lines.append("")
-    for k, figure in (difference["queue_minus_random"] or {}).items():
-        lines.append(
-            f"Queue − random at {difference['budget']} labels, {k}: {figure['mean']:+.4f} "
-            f"[{figure['ci_low']:+.4f}, {figure['ci_high']:+.4f}]"
-        )
+    # reports written before the diagnostic arms carry the queue's difference only
+    versus = difference.get("minus_random") or {"queue": difference["queue_minus_random"] or {}}
+    for strategy in arms:
+        for k, figure in versus.get(strategy, {}).items():
+            lines.append(
+                f"{strategy.capitalize()} − random at {difference['budget']} labels, {k}: "
+                f"{figure['mean']:+.4f} [{figure['ci_low']:+.4f}, {figure['ci_high']:+.4f}]"
+            )
     setting = report["setting"]
     lines += [
         "",
