@@ -121,6 +121,20 @@ def write_report(path: Path, result: dict[str, Any], *, newline: bool = True) ->
     print(text)
 
 
+def counter_totals(text: str, names: tuple[str, ...]) -> dict[str, float]:
+    """Totals of Prometheus counters (``name`` without ``_total``, summed over labels)
+    in a ``/metrics`` page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals = dict.fromkeys(names, 0.0)
+    for family in text_string_to_metric_families(text):
+        if family.name in totals:
+            totals[family.name] += sum(
+                s.value for s in family.samples if s.name == f"{family.name}_total"
+            )
+    return totals
+
+
 def paired_times(
     servers: dict[str, Any],
     token: str,

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _bench import latency_difference, machine, paired_times
+from _bench import counter_totals, latency_difference, machine, paired_times
 from tqdm import tqdm
 
 from disease_pipeline.knowledge.catalogue import load_common_diseases, load_lab_table
@@ -144,6 +144,22 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
+def shadow_work(server: ServiceProcess, token: str, wait_s: float = 180.0) -> dict:
+    """``{answered, scored, skipped}`` from a shadowing service's own counters once its
+    challenger has taken every answer (scored, or skipped when its queue was full) or
+    ``wait_s`` ran out: the shadow scores after the answers, at idle priority, so it may
+    lag the last ones."""
+    names = ("disease_answers", "disease_shadow_scored", "disease_shadow_skipped")
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + wait_s
+    while True:
+        text = httpx.get(f"{server.url}/metrics", headers=headers, timeout=10).text
+        answered, scored, skipped = counter_totals(text, names).values()
+        if scored + skipped >= answered or time.monotonic() > deadline:
+            return {"answered": answered, "scored": scored, "skipped": skipped}
+        time.sleep(1.0)
+
+
 def shadow_overhead(args: argparse.Namespace) -> None:
     """``--shadow``: /predict with and without the shadow challenger, side by side, in two
     rounds that swap which service starts first (half of ``--requests`` each), pooled."""
@@ -155,6 +171,7 @@ def shadow_overhead(args: argparse.Namespace) -> None:
         "shadow_off": {"mode": "off", "model_tag": args.challenger_tag},
     }
     times: dict[str, list[float]] = {name: [] for name in modes}
+    shadowed: dict[str, float] = {}
     for order in (list(modes), list(modes)[::-1]):
         servers: dict[str, ServiceProcess] = {}
         with tempfile.TemporaryDirectory(prefix="benchmark-shadow-") as folder:
@@ -169,6 +186,9 @@ def shadow_overhead(args: argparse.Namespace) -> None:
                         config, home / "serve.log", private_home=home / "bentoml", cwd=ROOT
                     ).start()
                 measured = paired_times(servers, token, patients, args.requests // 2)
+                work = shadow_work(servers["shadow_on"], token)
+                for key, value in work.items():
+                    shadowed[key] = shadowed.get(key, 0) + value
             finally:
                 for server in servers.values():
                     server.stop()
@@ -178,7 +198,11 @@ def shadow_overhead(args: argparse.Namespace) -> None:
         "design": "two services side by side, each request sent to both in alternating "
         "order; two rounds, each service started first once",
         **latency_difference(times, "shadow_on", "shadow_off", args.seed),
+        # the shadow service's own counters: the challenger really scored the answers
+        "shadow_work": shadowed,
     }
+    if not shadowed["answered"] or shadowed["scored"] + shadowed["skipped"] < shadowed["answered"]:
+        raise RuntimeError(f"the shadow challenger did not take every answer: {shadowed}")
     report = json.loads(args.output.read_text()) if args.output.exists() else {}
     report["shadow_overhead"] = result | {
         "challenger": args.challenger_tag,
