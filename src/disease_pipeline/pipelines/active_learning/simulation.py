@@ -57,14 +57,7 @@ def queue_order(log: pd.DataFrame, params: dict[str, Any], budget: int) -> list[
     """Request ids in the order the review queue sends them for labelling, at most
     ``budget``: queue after queue (``params["size"]`` each, the diversity cap within each)
     from the same log, the cases already queued counting as confirmed."""
-    chosen: list[str] = []
-    while len(chosen) < budget:
-        feedback = pd.DataFrame({"request_id": chosen})
-        queue, _ = build_review_queue(log, feedback, params)
-        if queue.empty:
-            break
-        chosen += [str(r) for r in queue["request_id"]]
-    return chosen[:budget]
+    return iterative_queue_order(log, lambda _: log, params, budget, int(params["size"]))
 
 
 def random_order(request_ids: Sequence[str], budget: int, seed: int) -> list[str]:
