@@ -226,8 +226,7 @@ def run_repetition(
                 model_version=f"retrained_{len(chosen)}",
             )
 
-        step = args.step or int(queue_params["size"])
-        orders["iterative"] = al.iterative_queue_order(log, rescore, queue_params, top, step)
+        orders["iterative"] = al.iterative_queue_order(log, rescore, queue_params, top, args.step)
     runs, found = [first["run"]], {("initial", 0): first["hits"]}
     for budget in budgets:
         for strategy, order in orders.items():
@@ -406,9 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     test_common = test[test["label_category"] == "COMMON"].reset_index(drop=True)
     n_budgets = len([b for b in args.budgets if b > 0])
     arms = 2 + len(args.diagnostic_arms)
-    step = args.step or int(inputs["params"]["active_learning"]["size"])
-    rescorings = -(-max(args.budgets) // step) - 1 if "iterative" in args.diagnostic_arms else 0
-    per_repetition = 1 + arms * n_budgets + max(rescorings, 0)
+    args.step = args.step or int(inputs["params"]["active_learning"]["size"])  # none: a queue
+    iterative = "iterative" in args.diagnostic_arms
+    rescorings = max(-(-max(args.budgets) // args.step) - 1, 0) if iterative else 0
+    per_repetition = 1 + arms * n_budgets + rescorings
     print(
         f"2/3 {args.repetitions} repetitions x {per_repetition} trainings "
         f"(pool {len(pool)}, test {len(test_common)} common encounters)",
