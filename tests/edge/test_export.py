@@ -43,6 +43,11 @@ def test_the_package_holds_arrays_onnx_models_and_a_manifest(export_run, full_pr
             assert len(trees[f"{spec['prefix']}_roots"]) == spec["n_trees"]
             assert len(trees[f"{spec['prefix']}_value"]) == spec["n_nodes"]
             assert trees[f"{spec['prefix']}_threshold"].dtype == np.float32
+    rerank = config["rare"]["rerank"]
+    assert rerank["n_trees"] == full_predictor.rare_model.components.reranker.num_boosted_rounds()
+    with np.load(folder / "rare.npz", allow_pickle=False) as rare:
+        assert len(rare[f"{rerank['prefix']}_roots"]) == rerank["n_trees"] > 0
+        assert rare[f"{rerank['prefix']}_threshold"].dtype == np.float32
     assert {p.name for p in folder.iterdir()} == files | {"manifest.json"}
     for name, facts in manifest["files"].items():
         data = (folder / name).read_bytes()

@@ -11,19 +11,27 @@ import pytest
 from disease_pipeline.rare.cases import PUBLISHED
 from disease_pipeline.rare.components import Components
 from disease_pipeline.rare.fit import _knowledge
-from disease_pipeline.rare.hybrid import FEATURES
+from disease_pipeline.rare.hybrid import FEATURES, RERANK_FEATURES, reranked
 from disease_pipeline.rare.model import patient_input
 
 
 def test_batch_logits_equal_per_patient_features_times_weights(fitted, cases):
+    """The logits are ``w · x`` with the strongest candidates moved by the re-ranking
+    trees, on the batch path as on the one-patient path."""
     model, _ = fitted
+    components = model.components
+    assert components.reranker is not None and components.rerank_top > 0
     patients = [patient_input(model.space, c) for c in cases[:7]]
-    batch = model.components.logits_batch(patients, model.weights)
+    batch = components.logits_batch(patients, model.weights)
     for i, patient in enumerate(patients):
-        x = model.components.features(patient)
+        x = components.features(patient)
         assert x.shape == (len(model.candidates), len(FEATURES))
-        assert np.allclose(batch[i], x @ model.weights, atol=1e-5)
-        assert np.allclose(model.hybrid_logits(patient), x @ model.weights, atol=1e-5)
+        linear = x @ model.weights
+        columns = [x[None, :, FEATURES.index(name)] for name in RERANK_FEATURES]
+        expected = reranked(linear[None, :], columns, components.reranker, components.rerank_top)
+        assert not np.allclose(expected[0], linear, atol=1e-3)  # the trees moved some
+        assert np.allclose(batch[i], expected[0], atol=1e-5)
+        assert np.allclose(model.hybrid_logits(patient), expected[0], atol=1e-5)
 
 
 def test_case_features_mark_the_diseases_with_known_cases(fitted, cases):

@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 from disease_pipeline.edge.ontology import Hpo
 from disease_pipeline.edge.record import Patient
+from disease_pipeline.edge.trees import TreeEnsemble, load_ensemble, margins
 
 SEXES = ("female", "male")
 AGE_SCALE_YEARS = 100.0
@@ -79,6 +80,10 @@ class RareRanker:
             sessions[config["encoder"]] if config["encoder"] else None
         )
         self.encoder_ic = a.get("encoder_ic")
+        rerank = config.get("rerank")
+        self.reranker: TreeEnsemble | None = (
+            None if rerank is None else load_ensemble(rerank, a, rerank["prefix"])
+        )
 
     # ---- input ----------------------------------------------------------------------
     def ancestors(self, i: int) -> np.ndarray:
@@ -227,13 +232,24 @@ class RareRanker:
         yield "resnik_published", resnik_cases * self.has_published
 
     def logits(self, x: RareInput) -> np.ndarray:
-        """Hybrid logits of every candidate, accumulated in feature order."""
+        """Hybrid logits of every candidate, accumulated in feature order, the
+        strongest re-ranked by the trees (``rare.components.Components.logits_batch``)."""
         position = {name: j for j, name in enumerate(self.config["features"])}
         out = np.zeros(self.n)
+        kept: list[np.ndarray] = []
         for name, column in self.columns_of(x):
             w = float(self.weights[position[name]])
             if w:
                 out += w * column
+            if self.reranker is not None and name in self.config["rerank"]["features"]:
+                kept.append(np.broadcast_to(column, out.shape))
+        if self.reranker is None:
+            return out
+        # ``rare.hybrid.reranked``: the trees' margin on the strongest candidates
+        k = min(int(self.config["rerank"]["top"]), self.n)
+        rows = np.argpartition(-out, k - 1)[:k]
+        values = np.column_stack([c[rows] for c in kept]).astype(np.float32)
+        out[rows] += margins(self.reranker, values)[:, 0]
         return out
 
     def rank(self, patient: Patient) -> list[tuple[str, str, float]]:

@@ -16,11 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from disease_pipeline.edge_export.trees import tree_arrays
 from disease_pipeline.rare.components import ROBUST_FLOOR
-from disease_pipeline.rare.hybrid import FEATURES
+from disease_pipeline.rare.hybrid import FEATURES, RERANK_FEATURES
 
 ENCODER_OPSET = 17
 ENCODER_FILE = "rare_encoder.onnx"
+#: prefix of the re-ranking trees' arrays in ``rare.npz``
+RERANK_PREFIX = "rerank"
 
 
 class _EncoderGraph(nn.Module):
@@ -123,6 +126,16 @@ def rare_arrays(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict
     ):  # one structure, stored once
         for key in ("lr_freq_indptr", "lr_freq_indices"):
             del arrays[key]
+    reranker = getattr(components, "reranker", None)
+    rerank: dict[str, Any] | None = None
+    if reranker is not None:
+        rerank, trees = tree_arrays(reranker, len(RERANK_FEATURES))
+        rerank |= {
+            "prefix": RERANK_PREFIX,
+            "top": int(components.rerank_top),
+            "features": list(RERANK_FEATURES),
+        }
+        arrays |= {f"{RERANK_PREFIX}_{key}": value for key, value in trees.items()}
     groups = getattr(model, "equivalence", None)
     if groups is not None:
         arrays["equivalence_primary"] = np.asarray(groups.primary)
@@ -144,5 +157,6 @@ def rare_arrays(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict
         "lr_excluded_floor": p.excluded_floor,
         "robust_floor": ROBUST_FLOOR,
         "hpo_version": model.ontology.version,
+        "rerank": rerank,
     }
     return config, arrays, files

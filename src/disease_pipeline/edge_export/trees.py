@@ -17,14 +17,21 @@ from typing import Any
 
 import numpy as np
 
-#: the objectives whose probability transform :mod:`disease_pipeline.edge.trees` ports
-OBJECTIVES = ("binary:logistic", "multi:softprob")
+#: the objectives whose probability transform :mod:`disease_pipeline.edge.trees` ports,
+#: and the ranking one whose margins it ports (the rare hybrid's re-ranking trees)
+OBJECTIVES = ("binary:logistic", "multi:softprob", "rank:pairwise")
+
+
+def _booster(model: Any) -> Any:
+    """The ``Booster`` of an ``XGBClassifier``, or ``model`` when it is one."""
+    return model.get_booster() if hasattr(model, "get_booster") else model
 
 
 def iteration_range(model: Any) -> int:
     """Boosting rounds ``XGBClassifier.predict_proba`` uses: up to ``best_iteration``
-    when the model was fitted with early stopping, all of them otherwise."""
-    booster = model.get_booster()
+    when the model was fitted with early stopping, all of them otherwise (a bare
+    ``Booster``: all of them)."""
+    booster = _booster(model)
     try:
         best = model.best_iteration
     except AttributeError:
@@ -53,11 +60,12 @@ def base_margin(booster: Any, n_features: int) -> np.ndarray:
 
 
 def tree_arrays(model: Any, n_features: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``(config, arrays)`` of a fitted ``XGBClassifier`` (gbtree, numerical splits, one
-    output per tree): the node arrays described in the module docstring, ``roots`` and
-    ``groups`` per tree, ``base_margin`` per group; the config gives the objective, the
-    number of groups, the depth of the deepest tree and the node count."""
-    booster = model.get_booster()
+    """``(config, arrays)`` of a fitted ``XGBClassifier`` or ``Booster`` (gbtree,
+    numerical splits, one output per tree): the node arrays described in the module
+    docstring, ``roots`` and ``groups`` per tree, ``base_margin`` per group; the config
+    gives the objective, the number of groups, the depth of the deepest tree and the
+    node count."""
+    booster = _booster(model)
     raw = _raw_model(booster)
     learner = raw["learner"]
     objective = learner["objective"]["name"]

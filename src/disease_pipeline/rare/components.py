@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+import xgboost as xgb
 
 from disease_pipeline.rare.cases import PUBLISHED, Case
 from disease_pipeline.rare.encoder_index import EncoderIndex, Featuriser, PatientInput
-from disease_pipeline.rare.hybrid import FEATURES
+from disease_pipeline.rare.hybrid import FEATURES, RERANK_FEATURES, reranked
 from disease_pipeline.rare.profiles import Candidates, Profiles, case_profiles, merge_profiles
 from disease_pipeline.rare.scorer import (
     LikelihoodRatioScorer,
@@ -165,16 +166,25 @@ class Components:
         columns = dict(self.columns_batch([patient]))
         return np.column_stack([columns[name][0] for name in FEATURES])
 
+    #: re-ranking trees of the hybrid (:func:`disease_pipeline.rare.hybrid.fit_reranker`)
+    #: and how many candidates they re-rank; a model pickled without them has none
+    reranker: xgb.Booster | None = None
+    rerank_top: int = 0
+
     def logits_batch(self, patients: list[PatientInput], weights: np.ndarray) -> np.ndarray:
         """``(n_patients, n_candidates)`` hybrid logits ``w · x_d`` of many patients,
-        accumulated one feature column at a time."""
+        accumulated one feature column at a time, then each patient's strongest
+        candidates re-ranked by :attr:`reranker` (whose columns are kept for it)."""
         position = {name: j for j, name in enumerate(FEATURES)}
         out = np.zeros((len(patients), len(self.has_cases)))
+        kept: list[np.ndarray] = []
         for name, column in self.columns_batch(patients):
             w = float(weights[position[name]])
             if w:
                 out += w * column
-        return out
+            if self.reranker is not None and name in RERANK_FEATURES:
+                kept.append(np.broadcast_to(column, out.shape))
+        return reranked(out, kept, self.reranker, self.rerank_top)
 
     def knowledge_score(self, patient: PatientInput) -> np.ndarray:
         """Annotation-only likelihood-ratio score (the knowledge scorer alone)."""

@@ -52,6 +52,7 @@ from disease_pipeline.rare.hybrid import (
     HybridParams,
     case_columns_fixed,
     case_patients,
+    fit_reranker,
     fit_temperature,
     fit_weights,
     without_case_candidates,
@@ -358,8 +359,11 @@ def fit_rare_model(
     else:
         logger.warning("rare_model: no validation case to fit the hybrid; prior weights used")
         weights = PRIOR_WEIGHTS.copy()
+    reranker = fit_reranker(groups, weights, params.hybrid, seed=params.seed)
     logits, truths = [], []
     for part in parts:
+        part.components.reranker = reranker
+        part.components.rerank_top = params.hybrid.rerank_top
         for start in range(0, len(part.held), VALIDATION_BLOCK):
             block = part.held[start : start + VALIDATION_BLOCK]
             z = part.components.logits_batch([patient_input(space, c) for c in block], weights)
@@ -371,6 +375,7 @@ def fit_rare_model(
     support, encoder, history = parts[0].support, parts[0].encoder, parts[0].history
     del parts
     final = _components(cases, encoder)
+    final.reranker, final.rerank_top = reranker, params.hybrid.rerank_top
     catalogue = base.catalogue if params.include_common else None
     explainer = Explainer(
         annotated_frequencies(base.annotations, catalogue, candidates, space),
@@ -404,6 +409,11 @@ def fit_rare_model(
         "common_cases": len(common_cases),
         "encoder": history,
         "weights": dict(zip(FEATURES, map(float, weights), strict=True)),
+        "reranker": {
+            "rounds": 0 if reranker is None else reranker.num_boosted_rounds(),
+            "depth": params.hybrid.rerank_depth,
+            "top": params.hybrid.rerank_top,
+        },
         "temperature": temperature,
         "seconds": round(time.monotonic() - started, 1),
     }

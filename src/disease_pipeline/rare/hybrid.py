@@ -7,13 +7,21 @@ For one patient, every candidate ``d`` has a feature vector ``x_d`` (see
 shortlist of each patient's strongest candidates; ``T`` is then fitted on separate
 validation patients by minimising the negative log-likelihood of the true disease
 over all candidates (temperature scaling).
+
+Gradient-boosted trees then re-rank each patient's strongest candidates
+(:func:`fit_reranker`, :func:`reranked`): fitted on the same shortlists with a
+pairwise ranking loss, boosting from ``w · x``, they add to the logits of the
+``rerank_top`` candidates what a weighted sum cannot express; the temperature is
+fitted on the re-ranked logits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import xgboost as xgb
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
@@ -51,6 +59,11 @@ FEATURES = (
 #: ones). Each family is fitted only with validation patients whose disease is in it.
 CASE_FEATURES = ("unpublished_cases", "encoder_if_unpublished", "resnik_unpublished")
 PUBLISHED_CASE_FEATURES = ("published_cases", "encoder_if_published", "resnik_published")
+#: Columns the re-ranking trees read: all but the encoder's. The encoder's similarity
+#: is computed by PyTorch-free numpy here and by ONNX Runtime on the edge, equal only
+#: to about 1e-7, and a tree compares a value with a threshold exactly: the other
+#: columns are the same float32 numbers on both paths, so the trees answer the same.
+RERANK_FEATURES = tuple(name for name in FEATURES if not name.startswith("encoder"))
 #: Weights the fit shrinks towards: the case-informed likelihood ratio alone.
 PRIOR_WEIGHTS = np.array([1.0, 1.0, *[0.0] * (len(FEATURES) - 2)])
 #: Columns whose strongest candidates enter a patient's shortlist (scores that rank
@@ -75,6 +88,12 @@ class HybridParams:
     prior_strength: float = 20.0  # pseudo-patients pulling w towards PRIOR_WEIGHTS
     #: validation patients of diseases with support cases needed to fit CASE_FEATURES
     min_case_patients: int = 20
+    #: boosting rounds of the re-ranking trees (0: the linear hybrid alone)
+    rerank_rounds: int = 200
+    rerank_depth: int = 3
+    rerank_learning_rate: float = 0.05
+    #: strongest candidates of each patient (by ``w · x``) the trees re-rank
+    rerank_top: int = 300
 
     def __post_init__(self) -> None:
         if self.shortlist < 1 or self.prior_strength < 0 or self.min_case_patients < 0:
@@ -82,6 +101,13 @@ class HybridParams:
                 "parameters rare_model.hybrid: shortlist >= 1, prior_strength >= 0,"
                 " min_case_patients >= 0"
             )
+        if self.rerank_rounds < 0 or self.rerank_depth < 1 or self.rerank_top < 1:
+            raise ValueError(
+                "parameters rare_model.hybrid: rerank_rounds >= 0, rerank_depth >= 1,"
+                " rerank_top >= 1"
+            )
+        if not 0 < self.rerank_learning_rate <= 1:
+            raise ValueError("parameters rare_model.hybrid: 0 < rerank_learning_rate <= 1")
 
 
 def case_patients(groups: list[np.ndarray], indicator: str) -> int:
@@ -180,6 +206,57 @@ def fit_weights(
     bounds = [(a, a) if pin else (None, None) for a, pin in zip(anchor, pinned, strict=True)]
     result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
     return result.x / sd, sd
+
+
+def fit_reranker(
+    groups: list[np.ndarray], weights: np.ndarray, params: HybridParams, seed: int = 0
+) -> xgb.Booster | None:
+    """Gradient-boosted trees that re-rank the candidates on top of the linear logits.
+
+    The weights combine the features additively; the trees learn what a sum cannot (a
+    tie on the one-sided score broken by how exactly the terms are named, a few-term
+    patient read differently from a many-term one). They boost from ``w · x`` (the base
+    margin) with XGBoost's pairwise ranking loss on the same shortlists (truth first)
+    the weights were fitted on, so a tree only moves a candidate where the validation
+    patients say the linear order is wrong. None when ``params.rerank_rounds`` is 0.
+    """
+    if params.rerank_rounds == 0 or not groups:
+        return None
+    columns = [FEATURES.index(name) for name in RERANK_FEATURES]
+    rows = np.concatenate(groups)[:, columns].astype(np.float32)
+    label = np.concatenate([np.r_[1.0, np.zeros(len(g) - 1)] for g in groups])
+    data = xgb.DMatrix(rows, label=label, base_margin=np.concatenate(groups) @ weights)
+    data.set_group([len(g) for g in groups])
+    config: dict[str, Any] = {
+        "objective": "rank:pairwise",
+        "eta": params.rerank_learning_rate,
+        "max_depth": params.rerank_depth,
+        "min_child_weight": 5.0,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "lambda": 5.0,
+        "base_score": 0.0,
+        "nthread": 1,
+        "seed": seed,
+    }
+    return xgb.train(config, data, num_boost_round=params.rerank_rounds)
+
+
+def reranked(
+    logits: np.ndarray, columns: list[np.ndarray], booster: xgb.Booster | None, top: int
+) -> np.ndarray:
+    """``logits`` (patients × candidates) with each patient's ``top`` strongest
+    candidates moved by the trees' margin; ``columns`` are the feature columns of
+    :data:`RERANK_FEATURES`, in order (patients × candidates each)."""
+    if booster is None:
+        return logits
+    out = logits.copy()
+    k = min(top, logits.shape[1])
+    for i in range(len(logits)):
+        rows = np.argpartition(-logits[i], k - 1)[:k]
+        x = np.column_stack([c[i, rows] for c in columns]).astype(np.float32)
+        out[i, rows] += booster.inplace_predict(x, predict_type="margin")
+    return out
 
 
 def fit_temperature(logits: list[np.ndarray], truths: list[int]) -> float:
