@@ -65,11 +65,15 @@ class Encoder(ParamsModel):
 
 
 class Hybrid(ParamsModel):
-    """The learned combination and temperature (rare/hybrid.py)."""
+    """The learned combination, its re-ranking trees and temperature (rare/hybrid.py)."""
 
     shortlist: PositiveInt
     prior_strength: float
     min_case_patients: NonNegativeInt
+    rerank_rounds: NonNegativeInt
+    rerank_depth: PositiveInt
+    rerank_learning_rate: Share
+    rerank_top: PositiveInt
 
 
 class Explanation(ParamsModel):
