@@ -222,10 +222,11 @@ def fit_reranker(
     """
     if params.rerank_rounds == 0 or not groups:
         return None
+    stacked = np.concatenate(groups)
     columns = [FEATURES.index(name) for name in RERANK_FEATURES]
-    rows = np.concatenate(groups)[:, columns].astype(np.float32)
+    rows = stacked[:, columns].astype(np.float32)
     label = np.concatenate([np.r_[1.0, np.zeros(len(g) - 1)] for g in groups])
-    data = xgb.DMatrix(rows, label=label, base_margin=np.concatenate(groups) @ weights)
+    data = xgb.DMatrix(rows, label=label, base_margin=stacked @ weights)
     data.set_group([len(g) for g in groups])
     config: dict[str, Any] = {
         "objective": "rank:pairwise",
