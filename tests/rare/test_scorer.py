@@ -88,3 +88,32 @@ def test_batch_scoring_equals_one_patient_at_a_time(base, setup):
             assert np.allclose(batch_excluded[i], single_excluded)
     assert lr.__dict__["_term_rows"]
     assert "_term_rows" not in pickle.loads(pickle.dumps(lr)).__dict__
+
+
+def _present_ratio_walking_every_ancestor(lr: LikelihoodRatioScorer, term: int) -> np.ndarray:
+    """The likelihood ratio of the module docstring, every ancestor walked."""
+    p = lr.params
+    best = np.full(lr.n_candidates, p.noise)
+    for a in lr.space.ancestor_lists[term]:
+        rows, values = lr._ratio.column(a)
+        scale = 1.0 if a == term else p.ancestor_discount
+        best[rows] = np.maximum(best[rows], values * scale)
+    for a in lr.space.ancestor_lists[term]:
+        best[lr._not.column(a)[0]] = p.not_annotated
+    return best
+
+
+def test_skipping_ancestors_below_the_noise_floor_changes_no_ratio(base, setup):
+    """The walk skips the broad ancestors whose discounted ratio cannot beat the noise
+    floor (most of them): the rows are those of the full walk, for terms of every depth."""
+    candidates, profiles, background, lr, _ = setup
+    rng = np.random.default_rng(2)
+    annotated = np.unique(profiles.direct.indices)
+    skipped = 0
+    for term in rng.choice(annotated, size=300, replace=False).tolist():
+        full = _present_ratio_walking_every_ancestor(lr, term)
+        assert np.array_equal(lr.present_ratio(term), full)
+        ancestors = [a for a in lr.space.ancestor_lists[term] if a != term]
+        skipped += sum(not lr._ancestors_above_noise()[a] for a in ancestors)
+    assert skipped > 300  # the shortcut is taken, not only kept correct
+    assert "_above_noise" not in pickle.loads(pickle.dumps(lr)).__dict__

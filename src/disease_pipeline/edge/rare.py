@@ -59,6 +59,12 @@ class RareRanker:
         freq_ind = a.get("lr_freq_indices", a["lr_ratio_indices"])
         self.ratio = Csc(a["lr_ratio_indptr"], a["lr_ratio_indices"], a["lr_ratio_data"])
         self.freq = Csc(freq_ptr, freq_ind, a["lr_freq_data"])
+        # ``LikelihoodRatioScorer._ancestors_above_noise``
+        ratio_ptr, ratio_data = a["lr_ratio_indptr"], a["lr_ratio_data"]
+        peak = np.zeros(len(ratio_ptr) - 1, dtype=ratio_data.dtype)
+        filled = np.diff(ratio_ptr) > 0
+        peak[filled] = np.maximum.reduceat(ratio_data, ratio_ptr[:-1][filled])
+        self.above_noise = peak * config["lr_ancestor_discount"] > config["lr_noise"]
         self.nots = Csc(a["lr_not_indptr"], a["lr_not_indices"])
         self.background = a["lr_background"]
         self.resnik = Csc(a["resnik_indptr"], a["resnik_indices"])
@@ -120,6 +126,8 @@ class RareRanker:
         best = np.full(self.n, c["lr_noise"])
         ancestors = self.ancestors(term)
         for a in ancestors:
+            if a != term and not self.above_noise[a]:  # cannot beat the noise floor
+                continue
             rows = self.ratio.rows(a)
             if len(rows):
                 scale = 1.0 if a == term else c["lr_ancestor_discount"]

@@ -91,11 +91,31 @@ class LikelihoodRatioScorer:
         self._not = _ColumnWalker(profiles.excluded)
         self.n_candidates = profiles.propagated.shape[0]
 
+    def _ancestors_above_noise(self) -> np.ndarray:
+        """Per term: whether its discounted ratio can beat the noise floor for some
+        candidate (``λ · max_d F[d, a] / b(a) > ε``); computed once, not pickled."""
+        cached = self.__dict__.get("_above_noise")
+        if cached is None:
+            walker = self._ratio
+            peak = np.zeros(len(walker.indptr) - 1, dtype=np.float32)
+            filled = np.diff(walker.indptr) > 0
+            peak[filled] = np.maximum.reduceat(walker.data, walker.indptr[:-1][filled])
+            cached = peak * self.params.ancestor_discount > self.params.noise
+            self._above_noise = cached
+        return cached
+
     def present_ratio(self, term: int) -> np.ndarray:
-        """LR(q | d) for every candidate ``d`` and one present term index ``q``."""
+        """LR(q | d) for every candidate ``d`` and one present term index ``q``.
+
+        An ancestor whose discounted ratio stays below the noise floor everywhere (the
+        broad ones, whose background frequency is high) cannot change the maximum and
+        is not walked: the same rows in about half the time."""
         p = self.params
         best = np.full(self.n_candidates, p.noise)
+        useful = self._ancestors_above_noise()
         for a in self.space.ancestor_lists[term]:
+            if a != term and not useful[a]:
+                continue
             rows, values = self._ratio.column(a)
             if len(rows):
                 scale = 1.0 if a == term else p.ancestor_discount
@@ -153,6 +173,7 @@ class LikelihoodRatioScorer:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_term_rows", None)
+        state.pop("_above_noise", None)
         return state
 
     def score_parts_batch(
