@@ -202,7 +202,9 @@ def test_no_reranking_trees_without_rounds():
 
 @pytest.mark.parametrize(
     "knob", [{"rerank_rounds": -1}, {"rerank_depth": 0}, {"rerank_top": 0},
-             {"rerank_learning_rate": 0.0}],
+             {"rerank_learning_rate": 0.0}, {"rerank_subsample": 0.0},
+             {"rerank_colsample": 1.5}, {"rerank_min_child_weight": -1.0},
+             {"rerank_l2": -0.1}],
 )  # fmt: skip
 def test_reranking_knobs_out_of_range_are_refused(knob):
     with pytest.raises(ValueError, match="rare_model.hybrid"):

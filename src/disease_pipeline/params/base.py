@@ -39,6 +39,8 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 Seed = Annotated[int, Field(ge=0)]
 #: a number that must be positive
 PositiveFloat = Annotated[float, Field(gt=0.0)]
+#: a weight or a penalty where 0 means none
+NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 #: a [low, high] pair
 Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from disease_pipeline.params.base import (
+    NonNegativeFloat,
     NonNegativeInt,
     ParamsModel,
     PositiveFloat,
@@ -74,6 +75,10 @@ class Hybrid(ParamsModel):
     rerank_depth: PositiveInt
     rerank_learning_rate: Share
     rerank_top: PositiveInt
+    rerank_min_child_weight: NonNegativeFloat
+    rerank_subsample: Share
+    rerank_colsample: Share
+    rerank_l2: NonNegativeFloat
 
 
 class Explanation(ParamsModel):

@@ -94,6 +94,12 @@ class HybridParams:
     rerank_learning_rate: float = 0.05
     #: strongest candidates of each patient (by ``w · x``) the trees re-rank
     rerank_top: int = 300
+    #: the trees' regularisation (XGBoost ``min_child_weight``, ``subsample``,
+    #: ``colsample_bytree``, ``lambda``)
+    rerank_min_child_weight: float = 5.0
+    rerank_subsample: float = 0.8
+    rerank_colsample: float = 0.8
+    rerank_l2: float = 5.0
 
     def __post_init__(self) -> None:
         if self.shortlist < 1 or self.prior_strength < 0 or self.min_case_patients < 0:
@@ -106,8 +112,13 @@ class HybridParams:
                 "parameters rare_model.hybrid: rerank_rounds >= 0, rerank_depth >= 1,"
                 " rerank_top >= 1"
             )
-        if not 0 < self.rerank_learning_rate <= 1:
-            raise ValueError("parameters rare_model.hybrid: 0 < rerank_learning_rate <= 1")
+        for name in ("rerank_learning_rate", "rerank_subsample", "rerank_colsample"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"parameters rare_model.hybrid: 0 < {name} <= 1")
+        if self.rerank_min_child_weight < 0 or self.rerank_l2 < 0:
+            raise ValueError(
+                "parameters rare_model.hybrid: rerank_min_child_weight >= 0, rerank_l2 >= 0"
+            )
 
 
 def case_patients(groups: list[np.ndarray], indicator: str) -> int:
@@ -232,10 +243,10 @@ def fit_reranker(
         "objective": "rank:pairwise",
         "eta": params.rerank_learning_rate,
         "max_depth": params.rerank_depth,
-        "min_child_weight": 5.0,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "lambda": 5.0,
+        "min_child_weight": params.rerank_min_child_weight,
+        "subsample": params.rerank_subsample,
+        "colsample_bytree": params.rerank_colsample,
+        "lambda": params.rerank_l2,
         "base_score": 0.0,
         "nthread": 1,
         "seed": seed,
