@@ -105,7 +105,8 @@ def _present_ratio_walking_every_ancestor(lr: LikelihoodRatioScorer, term: int) 
 
 def test_skipping_ancestors_below_the_noise_floor_changes_no_ratio(base, setup):
     """The walk skips the broad ancestors whose discounted ratio cannot beat the noise
-    floor (most of them): the rows are those of the full walk, for terms of every depth."""
+    floor (about a third of them): the rows are those of the full walk, for terms of
+    every depth."""
     candidates, profiles, background, lr, _ = setup
     rng = np.random.default_rng(2)
     annotated = np.unique(profiles.direct.indices)
