@@ -1,7 +1,8 @@
 """Real-case validation of the rare-disease model on a folder of GA4GH phenopackets.
 
 Reproduces ``08_reporting/rare_model_validation.{json,md}`` (both protocols: unseen
-diseases by leave-disease-out folds, few-shot with k support cases; the hybrid, the LR
+diseases by leave-disease-out folds, few-shot with k support cases; plus, from the
+PubMed reference each phenopacket names, new publications of known diseases; the hybrid, the LR
 knowledge scorer, the encoder and the one-sided / symmetric Resnik baselines, with
 disease-cluster bootstrap intervals, paired differences and a per-disease breakdown)
 and the latency benchmark ``rare_model_latency.json`` outside Kedro, on any
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
-    from disease_pipeline.pipelines.rare_model.registry import ingest_phenopackets
+    from disease_pipeline.pipelines.rare_model.registry import (
+        ingest_phenopackets,
+        phenopacket_publications,
+    )
     from disease_pipeline.rare.cases import cases_from_frame
     from disease_pipeline.rare.evaluation import run_validation
     from disease_pipeline.rare.fit import RareModelParams, fit_rare_model, load_knowledge
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         disease_column="label_disease",
         keep_empty=True,
     )
+    publications = phenopacket_publications(args.folder)
+    logging.info("%d phenopackets name their publication", len(publications))
     config = RareModelParams.from_dict(rare_params)
     result = run_validation(
         base,
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         n_folds=folds,
         shots=shots,
         workers=int(options.get("workers", 1)),
+        publications=publications,
     )
     result["ingestion"] = counts | {"term_cleaning": stats}
     out = Path(args.out)

@@ -5,6 +5,12 @@
 2. ``few_shot_k``: for diseases with more than ``k`` cases, ``k`` random cases are
    support (training) examples and the others are tested; diseases with ``k`` cases or
    fewer are used for training only.
+3. ``new_publication`` (when each case's publication is known): the publications of
+   every disease reported in two or more are dealt to folds; a fold tests the cases of
+   its publications and trains on every other case, the other publications of the same
+   disease included — a new case report of a known disease, as the trained model meets
+   it. Random few-shot splits keep near twins from the same cohort on both sides; this
+   protocol does not.
 
 Each tested case is ranked among ALL candidates by the hybrid, the likelihood-ratio
 knowledge scorer alone, the encoder alone, and two Resnik best-match-average
@@ -30,6 +36,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -318,6 +325,59 @@ def protocol_unseen(
     return unseen_result(fits, results)
 
 
+def publication_fits(
+    cases: list[Case], publication: Mapping[str, str], n_folds: int, seed: int
+) -> list[Fit]:
+    """New publications of known diseases: every disease reported in two or more
+    publications (``publication``: case id → publication id; a case without one never
+    tests) has its publications dealt to the ``n_folds`` folds in a seeded random order,
+    from a random fold on, so no fold takes all of them; a fold tests the cases of its
+    publications and trains on every other usable case. Folds without a test are left
+    out. Raises ``ValueError`` for fewer than 2 folds (one fold would hold out every
+    publication of a disease)."""
+    if n_folds < 2:
+        raise ValueError(f"new_publication protocol: n_folds must be >= 2, got {n_folds}")
+    rng = np.random.default_rng(seed)
+    by_disease: dict[str, set[str]] = {}
+    for case in cases:
+        if case.case_id in publication:
+            by_disease.setdefault(case.disease_id, set()).add(publication[case.case_id])
+    fold_of: dict[tuple[str, str], int] = {}
+    for disease in sorted(by_disease):
+        names = sorted(by_disease[disease])
+        if len(names) < 2:
+            continue
+        start = int(rng.integers(n_folds))
+        for j, i in enumerate(rng.permutation(len(names))):
+            fold_of[(disease, names[i])] = (start + j) % n_folds
+    fits = []
+    for fold in range(n_folds):
+        tests = [
+            c
+            for c in cases
+            if c.case_id in publication
+            and fold_of.get((c.disease_id, publication[c.case_id])) == fold
+        ]
+        tested = {c.case_id for c in tests}
+        if tests:
+            fits.append(Fit(_usable([c for c in cases if c.case_id not in tested]), tests))
+    return fits
+
+
+def publication_result(
+    fits: list[Fit], results: list[FitResult], publication: Mapping[str, str]
+) -> dict[str, Any]:
+    """The ``new_publication`` protocol's report from its folds' results."""
+    block = unseen_result(fits, results)
+    tests = [c for fit in fits for c in fit.tests]
+    return {
+        "test_cases": len(tests),
+        "test_diseases": len({c.disease_id for c in tests}),
+        "test_publications": len({publication[c.case_id] for c in tests}),
+        **block,
+    }
+
+
 def _statistics(ranks: dict[str, list[float]], details: list[dict[str, Any]]) -> dict[str, Any]:
     """Metrics, disease-cluster bootstrap intervals (and paired differences to
     :data:`REFERENCE`) and the per-disease breakdown of one protocol."""
@@ -398,16 +458,18 @@ def run_validation(
     pretraining: dict[str, Any] | None = None,
     workers: int = 1,
     other_cases: list[Case] | None = None,
+    publications: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Both protocols and the dataset facts, as one JSON-ready dict.
+    """Both protocols (and ``new_publication`` when ``publications`` maps case ids to
+    publication ids) and the dataset facts, as one JSON-ready dict.
 
     The encoder stages that use no rare case warm-start every fit: ``warm_start`` (with
     its ``pretraining`` history) when given — the encoder the trained model starts
     from — else they are run here once. ``other_cases`` (the simulated rare encounters
     the trained model also learns from) join every fit's training side, except those
     of the diseases the fit tests, and are never ranked, so each fit repeats the
-    trained model's procedure. The fits of both protocols (``n_folds`` + one per k of
-    ``shots``) run in ``workers`` processes.
+    trained model's procedure. The fits of the protocols (``n_folds`` + one per k of
+    ``shots`` + up to ``n_folds`` over publications) run in ``workers`` processes.
     """
     started = time.monotonic()
     if warm_start is None:
@@ -417,9 +479,19 @@ def run_validation(
     extra = _usable(other_cases or [])
     unseen = [with_other_cases(f, extra) for f in unseen_fits(cases, n_folds, params.seed)]
     few_shot = [with_other_cases(few_shot_fit(cases, k, params.seed), extra) for k in shots]
+    published = [
+        with_other_cases(f, extra)
+        for f in publication_fits(cases, publications or {}, n_folds, params.seed)
+    ]
     results = run_fits(
-        base, [*unseen, *few_shot], common_cases, params, warm_start=warm_start, workers=workers
+        base,
+        [*unseen, *few_shot, *published],
+        common_cases,
+        params,
+        warm_start=warm_start,
+        workers=workers,
     )
+    done = len(unseen) + len(few_shot)
     result: dict[str, Any] = {
         "cases": len(cases),
         "diseases": len(group_by_disease(cases)),
@@ -433,9 +505,15 @@ def run_validation(
             "unseen": unseen_result(unseen, results[: len(unseen)]),
             **{
                 f"few_shot_k{k}": few_shot_result(k, fit, outcome, _few_shot_train_cases(cases, k))
-                for k, fit, outcome in zip(shots, few_shot, results[len(unseen) :], strict=True)
+                for k, fit, outcome in zip(
+                    shots, few_shot, results[len(unseen) : done], strict=True
+                )
             },
         },
     }
+    if published:
+        result["protocols"]["new_publication"] = publication_result(
+            published, results[done:], publications or {}
+        )
     result["seconds"] = round(time.monotonic() - started, 1)
     return result

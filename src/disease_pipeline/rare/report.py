@@ -145,6 +145,17 @@ def validation_markdown(result: dict[str, Any]) -> str:
                 f"{len(block['folds'])} folds; no case of an evaluated disease is used "
                 "anywhere in fitting (support, validation, encoder fine-tuning).",
             ]
+        elif name == "new_publication":
+            lines += [
+                "## Protocol 3 — new publications of known diseases",
+                "",
+                f"{len(block['folds'])} folds over the publications of the "
+                f"{block['test_diseases']} diseases reported in two or more: a fold tests "
+                "every case of its publications and trains on every other case, other "
+                "publications of the same disease included (a new case report of a known "
+                f"disease); {block['test_cases']} cases from {block['test_publications']} "
+                "publications tested.",
+            ]
         else:
             lines += [
                 f"## Protocol 2 — few-shot, k = {block['k']}",

@@ -9,6 +9,7 @@ the pipelines, not in ``rare``, because it runs the ingestion nodes and a Kedro
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,27 @@ def ingest_phenopackets(
         "cases": len(frame),
     }
     return frame, counts
+
+
+def phenopacket_publications(folder: Path | str) -> dict[str, str]:
+    """Phenopacket id → the publication it reports (the first ``PMID:`` id among
+    ``metaData.externalReferences``) of every phenopacket in ``folder``, for the rare
+    validation's ``new_publication`` protocol. A file that is not a JSON object, or
+    names no PubMed reference, gives no entry (ingestion quarantines the bad files)."""
+    out: dict[str, str] = {}
+    for path in sorted(Path(folder).rglob("*.json")):
+        try:
+            packet = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(packet, dict) or "id" not in packet:
+            continue
+        references = (packet.get("metaData") or {}).get("externalReferences") or []
+        pmids = [
+            str(r["id"])
+            for r in references
+            if isinstance(r, dict) and str(r.get("id", "")).upper().startswith("PMID:")
+        ]
+        if pmids:
+            out[str(packet["id"])] = pmids[0]
+    return out
