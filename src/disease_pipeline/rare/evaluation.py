@@ -350,17 +350,15 @@ def publication_fits(
         start = int(rng.integers(n_folds))
         for j, i in enumerate(rng.permutation(len(names))):
             fold_of[(disease, names[i])] = (start + j) % n_folds
+    tests: list[list[Case]] = [[] for _ in range(n_folds)]
+    for case in cases:
+        fold = fold_of.get((case.disease_id, publication.get(case.case_id, "")))
+        if fold is not None:
+            tests[fold].append(case)
     fits = []
-    for fold in range(n_folds):
-        tests = [
-            c
-            for c in cases
-            if c.case_id in publication
-            and fold_of.get((c.disease_id, publication[c.case_id])) == fold
-        ]
-        tested = {c.case_id for c in tests}
-        if tests:
-            fits.append(Fit(_usable([c for c in cases if c.case_id not in tested]), tests))
+    for held in filter(None, tests):
+        tested = {c.case_id for c in held}
+        fits.append(Fit(_usable([c for c in cases if c.case_id not in tested]), held))
     return fits
 
 
@@ -479,9 +477,10 @@ def run_validation(
     extra = _usable(other_cases or [])
     unseen = [with_other_cases(f, extra) for f in unseen_fits(cases, n_folds, params.seed)]
     few_shot = [with_other_cases(few_shot_fit(cases, k, params.seed), extra) for k in shots]
+    publications = publications or {}
     published = [
         with_other_cases(f, extra)
-        for f in publication_fits(cases, publications or {}, n_folds, params.seed)
+        for f in publication_fits(cases, publications, n_folds, params.seed)
     ]
     results = run_fits(
         base,
@@ -513,7 +512,7 @@ def run_validation(
     }
     if published:
         result["protocols"]["new_publication"] = publication_result(
-            published, results[done:], publications or {}
+            published, results[done:], publications
         )
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
