@@ -222,7 +222,9 @@ def add_cost(requests: int) -> dict:
 
     with tempfile.TemporaryDirectory() as folder:
         settings = PredictionLogSettings.from_dict({"flush_rows": 200}, Path(folder) / "w.duckdb")
-        writer = PredictionLogWriter(settings, b"k" * 40, {"name": "b", "version": "1"})
+        writer = PredictionLogWriter(
+            settings, secrets.token_bytes(32), {"name": "b", "version": "1"}
+        )
         record = PatientRecord(age=40, symptoms=[{"code": "HP:0001945"}])
         job = PatientJob(record, 10, Principal("u", "clinician"), "/predict", "patient")
         answer = {

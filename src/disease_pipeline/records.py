@@ -41,6 +41,10 @@ SYMPTOM_COLUMNS = [
 ]
 
 
+#: Ages at or above this are recorded as this value, flagged ``age_90_plus`` (HIPAA Safe
+#: Harbor; the anonymization pipeline's ``age_top_code``), wherever a record is stored.
+AGE_TOP_CODE = 90.0
+
 #: Earliest plausible ``encounter_date``; the latest is tomorrow (clocks and time zones).
 EARLIEST_ENCOUNTER = datetime(1900, 1, 1)
 
@@ -137,7 +141,7 @@ def records_to_tables(records: list[PatientRecord]) -> dict[str, pd.DataFrame]:
                 "start": _naive_utc(record.encounter_date or datetime.now()),
                 "encounter_class": "AMB",
                 "age_years": float("nan") if record.age is None else float(record.age),
-                "age_90_plus": record.age is not None and record.age >= 90,
+                "age_90_plus": record.age is not None and record.age >= AGE_TOP_CODE,
                 "sex": record.sex,
             }
         )

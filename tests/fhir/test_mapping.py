@@ -121,6 +121,21 @@ def test_a_malformed_element_is_refused_not_dropped(fhir_vocab):
     assert [(i.resource, i.element) for i in mapped.errors] == [("Patient/p1", "Patient.birthDate")]
 
 
+@pytest.mark.parametrize("period", ["2024-03-01", ["2024-03-01"], 7])
+def test_a_malformed_encounter_period_is_refused_naming_it(fhir_vocab, period):
+    """A period that is not an object is the Encounter's named error, in the service
+    and in ingestion alike (it used to raise out of the birth-date check)."""
+    source = bundle(patient("p1", birth="1980-01-01"), encounter("e1"), symptom("o1", "HP:0100749"))
+    source["entry"][1]["resource"]["period"] = period
+    mapped = map_bundle(source, fhir_vocab)
+    assert mapped.record is None
+    assert {(i.resource, tuple(i.element.split(".")[:2])) for i in mapped.errors} == {
+        ("Encounter/e1", ("Encounter", "period"))
+    }
+    _, error, _, entries = parse_bundle_line(1, json.dumps(source), fhir_vocab)
+    assert error is None and len(entries) == len(source["entry"])
+
+
 def test_unused_resources_are_warnings_and_the_rest_is_predicted(fhir_vocab):
     medication = {"resourceType": "MedicationStatement", "id": "m1", "status": "active"}
     rare = condition("e1", system=OMIM, code="OMIM:254090")

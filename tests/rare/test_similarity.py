@@ -1,9 +1,7 @@
 """One-sided Resnik best-match average: definition, batch path, no penalty for rich
-annotations, speed."""
+annotations."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -66,19 +64,19 @@ def test_unlike_the_symmetric_variant_extra_annotations_do_not_cost(base, setup)
     assert symmetric[rich] < scores[rich]
 
 
-def test_one_patient_against_every_candidate_takes_a_few_milliseconds(setup):
+def test_one_patient_is_scored_against_every_candidate(setup):
+    """Every candidate gets a finite score, and a warm call (term rows cached) answers
+    as the cold one did. The milliseconds are measured by the train pipeline's
+    ``rare_model_latency.json`` (scripts/benchmark_*), not timed here."""
     candidates, profiles, _, resnik = setup
     rng = np.random.default_rng(5)
     terms = np.unique(profiles.direct.indices)
     patients = [rng.choice(terms, size=10, replace=False) for _ in range(30)]
-    for patient in patients:  # cold: every term's row is built once
-        resnik.score(patient)
-    start = time.perf_counter()
-    for patient in patients:
-        resnik.score(patient)
-    per_patient_ms = 1000 * (time.perf_counter() - start) / len(patients)
+    cold = [resnik.score(patient) for patient in patients]  # every term's row built once
+    warm = [resnik.score(patient) for patient in patients]
     assert len(candidates) > 12_000
-    assert per_patient_ms < 10.0
+    assert all(c.shape == (len(candidates),) and np.isfinite(c).all() for c in cold)
+    assert all(np.array_equal(c, w) for c, w in zip(cold, warm, strict=True))
 
 
 def test_disease_side_is_the_other_half_of_the_symmetric_average(base, setup):

@@ -119,6 +119,11 @@ def test_the_prefetch_becomes_one_bundle_without_search_outcomes():
     bundle = cds_hooks.prefetch_bundle(example)
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert kinds == ["Patient", "Condition", "Observation", "Observation", "Observation"]
+    # a malformed search element is no outcome: its resource is kept for validation
+    entry = example["prefetch"]["observations"]["entry"][0]
+    entry["search"] = "match"
+    kept = cds_hooks.prefetch_bundle(example)
+    assert [e["resource"]["resourceType"] for e in kept["entry"]] == kinds
 
 
 def test_refusal_cards_name_the_problems():

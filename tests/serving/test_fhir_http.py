@@ -253,7 +253,9 @@ def test_a_rare_disease_case_is_a_rare_prediction_coded_in_its_system(fhir_servi
     assert cards.status_code == 200 and violations("response", cards.json()) == []
 
 
-def test_bad_resources_get_an_operation_outcome_naming_resource_element_and_problem(clinician):
+def test_bad_resources_get_an_operation_outcome_naming_resource_element_and_problem(
+    fhir_service, clinician
+):
     bundle = chest_pain_bundle()
     bundle["entry"][6]["resource"]["valueQuantity"]["code"] = "furlongs"
     bundle["entry"][3]["resource"]["code"]["coding"][0]["code"] = "HP:9999999"
@@ -265,6 +267,18 @@ def test_bad_resources_get_an_operation_outcome_naming_resource_element_and_prob
     located = {(i["location"][0], i["expression"][0], i["code"]) for i in outcome["issue"]}
     assert ("Observation/o-hr", "Observation.valueQuantity.code", "code-invalid") in located
     assert ("Observation/o-chest", "Observation.code.coding[0].code", "code-invalid") in located
+    # the audit trail names the elements and why, never the EHR's resource ids
+    audit = [
+        json.loads(line)
+        for line in (fhir_service.config.parent / "audit_log.jsonl").read_text().splitlines()
+    ]
+    errors = [
+        e["output"]["errors"]
+        for e in audit
+        if e.get("event") == "refused" and e.get("endpoint") == "/fhir/predict"
+    ]
+    assert ["Observation.valueQuantity.code" in e for e in errors[-1]].count(True) == 1
+    assert not any("o-hr" in e or "o-chest" in e or "Patient/" in e for es in errors for e in es)
     not_json = clinician.post(
         "/fhir/predict", content=b"{nope", headers={"content-type": "application/json"}
     )

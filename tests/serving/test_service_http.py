@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -231,6 +232,20 @@ def test_a_batch_answers_each_patient_and_refuses_only_the_bad_ones(clinician):
     assert [d["probability"] for d in third["differential"]] == pytest.approx(
         [d["probability"] for d in alone["differential"]], rel=0, abs=1e-12
     )
+
+
+def test_a_refused_body_leaves_no_value_in_the_server_log(service, clinician):
+    """BentoML logs each request it could not validate: the line names what failed
+    (field and error type), never the value sent (a name, an id)."""
+    sent = "Zebulon Quartermaine"
+    refused = clinician.post("/predict", json={"patient": patient(colour=sent)})
+    assert refused.status_code == 400
+    deadline = time.time() + 10
+    while "patient.colour: extra_forbidden" not in service.log.read_text(errors="replace"):
+        assert time.time() < deadline, "the refusal was not logged"
+        time.sleep(0.1)
+    log = service.log.read_text(errors="replace")
+    assert sent not in log and "input_value" not in log
 
 
 def test_malformed_json_is_a_4xx(clinician):

@@ -48,9 +48,11 @@ def map_resources(
 
 def check_birth_before_start(results: list[RecordResult], resources: list[Any]) -> None:
     """Quarantine a Patient birth date later than the local date of the encounter start."""
+    # the raw resources: a malformed period is the Encounter's own issue (validation
+    # names it), not a reason to skip the others
     start = next(
         (
-            (r.get("period") or {}).get("start")
+            r["period"].get("start") if isinstance(r.get("period"), dict) else None
             for r in resources
             if isinstance(r, dict) and r.get("resourceType") == "Encounter"
         ),

@@ -115,7 +115,8 @@ def prefetch_bundle(body: dict[str, Any]) -> dict[str, Any]:
         found = prefetch.get(key)
         if isinstance(found, dict) and found.get("resourceType") == "Bundle":
             for entry in found.get("entry") or []:
-                if isinstance(entry, dict) and (entry.get("search") or {}).get("mode") == "outcome":
+                search = entry.get("search") if isinstance(entry, dict) else None
+                if isinstance(search, dict) and search.get("mode") == "outcome":
                     continue
                 resources.append(entry.get("resource") if isinstance(entry, dict) else entry)
         elif found is not None:

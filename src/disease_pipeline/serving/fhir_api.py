@@ -129,7 +129,8 @@ class FhirGateway:
     def audit_refusal(
         self, service: Any, endpoint: str, principal: Any, body: bytes, issues
     ) -> None:
-        """A refused bundle in the audit trail (its keyed digest, the elements at fault)."""
+        """A refused bundle in the audit trail (its keyed digest, the elements at fault and
+        why; no resource id)."""
         service.audit.append(
             [
                 {
@@ -142,7 +143,9 @@ class FhirGateway:
                         service.key, "input", body.decode("utf-8", "replace")
                     ),
                     "model_version": (service.info.get("model") or {}).get("version"),
-                    "output": {"errors": [f"{i.resource} {i.element}" for i in issues][:50]},
+                    # the element and the reason only: a resource's id is the EHR's own
+                    # identifier (Patient/<id>), which the audit trail never holds
+                    "output": {"errors": [f"{i.element} {i.reason}" for i in issues][:50]},
                 }
             ]
         )

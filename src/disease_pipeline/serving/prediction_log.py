@@ -16,8 +16,9 @@ rows of the last flush interval (the audit trail still has every prediction).
 
 Rows keep no direct identifier: the patient id is the service's keyed pseudonym (the
 same as the audit trail's), the record is the checked record the model saw without its
-patient id, encounter id and free-text note. Rows older than ``retention_days`` are
-deleted at start and then at most once an hour.
+patient id, encounter id and free-text note, and an age over 90 is stored as 90 (as in
+the warehouse; :data:`~disease_pipeline.records.AGE_TOP_CODE`). Rows older than
+``retention_days`` are deleted at start and then at most once an hour.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from disease_pipeline.records import AGE_TOP_CODE
 from disease_pipeline.serving.audit import keyed_digest
 from disease_pipeline.serving.prediction_log_snowflake import (
     SnowflakePredictionLog,
@@ -171,6 +173,8 @@ def prediction_log_rows(
     rows = []
     for index, (job, result) in enumerate(zip(jobs, results, strict=True)):
         record = checked[index][0] if index in checked else job.record
+        if record.age is not None and record.age > AGE_TOP_CODE:  # stored top-coded
+            record = record.model_copy(update={"age": AGE_TOP_CODE})
         patient_id = job.record.patient_id
         row = {
             "request_id": None,

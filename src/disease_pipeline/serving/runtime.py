@@ -1,9 +1,13 @@
-"""Settings of the serving process, applied once the predictor is loaded: thread
-pools (``serving.threads``) and the garbage collector."""
+"""Settings of the serving process: thread pools (``serving.threads``) and the garbage
+collector, applied once the predictor is loaded, and the redaction of request-validation
+errors in BentoML's log lines, from the start."""
 
 from __future__ import annotations
 
 import gc
+import logging
+
+from pydantic import ValidationError
 
 
 def limit_threads(threads: int) -> None:
@@ -35,3 +39,39 @@ def tune_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+#: loggers through which BentoML reports a request it could not validate (with the
+#: traceback, whose pydantic message quotes the rejected values)
+REQUEST_ERROR_LOGGERS = ("bentoml._internal.server.http_app",)
+
+
+class ValidationInputRedactor(logging.Filter):
+    """Replaces the traceback of a request-validation error in a log record by what
+    failed, without the values: pydantic's message quotes each rejected input (a name,
+    a patient id), and no identifier may reach a log line. The client's 400 answer is
+    unchanged (BentoML builds it without the inputs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            where = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc'])}: {e['type']}"
+                for e in error.errors(include_url=False, include_context=False, include_input=False)
+            )
+            record.msg = (
+                f"{record.getMessage()}: {error.error_count()} validation error(s) ({where})"
+            )
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def redact_request_errors() -> None:
+    """Install :class:`ValidationInputRedactor` on BentoML's request-error loggers
+    (idempotent)."""
+    for name in REQUEST_ERROR_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, ValidationInputRedactor) for f in target.filters):
+            target.addFilter(ValidationInputRedactor())

@@ -77,9 +77,14 @@ from disease_pipeline.serving.predicting import (
     schema_error_entry,
 )
 from disease_pipeline.serving.review import ReviewQueue
-from disease_pipeline.serving.runtime import limit_threads, tune_collector
+from disease_pipeline.serving.runtime import (
+    limit_threads,
+    redact_request_errors,
+    tune_collector,
+)
 
 logger = logging.getLogger("disease_pipeline.serving")
+redact_request_errors()  # a refused body's values never reach the server's log
 
 CONFIG = load_config()
 FHIR = FhirSettings.from_config(CONFIG)  # FHIR R4 and CDS Hooks: docs/fhir.md

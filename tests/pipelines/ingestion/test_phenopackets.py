@@ -84,6 +84,37 @@ def test_bad_and_repeated_files_are_quarantined_or_counted(tmp_path, vocab, para
     assert symptom["onset_days"] == iso_age_days("P6Y")
 
 
+def test_malformed_elements_are_quarantined_by_name_and_the_rest_kept(tmp_path, vocab, params):
+    """An element of the wrong JSON type is quarantined naming its field; the file's
+    good parts and the other files are read (it used to stop the whole folder)."""
+    good = json.loads(next(SAMPLE_PHENOPACKETS.rglob("*.json")).read_text())
+    bad = json.loads(json.dumps(good)) | {"id": "bad-one"}
+    bad["subject"]["timeAtLastEncounter"] = "P10Y"
+    bad["phenotypicFeatures"] = [
+        None,
+        {"type": "HP:0001250"},
+        {"type": {"id": "HP:0001250"}, "onset": {"age": "P4Y"}},
+    ]
+    bad["interpretations"] = [{"diagnosis": "OMIM:1"}]
+    bad["diseases"] = [{"term": {"id": "OMIM:154700", "label": "Marfan syndrome"}}]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    parsed = parse_phenopacket_folder(_partitions(tmp_path), vocab, params)
+    assert parsed.read == 2
+    named = set(zip(parsed.quarantine["field"], parsed.quarantine["reason"], strict=True))
+    assert {
+        ("subject.timeAtLastEncounter", "malformed_value"),
+        ("phenotypicFeatures[0]", "malformed_value"),
+        ("phenotypicFeatures[1].type", "malformed_value"),
+        ("phenotypicFeatures[2].onset.age", "malformed_value"),
+        ("interpretations[0].diagnosis", "malformed_value"),
+    } <= named
+    symptoms = parsed.tables["symptoms"]
+    kept = symptoms[symptoms["encounter_id"] == "bad-one"]
+    assert list(kept["hpo_id"]) == ["HP:0001250"] and kept["onset_days"].isna().all()
+    assert set(parsed.tables["encounters"]["encounter_id"]) == {"bad-one", good["id"]}
+
+
 def test_a_present_newer_hpo_term_is_stored_as_its_ancestor(tmp_path, vocab, params):
     """HP:0025836 (HPO 2025-11-24, newer than the pinned release) is read as its nearest
     ancestor HP:0031393 when present, with the recorded term kept as original_code; an

@@ -12,6 +12,7 @@ import pytest
 from disease_pipeline.datasets.evidently_workspace import EvidentlyWorkspaceDataset
 from disease_pipeline.datasets.warehouse import WarehouseTableDataset
 from disease_pipeline.pipelines.monitor import create_pipeline
+from disease_pipeline.pipelines.monitor.replay import Replayer
 from tests.pipelines.common_model.synthetic import param_entries, run_in_memory
 from tests.pipelines.monitor.conftest import (
     monitor_params,
@@ -132,3 +133,17 @@ def test_no_log_yet_reports_an_empty_window(predictor, predictor_tables, split, 
     assert summary["health"]["refusal_rate"] is None and summary["alerts"] == []
     assert outputs["reporting_monitoring_evidently_run"] == []
     json.dumps(summary, allow_nan=False)
+
+
+def test_each_replay_keys_its_pseudonyms_and_audit_chain_afresh(predictor, tmp_path):
+    """A replay's prediction-log and audit keys are random per replay (no constant key
+    anyone could recompute the digests with)."""
+    first = Replayer.create(predictor, tmp_path / "a" / "w.duckdb", tmp_path / "a")
+    second = Replayer.create(predictor, tmp_path / "b" / "w.duckdb", tmp_path / "b")
+    try:
+        assert len(first.log.key) == 32 and first.log.key != second.log.key
+        chains = {r.patients.audit._key for r in (first, second)}
+        assert len(chains) == 2 and first.log.key not in chains
+    finally:
+        first.close()
+        second.close()

@@ -8,7 +8,9 @@ flag (``present`` False); ``onset_days`` is the time from the feature's onset ag
 ``interpretations[].diagnosis.disease`` and ``diseases[].term`` (OMIM/ORPHA, RARE);
 the registry names a disease that the annotation release does not know yet, so such
 ids are kept with the phenopacket's label. A file whose ``id`` was already seen is a
-duplicate.
+duplicate. An element of the wrong JSON type (a feature that is not an object, a
+``subject`` that is a string…) is quarantined as ``malformed_value`` naming its field,
+and the rest of the file is read.
 """
 
 from __future__ import annotations
@@ -42,12 +44,6 @@ def iso_age_days(value: Any) -> float | None:
     return sum(float(part or 0) * days for part, days in zip(match.groups(), _DAYS, strict=True))
 
 
-def _age(element: Any) -> float | None:
-    if not isinstance(element, dict):
-        return None
-    return iso_age_days((element.get("age") or {}).get("iso8601duration"))
-
-
 def reported_age_years(subject: dict[str, Any], age_days: float | None) -> float | None:
     """The subject's age at the encounter in years (``timeAtLastEncounter``), or None.
 
@@ -67,27 +63,61 @@ def reported_age_years(subject: dict[str, Any], age_days: float | None) -> float
     return years
 
 
-def _diseases(packet: dict[str, Any]) -> list[tuple[str, str, str | None]]:
-    """``(field, id, label)`` of every diagnosed disease, first mention kept."""
+def _object(value: Any, field: str, out: RecordResult) -> dict[str, Any]:
+    """``value`` when it is an object, ``{}`` when absent; anything else is quarantined
+    (``malformed_value``, naming ``field``) and read as absent."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    out.issues.append(Reject(field, value, "malformed_value", "not an object"))
+    return {}
+
+
+def _array(value: Any, field: str, out: RecordResult) -> list[Any]:
+    """``value`` when it is a list, ``[]`` when absent; anything else is quarantined
+    (``malformed_value``, naming ``field``) and read as empty."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    out.issues.append(Reject(field, value, "malformed_value", "not a list"))
+    return []
+
+
+def _diseases(packet: dict[str, Any], out: RecordResult) -> list[tuple[str, str, str | None]]:
+    """``(field, id, label)`` of every diagnosed disease, first mention kept (a malformed
+    element is quarantined naming its field)."""
     found: dict[str, tuple[str, str, str | None]] = {}
-    for i, interpretation in enumerate(packet.get("interpretations") or []):
-        disease = ((interpretation or {}).get("diagnosis") or {}).get("disease") or {}
+    for i, item in enumerate(_array(packet.get("interpretations"), "interpretations", out)):
+        at = f"interpretations[{i}]"
+        interpretation = _object(item, at, out)
+        diagnosis = _object(interpretation.get("diagnosis"), f"{at}.diagnosis", out)
+        disease = _object(diagnosis.get("disease"), f"{at}.diagnosis.disease", out)
         if disease.get("id"):
-            field = f"interpretations[{i}].diagnosis.disease.id"
-            found.setdefault(disease["id"], (field, disease["id"], disease.get("label")))
-    for i, disease in enumerate(packet.get("diseases") or []):
-        term = (disease or {}).get("term") or {}
-        if term.get("id") and not (disease or {}).get("excluded"):
+            field = f"{at}.diagnosis.disease.id"
+            found.setdefault(str(disease["id"]), (field, str(disease["id"]), disease.get("label")))
+    for i, item in enumerate(_array(packet.get("diseases"), "diseases", out)):
+        disease = _object(item, f"diseases[{i}]", out)
+        term = _object(disease.get("term"), f"diseases[{i}].term", out)
+        if term.get("id") and not disease.get("excluded"):
             field = f"diseases[{i}].term.id"
-            found.setdefault(term["id"], (field, term["id"], term.get("label")))
+            found.setdefault(str(term["id"]), (field, str(term["id"]), term.get("label")))
     return list(found.values())
+
+
+def _age(element: Any, field: str, out: RecordResult) -> float | None:
+    """Days of a ``TimeElement``'s ISO 8601 ``age``; None when it has none (an ontology
+    class or a timestamp); a malformed element is quarantined naming ``field``."""
+    age = _object(_object(element, field, out).get("age"), f"{field}.age", out)
+    return iso_age_days(age.get("iso8601duration"))
 
 
 def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
     """One phenopacket → patient, encounter, symptom and diagnosis rows and issues."""
     out = RecordResult()
     packet_id = str(packet["id"])
-    subject = packet.get("subject") or {}
+    subject = _object(packet.get("subject"), "subject", out)
     sex = subject.get("sex")
     out.add(
         "patients",
@@ -101,7 +131,7 @@ def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
             **dict.fromkeys(["address_line", "city", "state", "postal_code", "phone", "email"]),
         },
     )
-    last_age = _age(subject.get("timeAtLastEncounter"))
+    last_age = _age(subject.get("timeAtLastEncounter"), "subject.timeAtLastEncounter", out)
     row = {"encounter_id": packet_id, "patient_id": packet_id, "source": SOURCE}
     out.add(
         "encounters",
@@ -112,15 +142,22 @@ def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
             "reported_age_years": attempt(out, reported_age_years, subject, last_age),
         },
     )
-    for i, feature in enumerate(packet.get("phenotypicFeatures") or []):
-        code = ((feature or {}).get("type") or {}).get("id")
+    features = _array(packet.get("phenotypicFeatures"), "phenotypicFeatures", out)
+    for i, item in enumerate(features):
+        if not isinstance(item, dict):
+            out.issues.append(
+                Reject(f"phenotypicFeatures[{i}]", item, "malformed_value", "not an object")
+            )
+            continue
+        feature = item
+        code = _object(feature.get("type"), f"phenotypicFeatures[{i}].type", out).get("id")
         present = not bool(feature.get("excluded", False))
         # a present finding with a newer HPO release's term is read as its nearest
         # ancestor in ours (original_code keeps the recorded term)
         hpo = attempt(out, vocab.finding, f"phenotypicFeatures[{i}].type.id", code, present)
         if hpo is None:
             continue
-        onset_age = _age(feature.get("onset"))
+        onset_age = _age(feature.get("onset"), f"phenotypicFeatures[{i}].onset", out)
         onset = None
         if last_age is not None and onset_age is not None and last_age >= onset_age:
             onset = last_age - onset_age
@@ -137,7 +174,7 @@ def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
                 "original_code": str(code),
             },
         )
-    diseases = _diseases(packet)
+    diseases = _diseases(packet, out)
     if not diseases:
         out.issues.append(Reject("interpretations", None, "missing_field", "no diagnosis"))
     for field, disease_id, label in diseases:

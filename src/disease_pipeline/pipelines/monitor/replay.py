@@ -8,6 +8,7 @@ is covered by the server tests.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,13 +111,14 @@ class Replayer:
             PredictionLogWriter,
         )
 
-        key = b"replay-key-" + b"x" * 32
+        # keys of this replay alone, never a constant anyone could recompute digests with
+        key = secrets.token_bytes(32)
         model = {"name": "replay", "version": "replay"}
         settings = PredictionLogSettings.from_dict(log_settings, warehouse)
         log = PredictionLogWriter(settings, key, model)
         engine = PredictionEngine(predictor, model, RecordNormaliser())
         folder.mkdir(parents=True, exist_ok=True)
-        audit = AuditLog(folder / "audit_log.jsonl", key=b"audit-" + b"y" * 32)
+        audit = AuditLog(folder / "audit_log.jsonl", key=secrets.token_bytes(32))
         patients = PatientPredictor(
             engine, audit, key, service_metrics(), "replay", prediction_log=log
         )
