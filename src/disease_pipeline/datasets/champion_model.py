@@ -22,6 +22,7 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ParamSchema, ParamSpec
 
+from disease_pipeline.pipelines.retrain.promotion import alias_absent
 from disease_pipeline.predictor.mlflow_model import DiseasePredictorModel
 
 logger = logging.getLogger(__name__)
@@ -77,10 +78,14 @@ class ChampionModelDataset(AbstractDataset[dict[str, Any], Any]):
             raise DatasetError(f"no model registered as {self.uri}: {error}") from error
 
     def _exists(self) -> bool:
+        # only "no such alias/model" means absent: a registry that cannot answer must not
+        # read as "no champion yet" (retrain would then promote without a comparison)
         try:
             MlflowClient().get_model_version_by_alias(self._name, self._alias)
-        except MlflowException:
-            return False
+        except MlflowException as error:
+            if alias_absent(error):
+                return False
+            raise DatasetError(f"the registry could not answer for {self.uri}: {error}") from error
         return True
 
     def save(self, data: dict[str, Any]) -> None:

@@ -14,13 +14,17 @@ from kedro.io.core import AbstractDataset, DatasetError
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from disease_pipeline.pipelines.retrain.promotion import alias_absent
+
 
 def version_state(client: MlflowClient, name: str, alias: str) -> dict[str, Any] | None:
     """``{version, created_at (ISO, UTC), run_id, tags}`` of ``name@alias``, or None."""
     try:
         version = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if alias_absent(error):
+            return None
+        raise
     created = datetime.fromtimestamp(int(version.creation_timestamp) / 1000.0, tz=UTC)
     return {
         "version": str(version.version),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class MonitorGauges:
     feature_psi: Any
     feature_drifted: Any
     mtime: float | None = None
+    #: features labelled by an earlier summary (their series outlive the report)
+    labelled: set[str] = field(default_factory=set)
 
     @classmethod
     def create(cls, path: Path) -> MonitorGauges:
@@ -104,10 +106,18 @@ class MonitorGauges:
             gauge.set(float("nan") if value is None else value)
         drift = summary.get("drift", {})
         flagged = set(drift.get("drifted_features") or [])
+        current = set()
         for feature, psi in (drift.get("top_psi") or {}).items():
             if isinstance(psi, int | float):
                 self.feature_psi.labels(feature=feature).set(float(psi))
                 self.feature_drifted.labels(feature=feature).set(float(feature in flagged))
+                current.add(feature)
+        # a feature no longer among the report's top ones is not flagged any more (its
+        # series would otherwise keep the old PSI and fire the drift alert until restart)
+        for feature in self.labelled - current:
+            self.feature_psi.labels(feature=feature).set(float("nan"))
+            self.feature_drifted.labels(feature=feature).set(0.0)
+        self.labelled |= current
         return True
 
     def watch(self, interval_s: float = 30.0) -> threading.Thread:

@@ -97,6 +97,17 @@ def test_the_champion_is_imported_once_per_registry_version(registry, tmp_path):
     assert dataset.load()["labels"]["mlflow_version"] == second != first
     assert (home / "models" / "dp_test").is_dir()
 
+    # a rollback moves the alias back to a version the store already holds: it is
+    # imported again, so that the service's ``dp_test:latest`` is the champion once more
+    MlflowClient().set_registered_model_alias(PARAMS["registered_model_name"], "champion", first)
+    dataset.save(spec)
+    with model_store(str(home)):
+        assert len(stored_versions("dp_test")) == 3
+    assert dataset.load()["labels"]["mlflow_version"] == first
+    dataset.save(spec)  # and only once
+    with model_store(str(home)):
+        assert len(stored_versions("dp_test")) == 3
+
 
 def test_no_champion_after_a_rejection_imports_nothing(registry, tmp_path):
     dataset = BentoModelStoreDataset(bentoml_home=str(tmp_path / "bentoml"))

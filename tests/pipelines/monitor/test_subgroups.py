@@ -66,6 +66,18 @@ def test_no_site_attribute_when_no_client_names_one_and_unknown_beside_named_one
     assert set(table.loc[table["attribute"] == "site", "group"]) == {"site=north", "site=unknown"}
 
 
+def test_live_performance_is_the_champions_alone_in_an_ab_test():
+    """The challenger arm's answers (variant ``challenger``) never enter the champion's
+    live figures and alerts; rows logged before A/B (no variant) are the champion's."""
+    hits = [True] * 30 + [False] * 30
+    log = window_log([None] * 60, hits)
+    log["variant"] = ["champion"] * 20 + [None] * 10 + ["challenger"] * 30
+    labelled = labelled_predictions(log, feedback(hits))
+    assert list(labelled["request_id"]) == [f"r{i}" for i in range(30)]
+    summary, _ = performance(labelled, labelled, monitor_params(min_subgroup_n=10))
+    assert summary["top1"] == pytest.approx(1.0)
+
+
 def test_reference_leaves_out_the_encounters_training_masked():
     from disease_pipeline.pipelines.monitor.nodes import reference_modality
 

@@ -12,9 +12,12 @@ from unittest.mock import patch
 import mlflow
 import pytest
 import yaml
+from kedro.io.core import DatasetError
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from disease_pipeline.__main__ import main
+from disease_pipeline.datasets.champion_model import ChampionModelDataset
 from disease_pipeline.pipelines.retrain import promotion
 from disease_pipeline.serving.audit import AuditLog, verify_chain
 
@@ -135,3 +138,24 @@ def test_command_line_promote_and_rollback(store, tmp_path):
     assert aliases(client, name)["champion"] == "1"
     check = verify_chain(tmp_path / "audit.jsonl", key=b"a" * 64)
     assert check.ok and check.events.get("model_promotion") == 2, check
+
+
+def test_a_missing_alias_is_none_but_a_registry_that_cannot_answer_raises(store, monkeypatch):
+    """ "No champion yet" must come from the registry itself: a registry that cannot
+    answer would otherwise let retrain promote without any comparison."""
+    client, uri, name = store
+    assert promotion.alias_version(client, name, "champion") == "1"
+    assert promotion.alias_version(client, name, "previous_champion") is None
+    assert promotion.alias_version(client, "no-such-model", "champion") is None
+    champion = ChampionModelDataset(registered_model_name=name)
+    assert champion.exists() and not ChampionModelDataset(registered_model_name="nope").exists()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    mlflow.set_tracking_uri("http://127.0.0.1:9")  # nothing listens there
+    try:
+        with pytest.raises(MlflowException, match="API request"):
+            promotion.alias_version(MlflowClient(), name, "champion")
+        with pytest.raises(DatasetError, match="could not answer"):
+            champion.exists()
+    finally:
+        mlflow.set_tracking_uri(uri)

@@ -83,7 +83,8 @@ class BentoModelStoreDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         }
 
     def save(self, data: dict[str, Any]) -> None:
-        """Import the registered champion unless the store already has that version."""
+        """Import the registered champion unless it is already the newest stored model
+        (the one the service serves as ``:latest``)."""
         import bentoml
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
@@ -117,12 +118,18 @@ class BentoModelStoreDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         }
         self._last = dict(data)
         with model_store(self._home):
-            for model in stored_versions(data["bento_model_name"]):
-                same = {k: model.info.labels.get(k) for k in ("registered_model", "mlflow_version")}
-                if same == {k: labels[k] for k in same} and (
-                    model.info.metadata.get("mlflow_run_id") == version.run_id
+            # the service serves ``<name>:latest``, the newest import: only the newest
+            # counts as already there; an older copy (the champion a rollback moved the
+            # alias back to) is imported again so that it becomes the served one
+            newest = next(iter(stored_versions(data["bento_model_name"])), None)
+            if newest is not None:
+                held = {
+                    k: newest.info.labels.get(k) for k in ("registered_model", "mlflow_version")
+                }
+                if held == {k: labels[k] for k in held} and (
+                    newest.info.metadata.get("mlflow_run_id") == version.run_id
                 ):
-                    logger.info("BentoML store already holds %s (%s@%s)", model.tag, name, alias)
+                    logger.info("BentoML store already serves %s (%s@%s)", newest.tag, name, alias)
                     return
             stored = bentoml.mlflow.import_model(
                 data["bento_model_name"],

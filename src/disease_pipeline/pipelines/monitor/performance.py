@@ -26,11 +26,15 @@ SUMMARY_FIGURES = ("n_labelled", *HEADLINE, "reference_macro_auroc", "auroc_drop
 
 
 def labelled_predictions(window_log: pd.DataFrame, feedback: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per window prediction with confirmed feedback: ``label``, ``codes``,
-    ``probabilities``, ``sex``, ``age``, ``modality``, ``site`` (None when the record
-    named no care site, or the log predates the column)."""
+    """One row per window prediction of the champion with confirmed feedback: ``label``,
+    ``codes``, ``probabilities``, ``sex``, ``age``, ``modality``, ``site`` (None when the
+    record named no care site, or the log predates the column). In an A/B test the
+    challenger's answers are left out (its arm is compared in ``monitor.challenger``);
+    a log without ``variant`` predates A/B and is all champion."""
     columns = ["request_id", "label", "codes", "probabilities", "sex", "age", "modality", "site"]
     predicted = window_log[window_log["status"] == "predicted"]
+    if "variant" in predicted.columns:
+        predicted = predicted[predicted["variant"].fillna("champion") == "champion"]
     if feedback is None or feedback.empty or predicted.empty:
         return pd.DataFrame(columns=columns)
     latest = feedback.sort_values("received_at").drop_duplicates("request_id", keep="last")

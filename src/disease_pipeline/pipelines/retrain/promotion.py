@@ -34,12 +34,29 @@ class PromotionError(RuntimeError):
     """An alias move that cannot be made (missing alias or version)."""
 
 
+def alias_absent(error: MlflowException) -> bool:
+    """Whether ``error`` (from ``get_model_version_by_alias``) says the alias or the
+    registered model does not exist, rather than that the registry could not answer
+    (a server down, a broken store): only the former may read as "no such version"."""
+    if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    message = str(error.message).lower()
+    return (
+        error.error_code == "INVALID_PARAMETER_VALUE"
+        and "alias" in message
+        and ("not found" in message)
+    )
+
+
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
-    """The version ``name@alias`` points at, or None."""
+    """The version ``name@alias`` points at, or None when it is not set; a registry
+    that cannot answer raises."""
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if alias_absent(error):
+            return None
+        raise
 
 
 def _tag(client: MlflowClient, name: str, version: str, tags: dict[str, Any]) -> None:
