@@ -38,5 +38,6 @@ class MonitorParams(ParamsModel):
     age_bands: list[float]
     min_subgroup_n: NonNegativeInt
     performance_drop: float
+    performance_min_labelled: NonNegativeInt
     subgroup_gap: float
     latency_p95_ms: float

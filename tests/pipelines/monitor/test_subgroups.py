@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from disease_pipeline.pipelines.monitor.performance import labelled_predictions, performance
+from disease_pipeline.pipelines.monitor.report import alerts
 from tests.pipelines.monitor.conftest import monitor_params
 
 
@@ -133,3 +134,17 @@ def test_a_site_is_a_plain_code_and_a_bad_one_is_refused_by_name():
         with pytest.raises(ValidationError) as caught:
             PatientRecord(site=bad)
         assert caught.value.errors()[0]["loc"] == ("site",)
+
+
+def test_performance_drops_are_judged_only_on_enough_labels():
+    def summary(n_labelled: int) -> dict:
+        return {
+            "drift": {"top_psi": {}, "drifted_features": []},
+            "performance": {"n_labelled": n_labelled, "auroc_drop": 0.12, "top3_drop": 0.0},
+            "health": {"latency_ms": {"p95": None}},
+        }
+
+    params = monitor_params()
+    assert params["performance_min_labelled"] == 200
+    assert alerts(summary(199), params) == []
+    assert alerts(summary(200), params) == ["performance: auroc_drop 0.120 >= 0.05"]

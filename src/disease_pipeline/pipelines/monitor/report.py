@@ -72,8 +72,10 @@ def alerts(summary: dict[str, Any], params: dict[str, Any]) -> list[str]:
             found.append(
                 f"drift: PSI {drift['psi'][feature]:.3f} > {drift['psi_threshold']} on {feature}"
             )
+    # a drop on a handful of labels is noise: judged from performance_min_labelled on
+    enough = (perf.get("n_labelled") or 0) >= int(params["performance_min_labelled"])
     for key in ("auroc_drop", "top3_drop"):
-        if perf.get(key) is not None and perf[key] >= float(params["performance_drop"]):
+        if enough and perf.get(key) is not None and perf[key] >= float(params["performance_drop"]):
             found.append(f"performance: {key} {perf[key]:.3f} >= {params['performance_drop']}")
     gap = perf.get("max_subgroup_gap")
     if gap is not None and gap > float(params["subgroup_gap"]):
