@@ -95,14 +95,16 @@ def _diseases(packet: dict[str, Any], out: RecordResult) -> list[tuple[str, str,
         diagnosis = _object(interpretation.get("diagnosis"), f"{at}.diagnosis", out)
         disease = _object(diagnosis.get("disease"), f"{at}.diagnosis.disease", out)
         if disease.get("id"):
-            field = f"{at}.diagnosis.disease.id"
-            found.setdefault(str(disease["id"]), (field, str(disease["id"]), disease.get("label")))
+            disease_id = str(disease["id"])
+            found.setdefault(
+                disease_id, (f"{at}.diagnosis.disease.id", disease_id, disease.get("label"))
+            )
     for i, item in enumerate(_array(packet.get("diseases"), "diseases", out)):
         disease = _object(item, f"diseases[{i}]", out)
         term = _object(disease.get("term"), f"diseases[{i}].term", out)
         if term.get("id") and not disease.get("excluded"):
-            field = f"diseases[{i}].term.id"
-            found.setdefault(str(term["id"]), (field, str(term["id"]), term.get("label")))
+            disease_id = str(term["id"])
+            found.setdefault(disease_id, (f"diseases[{i}].term.id", disease_id, term.get("label")))
     return list(found.values())
 
 
@@ -143,13 +145,12 @@ def packet_result(packet: dict[str, Any], vocab: Vocabulary) -> RecordResult:
         },
     )
     features = _array(packet.get("phenotypicFeatures"), "phenotypicFeatures", out)
-    for i, item in enumerate(features):
-        if not isinstance(item, dict):
+    for i, feature in enumerate(features):
+        if not isinstance(feature, dict):
             out.issues.append(
-                Reject(f"phenotypicFeatures[{i}]", item, "malformed_value", "not an object")
+                Reject(f"phenotypicFeatures[{i}]", feature, "malformed_value", "not an object")
             )
             continue
-        feature = item
         code = _object(feature.get("type"), f"phenotypicFeatures[{i}].type", out).get("id")
         present = not bool(feature.get("excluded", False))
         # a present finding with a newer HPO release's term is read as its nearest

@@ -41,11 +41,8 @@ def alias_absent(error: MlflowException) -> bool:
     if error.error_code == "RESOURCE_DOES_NOT_EXIST":
         return True
     message = str(error.message).lower()
-    return (
-        error.error_code == "INVALID_PARAMETER_VALUE"
-        and "alias" in message
-        and ("not found" in message)
-    )
+    missing_alias = "alias" in message and "not found" in message
+    return error.error_code == "INVALID_PARAMETER_VALUE" and missing_alias
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
